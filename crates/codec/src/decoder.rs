@@ -10,9 +10,10 @@
 use std::ops::Range;
 
 use bytes::{Bytes, BytesMut};
-use bytestring::ByteString;
 
+use crate::event::{EventData, LastEventId};
 use crate::field::{parse_line, Line, BOM};
+use crate::text::{is_utf8, validated, Span};
 use crate::{CodecLimits, DecodeError, Event, Frame};
 
 /// What the decoder yields, in stream order.
@@ -46,6 +47,8 @@ pub struct Decoder {
     /// The current block's bytes, once it has spanned a chunk boundary.
     partial: BytesMut,
     accumulating: bool,
+    /// Size of the last event that spanned reads: the next one's likely size.
+    spanning_size_hint: usize,
     /// Start of the incomplete line, relative to the block, while accumulating.
     line_start: usize,
     /// The previous line ended with CR: drop one LF at the next position.
@@ -56,7 +59,10 @@ pub struct Decoder {
     skipping: Option<Skip>,
     block: BlockState,
     /// The stream's last event ID string, committed at each empty line.
-    last_event_id: ByteString,
+    last_event_id: String,
+    /// `last_event_id` as shared bytes, made when an event without an id of
+    /// its own needs it and kept until the id changes.
+    shared_last_event_id: Option<Bytes>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,9 +83,15 @@ struct BlockState {
     has_lines: bool,
     /// LF line ends only, no comment and no BOM-led line so far.
     canonical: bool,
-    data: Vec<Range<usize>>,
-    event_type: Option<Range<usize>>,
-    id: Option<Range<usize>>,
+    fields: Fields,
+}
+
+/// Where a block's fields are, relative to its first byte.
+#[derive(Debug, Default)]
+struct Fields {
+    data: Vec<Span>,
+    event_type: Option<Span>,
+    id: Option<Span>,
 }
 
 /// Iterator over the items of the bytes given to [`Decoder::decode`].
@@ -119,6 +131,7 @@ impl Decoder {
             block_start: 0,
             partial: BytesMut::new(),
             accumulating: false,
+            spanning_size_hint: 0,
             line_start: 0,
             skip_lf: false,
             bom: BomState::Matching(0),
@@ -127,7 +140,8 @@ impl Decoder {
                 canonical: true,
                 ..BlockState::default()
             },
-            last_event_id: ByteString::new(),
+            last_event_id: String::new(),
+            shared_last_event_id: None,
         }
     }
 
@@ -229,7 +243,13 @@ impl Decoder {
                 continue;
             }
             let rest = &self.input[self.pos..];
-            let Some(i) = memchr::memchr2(b'\n', b'\r', rest) else {
+            // An empty line right after a line end is the common case: skip the search.
+            let found = if matches!(rest[0], b'\n' | b'\r') {
+                Some(0)
+            } else {
+                memchr::memchr2(b'\n', b'\r', rest)
+            };
+            let Some(i) = found else {
                 return self.input_exhausted();
             };
             let terminator = rest[i];
@@ -261,8 +281,12 @@ impl Decoder {
             if self.accumulating {
                 self.partial.extend_from_slice(&self.input[self.pos..]);
             } else {
-                self.partial
-                    .extend_from_slice(&self.input[self.block_start..]);
+                // Size the buffer for an event like the last one that spanned
+                // reads, so that a large event is copied once, not regrown.
+                let tail = &self.input[self.block_start..];
+                let hint = self.spanning_size_hint.min(self.limits.max_event_size);
+                self.partial.reserve(tail.len().max(hint));
+                self.partial.extend_from_slice(tail);
                 self.line_start = self.pos - self.block_start;
                 self.accumulating = true;
             }
@@ -347,10 +371,10 @@ impl Decoder {
         let bytes = &self.block_bytes()[line.clone()];
         let bom_led = bytes.starts_with(BOM);
         let offset = line.start;
-        let shift = |r: Range<usize>| r.start + offset..r.end + offset;
+        let shift = |r: Range<usize>| Span::new(r.start + offset..r.end + offset);
         match parse_line(bytes) {
             Line::Comment(text) => {
-                let text = shift(text);
+                let text = text.start + offset..text.end + offset;
                 let item = Item::Comment(if self.accumulating {
                     Bytes::copy_from_slice(&self.partial[text])
                 } else {
@@ -364,9 +388,9 @@ impl Decoder {
                 }
                 return Some(item);
             }
-            Line::Data(value) => self.block.data.push(shift(value)),
-            Line::Event(value) => self.block.event_type = Some(shift(value)),
-            Line::Id(value) => self.block.id = Some(shift(value)),
+            Line::Data(value) => self.block.fields.data.push(shift(value)),
+            Line::Event(value) => self.block.fields.event_type = Some(shift(value)),
+            Line::Id(value) => self.block.fields.id = Some(shift(value)),
             Line::Retry(ms) => {
                 self.note_line(lf, bom_led);
                 return Some(Item::Retry(ms));
@@ -397,9 +421,9 @@ impl Decoder {
     fn reset_block(&mut self) {
         self.block.has_lines = false;
         self.block.canonical = true;
-        self.block.data.clear();
-        self.block.event_type = None;
-        self.block.id = None;
+        self.block.fields.data.clear();
+        self.block.fields.event_type = None;
+        self.block.fields.id = None;
         self.partial.clear();
         self.accumulating = false;
         self.line_start = 0;
@@ -413,92 +437,104 @@ impl Decoder {
             return None;
         }
         let bytes = if self.accumulating {
+            self.spanning_size_hint = self.partial.len() + 1;
             self.partial.split().freeze()
         } else {
             self.input.slice(self.block_start..self.pos)
         };
-        let canonical = self.block.canonical && lf;
-        let data = std::mem::take(&mut self.block.data);
-        let event_type = self.block.event_type.take();
-        let id = self.block.id.take();
+        let canonical = self.block.canonical && lf && is_utf8(&bytes);
+        let fields = Fields {
+            data: std::mem::take(&mut self.block.fields.data),
+            event_type: self.block.fields.event_type.take(),
+            id: self.block.fields.id.take(),
+        };
         self.reset_block();
+        let (bytes, fields) = if canonical {
+            (bytes, fields)
+        } else {
+            let rebuilt = rebuild_frame(&bytes);
+            let rebuilt_fields = scan_fields(&rebuilt);
+            self.recycle(fields);
+            (rebuilt, rebuilt_fields)
+        };
 
-        let text = BlockText::new(bytes);
-        let frame_id = id.map(|r| text.field(r));
-        if let Some(id) = &frame_id {
-            self.last_event_id = id.clone();
+        if let Some(id) = fields.id {
+            self.last_event_id.clear();
+            self.last_event_id.push_str(validated(&bytes, id.range()));
+            self.shared_last_event_id = None;
         }
-        let has_data = !data.is_empty();
-        let frame_bytes = if canonical && text.is_utf8() {
-            text.bytes.clone()
+        let item = if fields.data.is_empty() {
+            fields
+                .id
+                .map(|id| Item::IdUpdate(Frame::with_id_span(bytes, Some(id))))
         } else {
-            rebuild_frame(&text.bytes)
-        };
-        let frame = Frame::from_parts(frame_bytes, frame_id);
-        let item = if has_data {
+            let data = match fields.data.as_slice() {
+                [only] => EventData::InFrame(*only),
+                parts => EventData::Joined(join_lines(&bytes, parts)),
+            };
+            let last_event_id = if fields.id.is_some() {
+                LastEventId::FromFrame
+            } else {
+                let id = &self.last_event_id;
+                LastEventId::Earlier(
+                    self.shared_last_event_id
+                        .get_or_insert_with(|| Bytes::copy_from_slice(id.as_bytes()))
+                        .clone(),
+                )
+            };
             Some(Item::Event(Event {
-                event_type: event_type.map(|r| text.field(r)).unwrap_or_default(),
-                data: text.joined(&data),
-                last_event_id: self.last_event_id.clone(),
-                frame,
+                event_type: fields.event_type.unwrap_or_default(),
+                data,
+                last_event_id,
+                frame: Frame::with_id_span(bytes, fields.id),
             }))
-        } else if frame.id().is_some() {
-            Some(Item::IdUpdate(frame))
-        } else {
-            None
         };
-        // Keep the range buffer's capacity for the next block.
-        let mut data = data;
-        data.clear();
-        self.block.data = data;
+        self.recycle(fields);
         item
     }
+
+    /// Keeps the data range buffer's capacity for the next block.
+    fn recycle(&mut self, fields: Fields) {
+        if fields.data.capacity() > self.block.fields.data.capacity() {
+            let mut data = fields.data;
+            data.clear();
+            self.block.fields.data = data;
+        }
+    }
 }
 
-/// A complete block and, when it is valid UTF-8, its text view.
-struct BlockText {
-    bytes: Bytes,
-    text: Option<ByteString>,
+/// Data values joined with LF, from valid UTF-8 `bytes`.
+fn join_lines(bytes: &[u8], parts: &[Span]) -> String {
+    let len = parts.iter().map(|r| r.range().len() + 1).sum::<usize>();
+    let mut out = String::with_capacity(len);
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(validated(bytes, part.range()));
+    }
+    out
 }
 
-// === impl BlockText ===
-
-impl BlockText {
-    fn new(bytes: Bytes) -> Self {
-        let text = ByteString::try_from(bytes.clone()).ok();
-        Self { bytes, text }
-    }
-
-    fn is_utf8(&self) -> bool {
-        self.text.is_some()
-    }
-
-    /// A field value: a shared slice when valid, a lossy copy otherwise.
-    fn field(&self, r: Range<usize>) -> ByteString {
-        match &self.text {
-            Some(text) => text.slice_ref(&text[r]),
-            None => ByteString::from(String::from_utf8_lossy(&self.bytes[r]).into_owned()),
+/// The fields of a rebuilt (LF-only, valid UTF-8, comment-free) block.
+fn scan_fields(block: &[u8]) -> Fields {
+    let mut fields = Fields::default();
+    let mut start = 0;
+    while let Some(i) = memchr::memchr(b'\n', &block[start..]) {
+        let line = start..start + i;
+        start += i + 1;
+        if line.is_empty() {
+            continue;
+        }
+        let shift = |r: Range<usize>| Span::new(r.start + line.start..r.end + line.start);
+        match parse_line(&block[line.clone()]) {
+            Line::Data(value) => fields.data.push(shift(value)),
+            Line::Event(value) => fields.event_type = Some(shift(value)),
+            Line::Id(value) => fields.id = Some(shift(value)),
+            Line::Comment(_) | Line::Retry(_) | Line::Ignored => {}
         }
     }
-
-    /// Data values joined with LF (one allocation when there are several).
-    fn joined(&self, parts: &[Range<usize>]) -> ByteString {
-        if let [only] = parts {
-            return self.field(only.clone());
-        }
-        let len = parts.iter().map(|r| r.len() + 1).sum::<usize>();
-        let mut out = String::with_capacity(len);
-        for (i, r) in parts.iter().enumerate() {
-            if i > 0 {
-                out.push('\n');
-            }
-            match &self.text {
-                Some(text) => out.push_str(&text[r.clone()]),
-                None => out.push_str(&String::from_utf8_lossy(&self.bytes[r.clone()])),
-            }
-        }
-        ByteString::from(out)
-    }
+    fields
 }
 
 /// Rebuilds a block canonically: LF line ends, invalid UTF-8 replaced,

@@ -1,8 +1,8 @@
 //! Canonical encoding: events, comments and `retry` advice as wire bytes.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use bytestring::ByteString;
 
+use crate::text::Span;
 use crate::{EncodeError, Frame};
 
 /// An event to write. `data` may contain line breaks (LF, CR or CRLF): each
@@ -34,8 +34,11 @@ pub fn encode_event(event: &OutgoingEvent<'_>) -> Result<Frame, EncodeError> {
     if let Some(event_type) = event.event_type.filter(|t| !t.is_empty()) {
         put_field(&mut out, b"event", event_type.as_bytes());
     }
+    let mut id_span = None;
     if let Some(id) = event.id {
+        let start = out.len() + if id.is_empty() { 2 } else { 4 };
         put_field(&mut out, b"id", id.as_bytes());
+        id_span = Some(Span::new(start..start + id.len()));
     }
     if let Some(ms) = event.retry {
         put_field(&mut out, b"retry", ms.to_string().as_bytes());
@@ -44,10 +47,7 @@ pub fn encode_event(event: &OutgoingEvent<'_>) -> Result<Frame, EncodeError> {
         put_field(&mut out, b"data", line.as_bytes());
     }
     out.put_u8(b'\n');
-    Ok(Frame::from_parts(
-        out.freeze(),
-        event.id.map(ByteString::from),
-    ))
+    Ok(Frame::with_id_span(out.freeze(), id_span))
 }
 
 /// Encodes a comment; text with line breaks becomes several comment lines.
@@ -175,6 +175,20 @@ mod tests {
         for (ev, want) in cases {
             assert_eq!(enc(*ev), *want, "{ev:?}");
         }
+    }
+
+    #[test]
+    fn frame_knows_its_id() {
+        for id in ["", "7", "é"] {
+            let frame = encode_event(&OutgoingEvent {
+                id: Some(id),
+                data: "x",
+                ..Default::default()
+            })
+            .unwrap();
+            assert_eq!(frame.id(), Some(id));
+        }
+        assert_eq!(encode_event(&OutgoingEvent::default()).unwrap().id(), None);
     }
 
     #[test]

@@ -1,19 +1,39 @@
 //! [`Event`]: a dispatched event, as a browser's `MessageEvent` would show it.
 
-use bytestring::ByteString;
+use bytes::Bytes;
 
+use crate::text::{validated, Span};
 use crate::Frame;
 
 /// An event dispatched by the [`Decoder`](crate::Decoder).
 ///
-/// The fields share memory with the frame when the upstream bytes were valid
-/// UTF-8, so an event costs no copy of its data.
+/// Its fields are ranges of its [`Frame`]'s bytes, so an event holds one
+/// reference count and copies nothing; only data spread over several `data`
+/// lines is joined into a buffer of its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
-    pub(crate) event_type: ByteString,
-    pub(crate) data: ByteString,
-    pub(crate) last_event_id: ByteString,
     pub(crate) frame: Frame,
+    pub(crate) event_type: Span,
+    pub(crate) data: EventData,
+    pub(crate) last_event_id: LastEventId,
+}
+
+/// Where an event's data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum EventData {
+    /// One `data` line: a range of the frame.
+    InFrame(Span),
+    /// Several `data` lines joined with LF.
+    Joined(String),
+}
+
+/// Where an event's `lastEventId` lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum LastEventId {
+    /// Set by this very frame.
+    FromFrame,
+    /// Set earlier in the stream (valid UTF-8, shared between events).
+    Earlier(Bytes),
 }
 
 // === impl Event ===
@@ -24,7 +44,7 @@ impl Event {
         if self.event_type.is_empty() {
             "message"
         } else {
-            &self.event_type
+            validated(self.frame.bytes(), self.event_type.range())
         }
     }
 
@@ -35,12 +55,18 @@ impl Event {
 
     /// The data: every `data` field's value joined with LF.
     pub fn data(&self) -> &str {
-        &self.data
+        match &self.data {
+            EventData::InFrame(span) => validated(self.frame.bytes(), span.range()),
+            EventData::Joined(data) => data,
+        }
     }
 
     /// The stream's last event ID after this event (`MessageEvent.lastEventId`).
     pub fn last_event_id(&self) -> &str {
-        &self.last_event_id
+        match &self.last_event_id {
+            LastEventId::FromFrame => self.frame.id().unwrap_or_default(),
+            LastEventId::Earlier(id) => validated(id, 0..id.len()),
+        }
     }
 
     /// The id set by this very block, if it had a valid `id` field.

@@ -25,7 +25,14 @@ pub(crate) enum Line {
 /// Interprets one non-empty line (without its line end).
 pub(crate) fn parse_line(line: &[u8]) -> Line {
     debug_assert!(!line.is_empty());
-    let (name, value) = match memchr::memchr(b':', line) {
+    let colon = match line {
+        // The usual field names, without searching for the colon.
+        [b'd', b'a', b't', b'a', b':', ..] => Some(4),
+        [b'i', b'd', b':', ..] => Some(2),
+        [b'e', b'v', b'e', b'n', b't', b':', ..] => Some(5),
+        _ => memchr::memchr(b':', line),
+    };
+    let (name, value) = match colon {
         Some(0) => return Line::Comment(1..line.len()),
         Some(colon) => {
             let start = if line.get(colon + 1) == Some(&b' ') {

@@ -1,30 +1,35 @@
 //! [`Frame`]: the bytes of one event as every client receives them.
 
 use bytes::Bytes;
-use bytestring::ByteString;
+
+use crate::text::{validated, Span};
 
 /// One complete SSE block (ending with its empty line), shared by every
-/// subscriber: cloning a frame only increments reference counts.
+/// subscriber: cloning a frame increments one reference count.
 ///
 /// A frame built by the [`Decoder`](crate::Decoder) holds the upstream's own
 /// bytes when they were canonical, or a canonical rebuild of the same lines
-/// (see the crate documentation). `id` is `Some` exactly when the block set
-/// (or, with an empty value, reset) the client's last event ID.
+/// (see the crate documentation); either way it is valid UTF-8. [`Frame::id`]
+/// is `Some` exactly when the block set (or, with an empty value, reset) the
+/// client's last event ID.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
     bytes: Bytes,
-    id: Option<ByteString>,
+    /// The `id` field's value in `bytes`, when the block has a valid one.
+    id: Option<Span>,
 }
 
 // === impl Frame ===
 
 impl Frame {
-    /// Wraps bytes that already form one complete SSE block.
-    ///
-    /// The caller vouches that `bytes` ends with an empty line and that `id`
-    /// is the value of its `id` field, if any. Use
-    /// [`encode_event`](crate::encode_event) to build one from parts.
-    pub fn from_parts(bytes: Bytes, id: Option<ByteString>) -> Self {
+    /// Wraps bytes that form complete SSE blocks and set no event id, such
+    /// as a heartbeat comment or `retry` advice made by the gateway.
+    pub fn without_id(bytes: Bytes) -> Self {
+        Self { bytes, id: None }
+    }
+
+    /// A frame whose `id` value is `bytes[id]`; `bytes` is valid UTF-8.
+    pub(crate) fn with_id_span(bytes: Bytes, id: Option<Span>) -> Self {
         Self { bytes, id }
     }
 
@@ -35,7 +40,7 @@ impl Frame {
 
     /// The id this frame gives the client's last event ID, if it sets one.
     pub fn id(&self) -> Option<&str> {
-        self.id.as_deref()
+        self.id.map(|span| validated(&self.bytes, span.range()))
     }
 
     /// Length of the frame in bytes.

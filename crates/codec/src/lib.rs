@@ -89,6 +89,7 @@ mod event;
 mod field;
 mod frame;
 mod limits;
+mod text;
 
 pub use decoder::{Decoded, Decoder, Item};
 pub use encoder::{encode_comment, encode_event, encode_retry, OutgoingEvent};
@@ -96,6 +97,3 @@ pub use error::{DecodeError, EncodeError};
 pub use event::Event;
 pub use frame::Frame;
 pub use limits::CodecLimits;
-
-/// Re-exported so that users can name the string type of [`Event`]'s fields.
-pub use bytestring::ByteString;
