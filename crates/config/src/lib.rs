@@ -1,0 +1,122 @@
+//! The gateway's configuration: YAML in, a typed and validated
+//! [`GatewayConfig`] out. Nothing else in the product reads YAML or the
+//! environment for configuration.
+//!
+//! # The pipeline
+//!
+//! ```text
+//! file text ──► YAML nodes with positions ──► RawConfig ──► GatewayConfig
+//!            yaml.rs                      raw/        validate/     model.rs
+//! ```
+//!
+//! 1. **Text → nodes** (`yaml`, private): the text is parsed
+//!    by `saphyr-parser` into a small tree where every key and value keeps
+//!    its line and column. Syntax errors, duplicate keys, aliases and tags
+//!    are reported here.
+//! 2. **Nodes → raw shape** (`raw`, private): the tree is walked by hand
+//!    into `RawConfig`, the file's own shape. Unknown keys, missing required
+//!    keys and YAML-level type errors (a list where a string belongs) are
+//!    reported here, each at the offending key or value.
+//! 3. **Raw shape → model** (`validate`, private): values are parsed
+//!    (durations, sizes, addresses, path patterns, templates, regexes,
+//!    origins), `${VAR}` references are filled from an [`EnvSource`],
+//!    defaults are filled in, files are checked for existence, and the
+//!    cross-field rules are checked (upstream xor proxy, unique route names,
+//!    `*` with credentials, backoff bounds, ...).
+//!
+//! Every step records errors and carries on, so [`ConfigErrors`] holds every
+//! problem in the file, each displayed as `FILE:LINE:COL: key.path: message`.
+//!
+//! # Precedence
+//!
+//! Built-in defaults, then `defaults:`, then a route's own keys (per leaf:
+//! a route setting `replay: {events: 10}` keeps the default `max_age`).
+//! Relative file paths (`tls.cert`, `tls.key`, `auth.jwt.key_file`) are
+//! resolved against the directory of the configuration file.
+//!
+//! `configs/reference.yaml` documents every key with its default, unit and
+//! an example.
+
+mod error;
+mod model;
+mod raw;
+mod read;
+mod validate;
+pub mod values;
+mod yaml;
+
+use std::path::Path;
+
+pub use error::{ConfigError, ConfigErrors, ROOT_KEY_PATH};
+pub use model::{
+    AuthConfig, BackoffConfig, CorsConfig, FanOutRoute, GatewayConfig, JwtAlgorithm, JwtConfig,
+    JwtKey, Limits, LogConfig, LogFormat, MetricsConfig, ParamRegex, ProxyRoute, ReplayConfig,
+    RouteConfig, RouteKind, Secret, TlsConfig, TopicSettingsConfig, UpstreamConfig,
+};
+pub use values::duration::parse_duration;
+pub use values::env::{EnvSource, ProcessEnv};
+pub use values::origin::OriginPattern;
+pub use values::path_pattern::{PathPattern, Segment};
+pub use values::size::parse_size;
+pub use values::template::{Template, TemplatePart};
+
+use read::Diag;
+
+/// Reads and validates the configuration file at `path`, taking `${VAR}`
+/// values from the process environment.
+///
+/// Errors name the file as `path` is displayed.
+pub fn load(path: &Path) -> Result<GatewayConfig, ConfigErrors> {
+    let file_name = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => from_str(&file_name, &text, &ProcessEnv),
+        Err(e) => {
+            let mut diag = Diag::new(&file_name);
+            diag.push(
+                Default::default(),
+                "",
+                format!("cannot read the configuration file: {e}"),
+            );
+            Err(ConfigErrors::from_vec(diag.into_errors()))
+        }
+    }
+}
+
+/// Validates configuration `text`, taking `${VAR}` values from `env`.
+///
+/// `file_name` is used in error messages, and its directory is the base for
+/// relative file paths in the configuration.
+pub fn from_str(
+    file_name: &str,
+    text: &str,
+    env: &dyn EnvSource,
+) -> Result<GatewayConfig, ConfigErrors> {
+    let mut diag = Diag::new(file_name);
+    let root = match yaml::parse(text) {
+        Ok(root) => root,
+        Err(errors) => {
+            for e in errors {
+                diag.push(e.pos, &e.key_path, e.message);
+            }
+            return Err(ConfigErrors::from_vec(diag.into_errors()));
+        }
+    };
+    let Some(root) = root.filter(|node| !node.is_null()) else {
+        diag.push(
+            Default::default(),
+            "",
+            "the file is empty: at least `routes` is needed",
+        );
+        return Err(ConfigErrors::from_vec(diag.into_errors()));
+    };
+    let base_dir = Path::new(file_name).parent().unwrap_or(Path::new(""));
+    let config = raw::RawConfig::read(&mut diag, &root)
+        .and_then(|raw| validate::validate(&mut diag, &raw, env, base_dir));
+    match config {
+        Some(config) if diag.is_empty() => Ok(config),
+        _ => Err(ConfigErrors::from_vec(diag.into_errors())),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,478 @@
+//! The validated configuration: plain data, every default filled in, every
+//! value parsed. This is all that other crates see; they map it onto their
+//! own small settings structs.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use regex::Regex;
+
+use crate::values::origin::OriginPattern;
+use crate::values::path_pattern::PathPattern;
+use crate::values::template::Template;
+
+/// The whole gateway configuration.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// `listen`: public plain-HTTP listeners. Default `["127.0.0.1:8080"]`.
+    pub listen: Vec<SocketAddr>,
+    /// `admin`: the admin listener (`/metrics`, `/healthz`, ...). Default `127.0.0.1:9090`.
+    pub admin: SocketAddr,
+    /// `threads`: worker threads. Default: the number of cores.
+    pub threads: usize,
+    /// `tls`: HTTPS listeners, if any.
+    pub tls: Option<TlsConfig>,
+    /// `h2c`: cleartext HTTP/2 (prior knowledge) on the plain listeners. Default `false`.
+    pub h2c: bool,
+    /// `shutdown_grace`: how long a graceful shutdown waits for clients to
+    /// leave before closing them. Default 10s.
+    pub shutdown_grace: Duration,
+    /// `log`: log format and filter.
+    pub log: LogConfig,
+    /// `defaults`, resolved: what a route gets for every setting it does not set.
+    pub defaults: TopicSettingsConfig,
+    /// `limits`: global admission limits.
+    pub limits: Limits,
+    /// `metrics`: metric cardinality settings.
+    pub metrics: MetricsConfig,
+    /// `routes`, in file order (the first matching route wins).
+    pub routes: Vec<RouteConfig>,
+}
+
+/// `tls:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// `tls.listen`: HTTPS listeners (HTTP/2 offered by ALPN beside HTTP/1.1).
+    pub listen: Vec<SocketAddr>,
+    /// `tls.cert`: PEM certificate chain. Relative paths are resolved against
+    /// the configuration file's directory; the file existed when loaded.
+    pub cert: PathBuf,
+    /// `tls.key`: PEM private key, resolved like `cert`.
+    pub key: PathBuf,
+}
+
+/// `log:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// `log.format`. Default [`LogFormat::Text`].
+    pub format: LogFormat,
+    /// `log.level`: a level (`error`, `warn`, `info`, `debug`, `trace`) or a
+    /// filter directive such as `info,sse_gateway_hub=debug`. Default `info`.
+    pub level: String,
+}
+
+/// `log.format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `text`: human-readable lines.
+    Text,
+    /// `json`: one JSON object per line.
+    Json,
+}
+
+/// `limits:`. All are greater than zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// `limits.max_clients`: subscribers across all topics. Default 100000.
+    pub max_clients: usize,
+    /// `limits.max_clients_per_topic`. Default 50000.
+    pub max_clients_per_topic: usize,
+    /// `limits.max_topics`: open topics at once. Default 10000.
+    pub max_topics: usize,
+}
+
+/// `metrics:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// `metrics.max_topic_series`: topics with their own label value; the
+    /// rest share `topic="__other__"`. 0 puts every topic in `__other__`.
+    /// Default 1000.
+    pub max_topic_series: usize,
+}
+
+/// The per-topic settings of a fan-out route (`defaults:` merged with the
+/// route's own keys).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicSettingsConfig {
+    /// `heartbeat`: a `:` comment after this much idle time on a client
+    /// stream; `None` when set to `0s` (off). Default 15s.
+    pub heartbeat: Option<Duration>,
+    /// `client_retry`: the `retry:` sent to each client when its stream
+    /// opens (jittered); `None` when `0s` (none sent). Default 3s.
+    pub client_retry: Option<Duration>,
+    /// `replay`: the per-topic replay ring.
+    pub replay: ReplayConfig,
+    /// `client_queue`: bytes a client may have pending before it is
+    /// disconnected as slow. Default 1 MiB. At least `max_event_size`.
+    pub client_queue: u64,
+    /// `max_event_size`: larger upstream events are dropped and counted.
+    /// Default 1 MiB.
+    pub max_event_size: u64,
+    /// `linger`: keep a topic's upstream open this long after its last
+    /// client leaves. Default 30s.
+    pub linger: Duration,
+    /// `upstream_backoff`: reconnect delays (with jitter).
+    pub upstream_backoff: BackoffConfig,
+    /// `upstream_idle_timeout`: an upstream silent this long is reconnected;
+    /// `None` when `0s` (never). Default 45s.
+    pub upstream_idle_timeout: Option<Duration>,
+    /// `stop_holdoff`: after the upstream answers 204, new subscribers get
+    /// 204 for this long. Default 30s.
+    pub stop_holdoff: Duration,
+    /// `gap_event`: when set, clients that resume from an id no longer in
+    /// the replay ring first get an event of this type. Default none.
+    pub gap_event: Option<String>,
+    /// `write_window`: how long a topic may gather frames before writing to
+    /// clients; zero writes each frame at once. Default 0ms.
+    pub write_window: Duration,
+    /// `upstream_connect_timeout`: time allowed to connect to the upstream
+    /// and receive its response head. Default 5s.
+    pub upstream_connect_timeout: Duration,
+}
+
+/// `replay:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayConfig {
+    /// `replay.events`: events kept per topic for `Last-Event-ID` resume;
+    /// 0 turns replay off. Default 1000.
+    pub events: usize,
+    /// `replay.max_age`: older events are not replayed. Default 5m; > 0.
+    pub max_age: Duration,
+}
+
+/// `upstream_backoff:`. `initial <= max` and `max > 0`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackoffConfig {
+    /// `upstream_backoff.initial`: the first delay. Default 250ms.
+    pub initial: Duration,
+    /// `upstream_backoff.max`: the largest delay. Default 30s.
+    pub max: Duration,
+}
+
+/// One entry of `routes:`.
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    /// `name`: unique; the `route` label in metrics.
+    pub name: String,
+    /// `path`: the request path pattern.
+    pub path: PathPattern,
+    /// `params`: capture name → regex the whole decoded capture must match.
+    /// Every name is a capture of `path`.
+    pub params: BTreeMap<String, ParamRegex>,
+    /// Fan-out or pass-through.
+    pub kind: RouteKind,
+    /// `cors`: the CORS policy, if any (none: no CORS headers).
+    pub cors: Option<CorsConfig>,
+    /// `auth`: credentials required, if any.
+    pub auth: Option<AuthConfig>,
+}
+
+/// What a route does.
+#[derive(Debug, Clone)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once at start-up; unboxed variants keep matching simple"
+)]
+pub enum RouteKind {
+    /// `upstream:`: one upstream connection per topic, shared by all subscribers.
+    FanOut(FanOutRoute),
+    /// `proxy:`: a plain reverse-proxy route, per request, streamed.
+    Proxy(ProxyRoute),
+}
+
+/// A fan-out route.
+#[derive(Debug, Clone)]
+pub struct FanOutRoute {
+    /// `topic`: the topic name template. Default: the request path (a
+    /// template mirroring `path`, filled with the decoded captures).
+    pub topic: Template,
+    /// `upstream`: where each topic's events come from.
+    pub upstream: UpstreamConfig,
+    /// The topic settings (`defaults:` merged with this route's keys).
+    pub settings: TopicSettingsConfig,
+}
+
+/// `upstream:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamConfig {
+    /// `upstream.url`: an http(s) URL template whose `{name}` references
+    /// are path captures, only after the host (in the path or query);
+    /// `${VAR}` already expanded.
+    pub url: Template,
+    /// `upstream.headers`: extra request headers, in file order, with
+    /// `${VAR}` already expanded. Names are valid header names; values
+    /// have no control characters.
+    pub headers: Vec<(String, String)>,
+}
+
+/// A `proxy:` route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyRoute {
+    /// `proxy`: the upstream base URL (http or https, with a host, no query
+    /// or fragment); `${VAR}` already expanded.
+    pub url: url::Url,
+    /// `upstream_connect_timeout` for this route. Default 5s.
+    pub connect_timeout: Duration,
+}
+
+/// `cors:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorsConfig {
+    /// `cors.origins`: allowed origins (not empty). `*` is never combined
+    /// with `credentials: true`.
+    pub origins: Vec<OriginPattern>,
+    /// `cors.credentials`: allow credentials (echo the origin, never `*`). Default false.
+    pub credentials: bool,
+    /// `cors.max_age`: how long a browser may cache a preflight answer;
+    /// `None`: no `Access-Control-Max-Age` header. Default none.
+    pub max_age: Option<Duration>,
+}
+
+/// `auth:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthConfig {
+    /// `auth.cookie`: the cookie that must be present.
+    pub cookie: String,
+    /// `auth.jwt`: verify the cookie's value as a JWT, if set.
+    pub jwt: Option<JwtConfig>,
+}
+
+/// `auth.jwt:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtConfig {
+    /// `algorithm`: the only algorithm accepted.
+    pub algorithm: JwtAlgorithm,
+    /// `secret_env` or `key_file`: the verification key (which one matches
+    /// the algorithm's family).
+    pub key: JwtKey,
+    /// `topics_claim`: a claim listing topic patterns this user may read.
+    pub topics_claim: Option<String>,
+    /// `audience`: accepted `aud` values (empty: not checked).
+    pub audience: Vec<String>,
+    /// `issuer`: the required `iss`, if set.
+    pub issuer: Option<String>,
+}
+
+/// JWT signature algorithms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(clippy::upper_case_acronyms)]
+pub enum JwtAlgorithm {
+    /// HMAC with SHA-256 (shared secret).
+    HS256,
+    /// HMAC with SHA-384 (shared secret).
+    HS384,
+    /// HMAC with SHA-512 (shared secret).
+    HS512,
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (RSA public key).
+    RS256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384 (RSA public key).
+    RS384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512 (RSA public key).
+    RS512,
+    /// RSASSA-PSS with SHA-256 (RSA public key).
+    PS256,
+    /// RSASSA-PSS with SHA-384 (RSA public key).
+    PS384,
+    /// RSASSA-PSS with SHA-512 (RSA public key).
+    PS512,
+    /// ECDSA P-256 with SHA-256 (EC public key).
+    ES256,
+    /// ECDSA P-384 with SHA-384 (EC public key).
+    ES384,
+    /// Ed25519 (Ed25519 public key).
+    EdDSA,
+}
+
+/// Where the JWT verification key comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwtKey {
+    /// `secret_env`: an HMAC secret read from this environment variable at
+    /// load time.
+    Secret {
+        /// The variable's name.
+        env_var: String,
+        /// Its value.
+        secret: Secret,
+    },
+    /// `key_file`: a PEM public key (RSA, EC or Ed25519). Relative paths are
+    /// resolved against the configuration file's directory; the file existed
+    /// when loaded.
+    KeyFile(PathBuf),
+}
+
+/// A secret string whose `Debug` output is redacted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+/// A `params` regex, compiled anchored (it must match the whole capture).
+#[derive(Debug, Clone)]
+pub struct ParamRegex {
+    source: String,
+    regex: Regex,
+}
+
+// === impl JwtAlgorithm ===
+
+impl JwtAlgorithm {
+    /// Every algorithm, with its name in the file.
+    pub const ALL: [(&'static str, JwtAlgorithm); 12] = [
+        ("HS256", Self::HS256),
+        ("HS384", Self::HS384),
+        ("HS512", Self::HS512),
+        ("RS256", Self::RS256),
+        ("RS384", Self::RS384),
+        ("RS512", Self::RS512),
+        ("PS256", Self::PS256),
+        ("PS384", Self::PS384),
+        ("PS512", Self::PS512),
+        ("ES256", Self::ES256),
+        ("ES384", Self::ES384),
+        ("EdDSA", Self::EdDSA),
+    ];
+
+    /// True for the HMAC algorithms (HS*), which use a shared secret; the
+    /// others use a public key file.
+    pub fn is_hmac(self) -> bool {
+        matches!(self, Self::HS256 | Self::HS384 | Self::HS512)
+    }
+
+    /// The name as written in the file (`HS256`).
+    pub fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, a)| *a == self)
+            .map_or("", |(name, _)| name)
+    }
+}
+
+// === impl Secret ===
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+// === impl ParamRegex ===
+
+impl ParamRegex {
+    /// Compiles `source` anchored at both ends (`^(?:source)$`).
+    pub fn new(source: &str) -> Result<Self, regex::Error> {
+        let regex = Regex::new(&format!("^(?:{source})$"))?;
+        Ok(Self {
+            source: source.to_owned(),
+            regex,
+        })
+    }
+
+    /// The regex as written in the file.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// True when the whole of `value` matches.
+    pub fn is_match(&self, value: &str) -> bool {
+        self.regex.is_match(value)
+    }
+}
+
+// === impl RouteConfig ===
+
+impl RouteConfig {
+    /// The fan-out part, for fan-out routes.
+    pub fn fan_out(&self) -> Option<&FanOutRoute> {
+        match &self.kind {
+            RouteKind::FanOut(fan_out) => Some(fan_out),
+            RouteKind::Proxy(_) => None,
+        }
+    }
+
+    /// The proxy part, for proxy routes.
+    pub fn proxy(&self) -> Option<&ProxyRoute> {
+        match &self.kind {
+            RouteKind::Proxy(proxy) => Some(proxy),
+            RouteKind::FanOut(_) => None,
+        }
+    }
+}
+
+// === defaults ===
+
+impl Default for TopicSettingsConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat: Some(Duration::from_secs(15)),
+            client_retry: Some(Duration::from_secs(3)),
+            replay: ReplayConfig::default(),
+            client_queue: 1 << 20,
+            max_event_size: 1 << 20,
+            linger: Duration::from_secs(30),
+            upstream_backoff: BackoffConfig::default(),
+            upstream_idle_timeout: Some(Duration::from_secs(45)),
+            stop_holdoff: Duration::from_secs(30),
+            gap_event: None,
+            write_window: Duration::ZERO,
+            upstream_connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Default for ReplayConfig {
+    fn default() -> Self {
+        Self {
+            events: 1000,
+            max_age: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
+impl Default for BackoffConfig {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_millis(250),
+            max: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_clients: 100_000,
+            max_clients_per_topic: 50_000,
+            max_topics: 10_000,
+        }
+    }
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            max_topic_series: 1000,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".to_owned(),
+        }
+    }
+}

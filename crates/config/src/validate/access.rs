@@ -1,0 +1,163 @@
+//! A route's `cors:` and `auth:`.
+
+use super::check::{duration, readable_file, section};
+use super::route::RouteCtx;
+use crate::model::{AuthConfig, CorsConfig, JwtAlgorithm, JwtConfig, JwtKey, Secret};
+use crate::raw::{RawAuth, RawCors, RawJwt};
+use crate::read::Diag;
+use crate::values::env::is_var_name;
+use crate::values::origin::OriginPattern;
+
+/// `cors:`: origins parse; `*` is never combined with `credentials: true`.
+pub(crate) fn cors(diag: &mut Diag, raw: &RawCors) -> Option<CorsConfig> {
+    let credentials = raw.credentials.as_ref().is_some_and(|c| c.value);
+    let mut origins = Vec::new();
+    let mut ok = true;
+    if let Some(list) = &raw.origins {
+        if list.value.is_empty() {
+            diag.at(list, "at least one origin is needed");
+            ok = false;
+        }
+        for text in &list.value {
+            match OriginPattern::parse(&text.value) {
+                Ok(OriginPattern::Any) if credentials => {
+                    let message = "`*` cannot be combined with credentials: true (browsers refuse it); list the origins instead";
+                    diag.at(text, message);
+                    ok = false;
+                }
+                Ok(origin) => origins.push(origin),
+                Err(e) => {
+                    diag.at(text, e.to_string());
+                    ok = false;
+                }
+            }
+        }
+    }
+    let max_age = match &raw.max_age {
+        Some(text) => Some(duration(diag, text)?),
+        None => None,
+    };
+    (ok && raw.origins.is_some()).then_some(CorsConfig {
+        origins,
+        credentials,
+        max_age,
+    })
+}
+
+/// `auth:`: a cookie name and an optional JWT check.
+pub(crate) fn auth(diag: &mut Diag, raw: &RawAuth, ctx: &RouteCtx<'_>) -> Option<AuthConfig> {
+    let cookie = raw.cookie.as_ref().and_then(|text| {
+        let valid = !text.value.is_empty()
+            && text
+                .value
+                .chars()
+                .all(|c| c.is_ascii_graphic() && !"()<>@,;:\\\"/[]?={}".contains(c));
+        if !valid {
+            diag.at(text, format!("`{}` is not a valid cookie name", text.value));
+            return None;
+        }
+        Some(text.value.clone())
+    });
+    let jwt = raw.jwt.as_ref().map(|jwt| jwt_config(diag, jwt, ctx));
+    Some(AuthConfig {
+        cookie: cookie?,
+        jwt: section(jwt)?,
+    })
+}
+
+fn jwt_config(diag: &mut Diag, raw: &RawJwt, ctx: &RouteCtx<'_>) -> Option<JwtConfig> {
+    let algorithm = raw.algorithm.as_ref().and_then(|text| {
+        let found = JwtAlgorithm::ALL
+            .iter()
+            .find(|(name, _)| *name == text.value);
+        if found.is_none() {
+            let names: Vec<&str> = JwtAlgorithm::ALL.iter().map(|(name, _)| *name).collect();
+            diag.at(
+                text,
+                format!(
+                    "unknown algorithm `{}`; expected one of: {}",
+                    text.value,
+                    names.join(", ")
+                ),
+            );
+        }
+        found.map(|(_, a)| *a)
+    });
+    let key = jwt_key(diag, raw, algorithm, ctx);
+    let topics_claim = raw.topics_claim.as_ref().map(|t| t.value.clone());
+    let audience = raw
+        .audience
+        .as_ref()
+        .map(|list| list.value.iter().map(|t| t.value.clone()).collect())
+        .unwrap_or_default();
+    let issuer = raw.issuer.as_ref().map(|t| t.value.clone());
+    Some(JwtConfig {
+        algorithm: algorithm?,
+        key: key?,
+        topics_claim,
+        audience,
+        issuer,
+    })
+}
+
+/// Exactly one of `secret_env` (HS*) or `key_file` (the others).
+fn jwt_key(
+    diag: &mut Diag,
+    raw: &RawJwt,
+    algorithm: Option<JwtAlgorithm>,
+    ctx: &RouteCtx<'_>,
+) -> Option<JwtKey> {
+    match (&raw.secret_env, &raw.key_file) {
+        (Some(_), Some(file)) => {
+            diag.at(
+                file,
+                "set exactly one of `secret_env` and `key_file`, not both",
+            );
+            None
+        }
+        (None, None) => {
+            let message = "set `secret_env` (HS256/384/512) or `key_file` (RS*, PS*, ES*, EdDSA)";
+            diag.push(raw.pos, &raw.path, message);
+            None
+        }
+        (Some(var), None) => {
+            if algorithm.is_some_and(|a| !a.is_hmac()) {
+                diag.at(
+                    var,
+                    "this algorithm verifies with a public key: use `key_file`, not `secret_env`",
+                );
+                return None;
+            }
+            if !is_var_name(&var.value) {
+                diag.at(
+                    var,
+                    format!("`{}` is not a valid environment variable name", var.value),
+                );
+                return None;
+            }
+            match ctx.env.var(&var.value) {
+                Some(secret) if !secret.is_empty() => Some(JwtKey::Secret {
+                    env_var: var.value.clone(),
+                    secret: Secret::new(secret),
+                }),
+                _ => {
+                    diag.at(
+                        var,
+                        format!("environment variable `{}` is not set or empty", var.value),
+                    );
+                    None
+                }
+            }
+        }
+        (None, Some(file)) => {
+            if algorithm.is_some_and(JwtAlgorithm::is_hmac) {
+                diag.at(
+                    file,
+                    "HS* algorithms verify with a shared secret: use `secret_env`, not `key_file`",
+                );
+                return None;
+            }
+            readable_file(diag, file, ctx.base_dir, "key file").map(JwtKey::KeyFile)
+        }
+    }
+}

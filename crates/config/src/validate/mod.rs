@@ -1,0 +1,220 @@
+//! Raw shape → validated [`GatewayConfig`]: values parsed, defaults filled,
+//! and the cross-field rules checked. Every problem is recorded; nothing
+//! stops at the first one.
+
+mod access;
+mod check;
+mod route;
+mod settings;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use self::check::{
+    count, duration, positive_count, readable_file, section, socket_addr, socket_addrs,
+};
+use crate::model::{GatewayConfig, Limits, LogConfig, LogFormat, MetricsConfig, TlsConfig};
+use crate::raw::{RawConfig, RawLimits, RawLog, RawTls, Text};
+use crate::read::Diag;
+use crate::values::env::EnvSource;
+
+/// The default public listener.
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The default admin listener.
+const DEFAULT_ADMIN: &str = "127.0.0.1:9090";
+
+/// Validates the whole file. `None` when any error was recorded.
+pub(crate) fn validate(
+    diag: &mut Diag,
+    raw: &RawConfig,
+    env: &dyn EnvSource,
+    base_dir: &Path,
+) -> Option<GatewayConfig> {
+    let listen = match &raw.listen {
+        Some(list) => socket_addrs(diag, list),
+        None => Vec::new(),
+    };
+    let admin = raw.admin.as_ref().and_then(|text| socket_addr(diag, text));
+    check_addresses(diag, raw);
+    let threads = match &raw.threads {
+        Some(n) => positive_count(diag, n),
+        None => Some(std::thread::available_parallelism().map_or(1, usize::from)),
+    };
+    let tls = raw.tls.as_ref().map(|tls| tls_config(diag, tls, base_dir));
+    let shutdown_grace = match &raw.shutdown_grace {
+        Some(text) => duration(diag, text),
+        None => Some(std::time::Duration::from_secs(10)),
+    };
+    let log = log_config(diag, &raw.log);
+    let limits = limits(diag, &raw.limits);
+    let metrics = match &raw.metrics.max_topic_series {
+        Some(n) => count(diag, n).map(|max_topic_series| MetricsConfig { max_topic_series }),
+        None => Some(MetricsConfig::default()),
+    };
+    let defaults = settings::apply(diag, &Default::default(), &raw.defaults);
+    let routes = routes(diag, raw, env, base_dir, &defaults);
+    let config = GatewayConfig {
+        listen: if raw.listen.is_some() {
+            listen.into_iter().map(|(addr, _)| addr).collect()
+        } else {
+            vec![default_addr(DEFAULT_LISTEN)?]
+        },
+        admin: match &raw.admin {
+            Some(_) => admin?,
+            None => default_addr(DEFAULT_ADMIN)?,
+        },
+        threads: threads?,
+        tls: section(tls)?,
+        h2c: raw.h2c.as_ref().is_some_and(|b| b.value),
+        shutdown_grace: shutdown_grace?,
+        log: log?,
+        defaults,
+        limits: limits?,
+        metrics: metrics?,
+        routes,
+    };
+    diag.is_empty().then_some(config)
+}
+
+fn default_addr(text: &str) -> Option<SocketAddr> {
+    text.parse().ok()
+}
+
+/// No address is used twice across `admin`, `listen` and `tls.listen`,
+/// defaults included (port 0, "any free port", may repeat). Reported at the
+/// later of the two explicit entries.
+fn check_addresses(diag: &mut Diag, raw: &RawConfig) {
+    let mut entries: Vec<(Option<SocketAddr>, Option<&Text>, String)> = Vec::new();
+    if raw.admin.is_none() {
+        entries.push((
+            default_addr(DEFAULT_ADMIN),
+            None,
+            "`admin` (its default)".into(),
+        ));
+    }
+    if raw.listen.is_none() {
+        entries.push((
+            default_addr(DEFAULT_LISTEN),
+            None,
+            "`listen` (its default)".into(),
+        ));
+    }
+    let tls_listen = raw.tls.as_ref().and_then(|tls| tls.listen.as_ref());
+    let explicit = raw
+        .admin
+        .iter()
+        .chain(raw.listen.iter().flat_map(|l| &l.value));
+    for text in explicit.chain(tls_listen.iter().flat_map(|l| &l.value)) {
+        entries.push((
+            text.value.parse().ok(),
+            Some(text),
+            format!("`{}`", text.path),
+        ));
+    }
+    let entries: Vec<(SocketAddr, Option<&Text>, String)> = entries
+        .into_iter()
+        .filter_map(|(addr, text, label)| Some((addr?, text, label)))
+        .collect();
+    for (i, (addr, text, _)) in entries.iter().enumerate() {
+        let earlier = entries[..i].iter().find(|(a, _, _)| a == addr);
+        if let (Some((_, _, label)), Some(text), false) = (earlier, text, addr.port() == 0) {
+            diag.at(text, format!("address {addr} is already used by {label}"));
+        }
+    }
+}
+
+fn tls_config(diag: &mut Diag, raw: &RawTls, base_dir: &Path) -> Option<TlsConfig> {
+    let listen = raw.listen.as_ref().map(|list| socket_addrs(diag, list));
+    let cert = raw
+        .cert
+        .as_ref()
+        .and_then(|text| readable_file(diag, text, base_dir, "certificate file"));
+    let key = raw
+        .key
+        .as_ref()
+        .and_then(|text| readable_file(diag, text, base_dir, "key file"));
+    Some(TlsConfig {
+        listen: listen?.into_iter().map(|(addr, _)| addr).collect(),
+        cert: cert?,
+        key: key?,
+    })
+}
+
+fn log_config(diag: &mut Diag, raw: &RawLog) -> Option<LogConfig> {
+    let mut log = LogConfig::default();
+    if let Some(text) = &raw.format {
+        match text.value.as_str() {
+            "text" => log.format = LogFormat::Text,
+            "json" => log.format = LogFormat::Json,
+            other => {
+                diag.at(
+                    text,
+                    format!("unknown log format `{other}`; expected text or json"),
+                );
+                return None;
+            }
+        }
+    }
+    if let Some(text) = &raw.level {
+        let valid = !text.value.is_empty()
+            && text
+                .value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_:,=.-[]{}\"".contains(c));
+        if !valid {
+            diag.at(text, "expected a level (error, warn, info, debug, trace) or a filter such as info,sse_gateway_hub=debug");
+            return None;
+        }
+        log.level = text.value.clone();
+    }
+    Some(log)
+}
+
+fn limits(diag: &mut Diag, raw: &RawLimits) -> Option<Limits> {
+    let base = Limits::default();
+    let mut pick = |slot: &Option<crate::read::Spanned<u64>>, default: usize| match slot {
+        Some(n) => positive_count(diag, n),
+        None => Some(default),
+    };
+    let max_clients = pick(&raw.max_clients, base.max_clients);
+    let max_clients_per_topic = pick(&raw.max_clients_per_topic, base.max_clients_per_topic);
+    let max_topics = pick(&raw.max_topics, base.max_topics);
+    Some(Limits {
+        max_clients: max_clients?,
+        max_clients_per_topic: max_clients_per_topic?,
+        max_topics: max_topics?,
+    })
+}
+
+/// Every route, and the rule that names are unique.
+fn routes(
+    diag: &mut Diag,
+    raw: &RawConfig,
+    env: &dyn EnvSource,
+    base_dir: &Path,
+    defaults: &crate::model::TopicSettingsConfig,
+) -> Vec<crate::model::RouteConfig> {
+    let mut names: HashMap<&str, &str> = HashMap::new();
+    for route in &raw.routes {
+        if let Some(name) = &route.name {
+            if let Some(first) = names.get(name.value.as_str()) {
+                diag.at(
+                    name,
+                    format!("route name `{}` is already used by {first}", name.value),
+                );
+            } else {
+                names.insert(&name.value, &route.path_key);
+            }
+        }
+    }
+    let ctx = route::RouteCtx {
+        env,
+        base_dir,
+        defaults,
+    };
+    raw.routes
+        .iter()
+        .filter_map(|r| route::route(diag, r, &ctx))
+        .collect()
+}

@@ -1,0 +1,334 @@
+//! One route: its path pattern, params, topic and upstream templates, or its
+//! proxy URL; the topic settings come from [`super::settings`], CORS and auth
+//! from [`super::access`].
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::check::{expand, has_control, positive_duration, section};
+use super::{access, settings};
+use crate::model::{
+    FanOutRoute, ParamRegex, ProxyRoute, RouteConfig, RouteKind, TopicSettingsConfig,
+    UpstreamConfig,
+};
+use crate::raw::{RawRoute, RawUpstream, Text};
+use crate::read::Diag;
+use crate::values::env::EnvSource;
+use crate::values::path_pattern::{PathPattern, Segment};
+use crate::values::template::{Template, TemplatePart};
+
+/// What every route needs from the rest of the file.
+pub(crate) struct RouteCtx<'a> {
+    pub(crate) env: &'a dyn EnvSource,
+    pub(crate) base_dir: &'a Path,
+    pub(crate) defaults: &'a TopicSettingsConfig,
+}
+
+/// Validates one route; `None` after recording its errors.
+pub(crate) fn route(diag: &mut Diag, raw: &RawRoute, ctx: &RouteCtx<'_>) -> Option<RouteConfig> {
+    let name = raw.name.as_ref().and_then(|name| {
+        if name.value.is_empty() || has_control(&name.value) {
+            diag.at(
+                name,
+                "a route name must be non-empty and have no control characters",
+            );
+            return None;
+        }
+        Some(name.value.clone())
+    });
+    let path = raw.path.as_ref().and_then(|text| {
+        PathPattern::parse(&text.value)
+            .map_err(|e| diag.at(text, e.to_string()))
+            .ok()
+    });
+    let params = params(diag, raw, path.as_ref());
+    let kind = kind(diag, raw, path.as_ref(), ctx);
+    let cors = raw.cors.as_ref().map(|cors| access::cors(diag, cors));
+    let auth = raw.auth.as_ref().map(|auth| access::auth(diag, auth, ctx));
+    Some(RouteConfig {
+        name: name?,
+        path: path?,
+        params: params?,
+        kind: kind?,
+        cors: section(cors)?,
+        auth: section(auth)?,
+    })
+}
+
+/// `params:`: each name must be a capture; each regex compiles.
+fn params(
+    diag: &mut Diag,
+    raw: &RawRoute,
+    path: Option<&PathPattern>,
+) -> Option<BTreeMap<String, ParamRegex>> {
+    let mut out = BTreeMap::new();
+    let mut ok = true;
+    for (name, regex) in &raw.params {
+        if let Some(path) = path.filter(|p| !p.has_capture(&name.value)) {
+            diag.at(
+                name,
+                format!("`{}` is not a capture of the path `{path}`", name.value),
+            );
+            ok = false;
+        }
+        match ParamRegex::new(&regex.value) {
+            Ok(compiled) => {
+                out.insert(name.value.clone(), compiled);
+            }
+            Err(e) => {
+                diag.at(regex, format!("invalid regex: {}", regex_reason(&e)));
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+/// The one-line reason from a regex error (its display spans several lines).
+fn regex_reason(e: &regex::Error) -> String {
+    let text = e.to_string();
+    text.lines()
+        .rev()
+        .find_map(|line| line.strip_prefix("error: "))
+        .unwrap_or_else(|| text.lines().last().unwrap_or_default())
+        .trim()
+        .to_owned()
+}
+
+/// `upstream:` (fan-out) or `proxy:` (pass-through), exactly one.
+fn kind(
+    diag: &mut Diag,
+    raw: &RawRoute,
+    path: Option<&PathPattern>,
+    ctx: &RouteCtx<'_>,
+) -> Option<RouteKind> {
+    match (&raw.upstream, &raw.proxy) {
+        (Some(_), Some(proxy)) => {
+            diag.at(
+                proxy,
+                "a route has either `upstream` (fan-out) or `proxy` (pass-through), never both",
+            );
+            None
+        }
+        (None, None) if raw.upstream_or_proxy_written => None, // its error is reported already
+        (None, None) => {
+            let message = "a route needs `upstream` (fan-out) or `proxy` (pass-through)";
+            diag.push(raw.pos, &raw.path_key, message);
+            None
+        }
+        (Some(upstream), None) => fan_out(diag, raw, upstream, path, ctx).map(RouteKind::FanOut),
+        (None, Some(proxy)) => proxy_route(diag, raw, proxy, ctx).map(RouteKind::Proxy),
+    }
+}
+
+fn fan_out(
+    diag: &mut Diag,
+    raw: &RawRoute,
+    upstream: &RawUpstream,
+    path: Option<&PathPattern>,
+    ctx: &RouteCtx<'_>,
+) -> Option<FanOutRoute> {
+    let topic = match &raw.topic {
+        Some(text) if text.value.is_empty() => {
+            diag.at(text, "a topic template must not be empty");
+            None
+        }
+        Some(text) => template(diag, text, &text.value, path),
+        None => path.map(default_topic),
+    };
+    let url = upstream
+        .url
+        .as_ref()
+        .and_then(|text| upstream_url(diag, text, path, ctx.env));
+    let headers = headers(diag, &upstream.headers, ctx.env);
+    let settings = settings::apply(diag, ctx.defaults, &raw.settings);
+    Some(FanOutRoute {
+        topic: topic?,
+        upstream: UpstreamConfig {
+            url: url?,
+            headers: headers?,
+        },
+        settings,
+    })
+}
+
+/// Parses a template whose references must be captures of `path`.
+fn template(
+    diag: &mut Diag,
+    at: &Text,
+    source: &str,
+    path: Option<&PathPattern>,
+) -> Option<Template> {
+    let template = Template::parse(source)
+        .map_err(|e| diag.at(at, e.to_string()))
+        .ok()?;
+    let Some(path) = path else {
+        return Some(template); // the path's own error is reported already
+    };
+    let unknown: Vec<&str> = template
+        .references()
+        .filter(|r| !path.has_capture(r))
+        .collect();
+    if let Some(name) = unknown.first() {
+        diag.at(
+            at,
+            format!("`{{{name}}}` is not a capture of the path `{path}`"),
+        );
+        return None;
+    }
+    Some(template)
+}
+
+/// The default topic: the request path, as a template over the captures.
+pub(crate) fn default_topic(path: &PathPattern) -> Template {
+    let mut parts: Vec<TemplatePart> = Vec::new();
+    let mut literal = String::new();
+    for segment in path.segments() {
+        literal.push('/');
+        match segment {
+            Segment::Literal(text) => literal.push_str(text),
+            Segment::Capture(name) | Segment::CatchAll(name) => {
+                parts.push(TemplatePart::Literal(std::mem::take(&mut literal)));
+                parts.push(TemplatePart::Ref(name.clone()));
+            }
+        }
+    }
+    if !literal.is_empty() || parts.is_empty() {
+        if literal.is_empty() {
+            literal.push('/');
+        }
+        parts.push(TemplatePart::Literal(literal));
+    }
+    Template::from_parts(parts)
+}
+
+/// `upstream.url`: `${VAR}` expanded, then a template over the captures that
+/// must be an http(s) URL with the references only after the host.
+fn upstream_url(
+    diag: &mut Diag,
+    text: &Text,
+    path: Option<&PathPattern>,
+    env: &dyn EnvSource,
+) -> Option<Template> {
+    let expanded = expand(diag, text, env)?;
+    let template = template(diag, text, &expanded, path)?;
+    let mut prefix = String::new();
+    for part in template.parts() {
+        match part {
+            TemplatePart::Literal(text) => prefix.push_str(text),
+            TemplatePart::Ref(_) => break,
+        }
+    }
+    let ref_in_authority = prefix
+        .split_once("://")
+        .is_some_and(|(_, rest)| !rest.contains(['/', '?']));
+    if template.references().next().is_some() && ref_in_authority {
+        diag.at(
+            text,
+            "`{name}` references may only appear in the URL's path or query, after the host",
+        );
+        return None;
+    }
+    let sample = template.render(|_| Some("x"));
+    check_url(diag, text, &sample).map(|_| template)
+}
+
+/// An http(s) URL with a host and no fragment.
+fn check_url(diag: &mut Diag, at: &Text, text: &str) -> Option<url::Url> {
+    let url = match url::Url::parse(text) {
+        Ok(url) => url,
+        Err(e) => {
+            diag.at(at, format!("invalid URL `{text}`: {e}"));
+            return None;
+        }
+    };
+    let problem = if !matches!(url.scheme(), "http" | "https") {
+        Some(format!(
+            "URL scheme must be http or https, not `{}`",
+            url.scheme()
+        ))
+    } else if url.host_str().is_none_or(str::is_empty) {
+        Some("URL has no host".to_owned())
+    } else if url.fragment().is_some() {
+        Some("URL must not have a #fragment".to_owned())
+    } else {
+        None
+    };
+    match problem {
+        Some(message) => {
+            diag.at(at, message);
+            None
+        }
+        None => Some(url),
+    }
+}
+
+/// `upstream.headers`: valid names, `${VAR}` expanded, no control characters.
+fn headers(
+    diag: &mut Diag,
+    raw: &[(Text, Text)],
+    env: &dyn EnvSource,
+) -> Option<Vec<(String, String)>> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut ok = true;
+    for (name, value) in raw {
+        let valid_name = !name.value.is_empty()
+            && name
+                .value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c));
+        if !valid_name {
+            diag.at(name, format!("`{}` is not a valid header name", name.value));
+            ok = false;
+        }
+        match expand(diag, value, env) {
+            Some(v) if has_control(&v) => {
+                diag.at(
+                    value,
+                    "a header value must not contain control characters (CR, LF, NUL)",
+                );
+                ok = false;
+            }
+            Some(v) => out.push((name.value.clone(), v)),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+/// `proxy:`: a base URL; fan-out-only keys are errors on this route.
+fn proxy_route(
+    diag: &mut Diag,
+    raw: &RawRoute,
+    proxy: &Text,
+    ctx: &RouteCtx<'_>,
+) -> Option<ProxyRoute> {
+    let only_fan_out = "applies only to fan-out routes (routes with `upstream`)";
+    for text in raw.settings.fan_out_only() {
+        diag.at(text, only_fan_out);
+    }
+    if let Some(events) = &raw.settings.replay_events {
+        diag.at(events, only_fan_out);
+    }
+    if let Some(topic) = &raw.topic {
+        diag.at(topic, only_fan_out);
+    }
+    let connect_timeout = match &raw.settings.upstream_connect_timeout {
+        Some(text) => positive_duration(diag, text),
+        None => Some(ctx.defaults.upstream_connect_timeout),
+    };
+    let expanded = expand(diag, proxy, ctx.env)?;
+    if expanded.contains(['{', '}']) {
+        diag.at(proxy, "a proxy URL cannot use `{name}` references");
+        return None;
+    }
+    let url = check_url(diag, proxy, &expanded)?;
+    if url.query().is_some() {
+        diag.at(proxy, "a proxy URL must not have a query");
+        return None;
+    }
+    Some(ProxyRoute {
+        url,
+        connect_timeout: connect_timeout?,
+    })
+}
