@@ -1,0 +1,302 @@
+//! [`TopicHub`]: the open topics, global limits, subscribe and shutdown.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use sse_gateway_metrics::{GatewayMetrics, TopicMetrics};
+use tokio::runtime::Handle;
+
+use crate::advice::jittered_retry;
+use crate::topic::{JoinError, Topic, TopicKey};
+use crate::{CloseReason, HubLimits, Refusal, SubscriberSink, TopicPublisher, TopicSettings};
+
+pub use crate::topic::TopicInfo;
+
+/// The future that runs a topic's feed; the hub spawns it when the topic opens.
+pub type FeedFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// Every open topic. Cheap to clone; clones share the same topics.
+#[derive(Clone)]
+pub struct TopicHub {
+    shared: Arc<HubShared>,
+}
+
+struct HubShared {
+    topics: Mutex<HashMap<TopicKey, Arc<Topic>>>,
+    clients: AtomicUsize,
+    next_id: AtomicU64,
+    shutting_down: AtomicBool,
+    limits: HubLimits,
+    metrics: GatewayMetrics,
+    /// Where feeds and topic timers run.
+    runtime: Handle,
+}
+
+/// What a client asks for.
+#[derive(Debug, Clone, Copy)]
+pub struct SubscribeRequest<'a> {
+    /// The route's name (metrics label, part of the topic's identity).
+    pub route: &'a str,
+    /// The topic name.
+    pub topic: &'a str,
+    /// The route's topic settings.
+    pub settings: &'a Arc<TopicSettings>,
+    /// The client's `Last-Event-ID`, if any.
+    pub last_event_id: Option<&'a str>,
+}
+
+/// A subscriber's place in a topic. Dropping it leaves the topic.
+pub struct Membership {
+    topic: Arc<Topic>,
+    shared: Arc<HubShared>,
+    key: usize,
+    id: u64,
+}
+
+// === impl TopicHub ===
+
+impl TopicHub {
+    /// A hub with the given limits; feeds and timers run on `runtime`.
+    pub fn new(limits: HubLimits, metrics: GatewayMetrics, runtime: Handle) -> Self {
+        Self {
+            shared: Arc::new(HubShared {
+                topics: Mutex::new(HashMap::new()),
+                clients: AtomicUsize::new(0),
+                next_id: AtomicU64::new(1),
+                shutting_down: AtomicBool::new(false),
+                limits,
+                metrics,
+                runtime,
+            }),
+        }
+    }
+
+    /// Joins the topic, opening it (and its feed, built by `open_feed`) when
+    /// it is not open yet. The sink is first offered the `retry` advice and
+    /// the replay, then every live frame.
+    pub fn subscribe<F>(
+        &self,
+        request: SubscribeRequest<'_>,
+        sink: Arc<dyn SubscriberSink>,
+        open_feed: F,
+    ) -> Result<Membership, Refusal>
+    where
+        F: FnOnce(TopicPublisher) -> FeedFuture,
+    {
+        let shared = &self.shared;
+        if shared.shutting_down.load(Ordering::Acquire) {
+            return Err(Refusal::ShuttingDown);
+        }
+        if shared.clients.fetch_add(1, Ordering::AcqRel) >= shared.limits.max_clients {
+            shared.clients.fetch_sub(1, Ordering::AcqRel);
+            return Err(Refusal::Limit("max_clients"));
+        }
+        let result = self.join(request, sink, open_feed);
+        if result.is_err() {
+            shared.clients.fetch_sub(1, Ordering::AcqRel);
+        }
+        result
+    }
+
+    fn join<F>(
+        &self,
+        request: SubscribeRequest<'_>,
+        sink: Arc<dyn SubscriberSink>,
+        open_feed: F,
+    ) -> Result<Membership, Refusal>
+    where
+        F: FnOnce(TopicPublisher) -> FeedFuture,
+    {
+        let key = TopicKey {
+            route: Arc::from(request.route),
+            topic: Arc::from(request.topic),
+        };
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut open_feed = Some(open_feed);
+        // A topic found closing is replaced; two attempts always suffice.
+        for _ in 0..3 {
+            let (topic, created) = self.get_or_open(&key, &request, &mut open_feed)?;
+            match topic.join(id, sink.clone(), request.last_event_id, Instant::now()) {
+                Ok(slot) => {
+                    return Ok(Membership {
+                        topic,
+                        shared: self.shared.clone(),
+                        key: slot,
+                        id,
+                    })
+                }
+                Err(JoinError::Refused(refusal)) => {
+                    if created {
+                        // Nobody else can have joined a topic refused to its creator.
+                        topic.close(CloseReason::ClientClosed, None);
+                        self.shared.forget(&topic);
+                    }
+                    return Err(refusal);
+                }
+                Err(JoinError::Closed) => self.shared.forget(&topic),
+            }
+        }
+        Err(Refusal::Limit("topic churn"))
+    }
+
+    fn get_or_open<F>(
+        &self,
+        key: &TopicKey,
+        request: &SubscribeRequest<'_>,
+        open_feed: &mut Option<F>,
+    ) -> Result<(Arc<Topic>, bool), Refusal>
+    where
+        F: FnOnce(TopicPublisher) -> FeedFuture,
+    {
+        let mut topics = self.shared.topics.lock();
+        if let Some(topic) = topics.get(key) {
+            return Ok((topic.clone(), false));
+        }
+        if topics.len() >= self.shared.limits.max_topics {
+            return Err(Refusal::Limit("max_topics"));
+        }
+        let Some(open_feed) = open_feed.take() else {
+            return Err(Refusal::Limit("topic churn"));
+        };
+        let metrics: TopicMetrics = self.shared.metrics.open_topic(request.route, request.topic);
+        let topic = Arc::new(Topic::new(
+            key.clone(),
+            request.settings.clone(),
+            metrics,
+            self.shared.metrics.route(request.route),
+            self.shared.limits.max_clients_per_topic,
+            request.last_event_id,
+            Instant::now(),
+        ));
+        topics.insert(key.clone(), topic.clone());
+        drop(topics);
+        self.shared
+            .runtime
+            .spawn(open_feed(TopicPublisher::new(topic.clone())));
+        self.shared
+            .runtime
+            .spawn(run_timer(topic.clone(), self.shared.clone()));
+        Ok((topic, true))
+    }
+
+    /// Snapshots of every open topic, sorted by route and topic.
+    pub fn topics(&self) -> Vec<TopicInfo> {
+        let topics: Vec<Arc<Topic>> = self.shared.topics.lock().values().cloned().collect();
+        let mut infos: Vec<TopicInfo> = topics.iter().map(|t| t.info()).collect();
+        infos.sort_by(|a, b| (&a.route, &a.topic).cmp(&(&b.route, &b.topic)));
+        infos
+    }
+
+    /// Open topics.
+    pub fn topic_count(&self) -> usize {
+        self.shared.topics.lock().len()
+    }
+
+    /// Subscribers across all topics.
+    pub fn client_count(&self) -> usize {
+        self.shared.clients.load(Ordering::Acquire)
+    }
+
+    /// Drains everything: refuses new subscribers, offers every subscriber a
+    /// final `retry` (jittered around `retry`, so reconnects do not arrive as
+    /// one herd), closes every stream and every feed.
+    pub fn shutdown(&self, retry: Duration) {
+        self.shared.shutting_down.store(true, Ordering::Release);
+        let topics: Vec<Arc<Topic>> = self.shared.topics.lock().drain().map(|(_, t)| t).collect();
+        for topic in topics {
+            topic.close(CloseReason::Shutdown, Some(jittered_retry(retry)));
+        }
+    }
+}
+
+impl std::fmt::Debug for TopicHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TopicHub")
+            .field("topics", &self.topic_count())
+            .field("clients", &self.client_count())
+            .finish()
+    }
+}
+
+// === impl HubShared ===
+
+impl HubShared {
+    /// Removes `topic` from the map if it is still the one registered.
+    fn forget(&self, topic: &Arc<Topic>) {
+        let mut topics = self.topics.lock();
+        if topics
+            .get(&topic.key)
+            .is_some_and(|held| Arc::ptr_eq(held, topic))
+        {
+            topics.remove(&topic.key);
+        }
+    }
+}
+
+/// The topic's one timer: heartbeats, linger, hold-off. Ends when it closes.
+async fn run_timer(topic: Arc<Topic>, shared: Arc<HubShared>) {
+    loop {
+        let tick = topic.tick(Instant::now());
+        if tick.close {
+            topic.close(CloseReason::Shutdown, None);
+            shared.forget(&topic);
+            return;
+        }
+        let woken = topic.wake.notified();
+        match tick.next {
+            Some(at) => {
+                tokio::select! {
+                    () = tokio::time::sleep_until(at.into()) => {}
+                    () = woken => {}
+                }
+            }
+            None => woken.await,
+        }
+    }
+}
+
+// === impl Membership ===
+
+impl Membership {
+    /// The route that opened the topic.
+    pub fn route(&self) -> &str {
+        &self.topic.key.route
+    }
+
+    /// The topic name.
+    pub fn topic(&self) -> &str {
+        &self.topic.key.topic
+    }
+
+    /// Records what the client's stream wrote (events and bytes).
+    pub fn record_delivered(&self, events: u64, bytes: u64) {
+        self.topic.metrics.delivered(events, bytes);
+    }
+
+    /// Records the delay from upstream read to client write.
+    pub fn observe_fanout_delay(&self, delay: Duration) {
+        self.topic.route_metrics.observe_fanout_delay(delay);
+    }
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        self.topic.leave(self.key, self.id, Instant::now());
+        self.shared.clients.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl std::fmt::Debug for Membership {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Membership")
+            .field("route", &self.route())
+            .field("topic", &self.topic())
+            .field("id", &self.id)
+            .finish()
+    }
+}

@@ -1,0 +1,127 @@
+//! [`TopicPublisher`]: the feed's handle on its topic.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use sse_gateway_codec::Frame;
+use sse_gateway_metrics::{RouteMetrics, TopicMetrics};
+use tokio::sync::watch;
+
+use crate::topic::Topic;
+use crate::TopicSettings;
+
+/// What the feed of a topic is doing, for `/topics` and `upstream_up`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamState {
+    /// Opening the connection.
+    Connecting,
+    /// Streaming.
+    Live,
+    /// Waiting before the next attempt.
+    Backoff,
+    /// The upstream said stop (HTTP 204).
+    Stopped,
+}
+
+/// Given to a topic's feed when the topic opens. The feed publishes what the
+/// upstream sends and watches [`TopicPublisher::closed`] to know when to stop.
+pub struct TopicPublisher {
+    topic: Arc<Topic>,
+    closed: watch::Receiver<bool>,
+}
+
+// === impl UpstreamState ===
+
+impl UpstreamState {
+    /// A lower-case name for logs and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connecting => "connecting",
+            Self::Live => "live",
+            Self::Backoff => "backoff",
+            Self::Stopped => "stopped",
+        }
+    }
+}
+
+// === impl TopicPublisher ===
+
+impl TopicPublisher {
+    pub(crate) fn new(topic: Arc<Topic>) -> Self {
+        let closed = topic.closed_watch();
+        Self { topic, closed }
+    }
+
+    /// The route that opened the topic.
+    pub fn route(&self) -> &str {
+        &self.topic.key.route
+    }
+
+    /// The topic name.
+    pub fn topic(&self) -> &str {
+        &self.topic.key.topic
+    }
+
+    /// The topic's settings.
+    pub fn settings(&self) -> &TopicSettings {
+        &self.topic.settings
+    }
+
+    /// The id to send as `Last-Event-ID` when (re)connecting: the last id
+    /// published, or the first subscriber's before any event arrived.
+    pub fn last_event_id(&self) -> Option<String> {
+        self.topic.last_event_id()
+    }
+
+    /// Fans a frame out to every subscriber and keeps it for replay.
+    pub fn publish(&self, frame: Frame, received: Instant) {
+        self.topic.publish(frame, received);
+    }
+
+    /// The upstream sent `retry`: tell current and future clients.
+    pub fn advise_retry(&self, ms: u64) {
+        self.topic.advise_retry(ms, Instant::now());
+    }
+
+    /// Reports the feed's state.
+    pub fn set_state(&self, state: UpstreamState) {
+        self.topic.set_upstream(state);
+    }
+
+    /// The upstream said stop (HTTP 204): closes every subscriber and refuses
+    /// new ones for the hold-off. The feed should return after this.
+    pub fn stop(&self) {
+        self.topic.stop(Instant::now());
+    }
+
+    /// Whether the topic has closed (its feed should return).
+    pub fn is_closed(&self) -> bool {
+        *self.closed.borrow()
+    }
+
+    /// Resolves once the topic closes (linger over, hold-off over, shutdown).
+    pub async fn closed(&self) {
+        let mut closed = self.closed.clone();
+        // An error means the topic is gone, which is closed too.
+        let _ = closed.wait_for(|closed| *closed).await;
+    }
+
+    /// The topic's metric handles (reconnects, events).
+    pub fn metrics(&self) -> &TopicMetrics {
+        &self.topic.metrics
+    }
+
+    /// The route's metric handles (upstream errors).
+    pub fn route_metrics(&self) -> &RouteMetrics {
+        &self.topic.route_metrics
+    }
+}
+
+impl std::fmt::Debug for TopicPublisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TopicPublisher")
+            .field("route", &self.route())
+            .field("topic", &self.topic())
+            .finish()
+    }
+}

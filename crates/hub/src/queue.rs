@@ -1,0 +1,198 @@
+//! [`ClientQueue`]: the sink drained by a client's own task (the session path).
+
+use std::collections::VecDeque;
+
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use crate::{CloseReason, Delivery, DeliveryKind, Offer, SubscriberSink};
+
+/// A subscriber's pending deliveries, bounded in bytes.
+///
+/// The topic offers; the client's task awaits [`ClientQueue::next_batch`] and
+/// writes what it gets. Past `limit` pending bytes (replayed frames excluded:
+/// the ring bounds those) the queue drops what it holds and closes as
+/// [`CloseReason::SlowClient`].
+#[derive(Debug)]
+pub struct ClientQueue {
+    state: Mutex<QueueState>,
+    ready: Notify,
+    limit: usize,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    items: VecDeque<Delivery>,
+    bytes: usize,
+    closed: Option<CloseReason>,
+}
+
+// === impl ClientQueue ===
+
+impl ClientQueue {
+    /// A queue that holds at most `limit` bytes of live deliveries.
+    pub fn new(limit: usize) -> Self {
+        Self {
+            state: Mutex::new(QueueState::default()),
+            ready: Notify::new(),
+            limit,
+        }
+    }
+
+    /// Waits for deliveries and moves all pending ones into `out`. Returns the
+    /// reason once the queue is closed and drained.
+    pub async fn next_batch(&self, out: &mut Vec<Delivery>) -> Result<(), CloseReason> {
+        loop {
+            {
+                let mut state = self.state.lock();
+                if !state.items.is_empty() {
+                    out.extend(state.items.drain(..));
+                    state.bytes = 0;
+                    return Ok(());
+                }
+                if let Some(reason) = state.closed {
+                    return Err(reason);
+                }
+            }
+            self.ready.notified().await;
+        }
+    }
+
+    /// Bytes pending.
+    pub fn pending_bytes(&self) -> usize {
+        self.state.lock().bytes
+    }
+}
+
+impl SubscriberSink for ClientQueue {
+    fn offer(&self, delivery: &Delivery) -> Offer {
+        let mut state = self.state.lock();
+        if state.closed.is_some() {
+            return Offer::Closed;
+        }
+        if delivery.kind != DeliveryKind::Replay {
+            let bytes = state.bytes + delivery.bytes.len();
+            if bytes > self.limit {
+                state.items.clear();
+                state.bytes = 0;
+                state.closed = Some(CloseReason::SlowClient);
+                drop(state);
+                self.ready.notify_one();
+                return Offer::Full;
+            }
+            state.bytes = bytes;
+        }
+        state.items.push_back(delivery.clone());
+        drop(state);
+        self.ready.notify_one();
+        Offer::Accepted
+    }
+
+    fn close(&self, reason: CloseReason) {
+        let mut state = self.state.lock();
+        if state.closed.is_none() {
+            if reason == CloseReason::SlowClient {
+                state.items.clear();
+                state.bytes = 0;
+            }
+            state.closed = Some(reason);
+        }
+        drop(state);
+        self.ready.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use bytes::Bytes;
+
+    use super::*;
+
+    fn delivery(len: usize, kind: DeliveryKind) -> Delivery {
+        Delivery {
+            bytes: Bytes::from(vec![b'x'; len]),
+            kind,
+            received: Instant::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn drains_in_order_then_reports_close() {
+        let queue = ClientQueue::new(100);
+        assert_eq!(
+            queue.offer(&delivery(10, DeliveryKind::Event)),
+            Offer::Accepted
+        );
+        assert_eq!(
+            queue.offer(&delivery(20, DeliveryKind::Heartbeat)),
+            Offer::Accepted
+        );
+        queue.close(CloseReason::UpstreamStopped);
+        let mut out = Vec::new();
+        queue.next_batch(&mut out).await.unwrap();
+        assert_eq!(
+            out.iter().map(|d| d.bytes.len()).collect::<Vec<_>>(),
+            vec![10, 20]
+        );
+        assert_eq!(
+            queue.next_batch(&mut out).await,
+            Err(CloseReason::UpstreamStopped)
+        );
+        assert_eq!(
+            queue.offer(&delivery(1, DeliveryKind::Event)),
+            Offer::Closed
+        );
+    }
+
+    #[tokio::test]
+    async fn over_the_bound_it_closes_as_slow_and_drops_pending() {
+        let queue = ClientQueue::new(100);
+        assert_eq!(
+            queue.offer(&delivery(60, DeliveryKind::Event)),
+            Offer::Accepted
+        );
+        assert_eq!(queue.offer(&delivery(41, DeliveryKind::Event)), Offer::Full);
+        let mut out = Vec::new();
+        assert_eq!(
+            queue.next_batch(&mut out).await,
+            Err(CloseReason::SlowClient)
+        );
+        assert!(out.is_empty());
+    }
+
+    #[tokio::test]
+    async fn replay_does_not_count_against_the_bound() {
+        let queue = ClientQueue::new(100);
+        for _ in 0..10 {
+            assert_eq!(
+                queue.offer(&delivery(60, DeliveryKind::Replay)),
+                Offer::Accepted
+            );
+        }
+        assert_eq!(
+            queue.offer(&delivery(60, DeliveryKind::Event)),
+            Offer::Accepted
+        );
+        let mut out = Vec::new();
+        queue.next_batch(&mut out).await.unwrap();
+        assert_eq!(out.len(), 11);
+        assert_eq!(queue.pending_bytes(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_waiting_reader_is_woken() {
+        let queue = std::sync::Arc::new(ClientQueue::new(100));
+        let reader = {
+            let queue = queue.clone();
+            tokio::spawn(async move {
+                let mut out = Vec::new();
+                queue.next_batch(&mut out).await.map(|()| out.len())
+            })
+        };
+        tokio::task::yield_now().await;
+        queue.offer(&delivery(5, DeliveryKind::Event));
+        assert_eq!(reader.await.unwrap(), Ok(1));
+    }
+}

@@ -1,0 +1,66 @@
+//! Plain settings the gateway fills from its configuration.
+
+use std::time::Duration;
+
+/// Per-route behaviour of the topics it opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicSettings {
+    /// Offer a comment when a topic has been idle this long; zero = off.
+    pub heartbeat: Duration,
+    /// `retry:` advice offered to joining clients (±20% jitter); zero = none.
+    pub client_retry: Duration,
+    /// Frames kept for `Last-Event-ID` resume; zero = off.
+    pub replay_events: usize,
+    /// Oldest frame kept for resume.
+    pub replay_max_age: Duration,
+    /// Bytes a subscriber may have pending before it is disconnected as slow.
+    pub client_queue: usize,
+    /// How long a topic's feed stays open after its last subscriber leaves.
+    pub linger: Duration,
+    /// After the feed says stop (HTTP 204), refuse new subscribers this long.
+    pub stop_holdoff: Duration,
+    /// Event type of the `gap` event sent on a replay miss; `None` = no event.
+    pub gap_event: Option<String>,
+}
+
+/// Process-wide limits. Over any of them a subscription is refused with
+/// [`Refusal::Limit`](crate::Refusal::Limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HubLimits {
+    /// Subscribers across all topics.
+    pub max_clients: usize,
+    /// Subscribers of one topic.
+    pub max_clients_per_topic: usize,
+    /// Open topics.
+    pub max_topics: usize,
+}
+
+// === impl TopicSettings ===
+
+impl Default for TopicSettings {
+    /// The defaults of the configuration reference.
+    fn default() -> Self {
+        Self {
+            heartbeat: Duration::from_secs(15),
+            client_retry: Duration::from_secs(3),
+            replay_events: 1000,
+            replay_max_age: Duration::from_secs(300),
+            client_queue: 1 << 20,
+            linger: Duration::from_secs(30),
+            stop_holdoff: Duration::from_secs(30),
+            gap_event: None,
+        }
+    }
+}
+
+// === impl HubLimits ===
+
+impl Default for HubLimits {
+    fn default() -> Self {
+        Self {
+            max_clients: 100_000,
+            max_clients_per_topic: 50_000,
+            max_topics: 10_000,
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! What a topic hands to subscribers, and the sink trait that receives it.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use thiserror::Error;
+
+/// One piece of a client stream: the shared bytes plus what they are.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// Bytes to write, shared by every subscriber.
+    pub bytes: Bytes,
+    /// What the bytes are.
+    pub kind: DeliveryKind,
+    /// When the frame was read from the upstream (for the fan-out delay).
+    pub received: Instant,
+}
+
+/// The kinds of [`Delivery`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryKind {
+    /// A live upstream event (or id update).
+    Event,
+    /// An event replayed from the ring at join. Not counted against the
+    /// sink's byte bound: the ring already bounds it.
+    Replay,
+    /// A heartbeat comment.
+    Heartbeat,
+    /// Gateway advice: `retry:` lines and `gap` events.
+    Advice,
+}
+
+/// A sink's answer to an offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offer {
+    /// Taken.
+    Accepted,
+    /// Over its byte bound: the subscriber must be disconnected as slow.
+    Full,
+    /// The subscriber is gone.
+    Closed,
+}
+
+/// Why a subscriber's stream ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum CloseReason {
+    /// It fell more than `client_queue` bytes behind.
+    #[error("slow client")]
+    SlowClient,
+    /// The upstream said stop (HTTP 204).
+    #[error("upstream stopped the topic")]
+    UpstreamStopped,
+    /// The gateway is shutting down.
+    #[error("shutdown")]
+    Shutdown,
+    /// The client went away.
+    #[error("client closed")]
+    ClientClosed,
+}
+
+/// Why a subscription was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum Refusal {
+    /// A limit of [`HubLimits`](crate::HubLimits) was reached; try later.
+    #[error("limit reached: {0}")]
+    Limit(&'static str),
+    /// The upstream stopped this topic (HTTP 204) within the hold-off.
+    #[error("topic stopped by its upstream")]
+    Stopped,
+    /// The hub is shutting down.
+    #[error("shutting down")]
+    ShuttingDown,
+}
+
+/// Where a topic offers frames for one subscriber. Implementations must not
+/// block: they take the delivery, or answer [`Offer::Full`] or
+/// [`Offer::Closed`] at once. Called with the topic's lock held.
+pub trait SubscriberSink: Send + Sync + 'static {
+    /// Offers one delivery.
+    fn offer(&self, delivery: &Delivery) -> Offer;
+    /// Ends the subscriber's stream (after what it already took, unless the
+    /// reason is [`CloseReason::SlowClient`]).
+    fn close(&self, reason: CloseReason);
+}

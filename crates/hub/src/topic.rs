@@ -1,0 +1,429 @@
+//! [`Topic`]: one topic's subscribers, replay ring and state machine.
+//!
+//! Everything here happens under the topic's one lock, held briefly: joins
+//! (ring snapshot and live position together), leaves, publishes (ring push
+//! and offers to every sink) and timer ticks. Sinks never block, so the lock
+//! is never held across a wait. See `LIFECYCLE.md`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use slab::Slab;
+use sse_gateway_codec::Frame;
+use sse_gateway_metrics::{RouteMetrics, TopicMetrics};
+use tokio::sync::{watch, Notify};
+
+use crate::advice::{gap_event, jittered_retry, HEARTBEAT};
+use crate::publisher::UpstreamState;
+use crate::replay::{ReplayRing, Resume};
+use crate::{CloseReason, Delivery, DeliveryKind, Offer, Refusal, SubscriberSink, TopicSettings};
+
+/// A topic's identity: the route that opened it and the topic name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct TopicKey {
+    pub(crate) route: Arc<str>,
+    pub(crate) topic: Arc<str>,
+}
+
+pub(crate) struct Topic {
+    pub(crate) key: TopicKey,
+    pub(crate) settings: Arc<TopicSettings>,
+    pub(crate) metrics: TopicMetrics,
+    pub(crate) route_metrics: RouteMetrics,
+    /// `HubLimits::max_clients_per_topic`.
+    max_clients: usize,
+    state: Mutex<TopicState>,
+    /// Wakes the topic's timer task when its deadlines change.
+    pub(crate) wake: Notify,
+    /// Becomes `true` when the topic closes; the feed watches it.
+    closed: watch::Sender<bool>,
+}
+
+struct TopicState {
+    subscribers: Slab<(u64, Arc<dyn SubscriberSink>)>,
+    ring: ReplayRing,
+    phase: Phase,
+    /// Last time anything was offered to every subscriber.
+    last_activity: Instant,
+    upstream: UpstreamState,
+    /// The upstream's last `retry`, advised to every joining client.
+    upstream_retry: Option<u64>,
+    /// The last id published (or the first subscriber's, before any event):
+    /// what the feed sends as `Last-Event-ID` when it reconnects.
+    last_event_id: Option<String>,
+    events_received: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Just created, its first subscriber about to join.
+    Opening,
+    Active,
+    Lingering {
+        since: Instant,
+    },
+    Stopped {
+        until: Instant,
+    },
+    Closed,
+}
+
+/// Why a join did not happen.
+pub(crate) enum JoinError {
+    Refused(Refusal),
+    /// The topic closed meanwhile: open a new one.
+    Closed,
+}
+
+/// What the timer task must do next.
+pub(crate) struct Tick {
+    pub(crate) next: Option<Instant>,
+    pub(crate) close: bool,
+}
+
+/// A snapshot of a topic for the admin `/topics` endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicInfo {
+    /// The route that opened the topic.
+    pub route: String,
+    /// The topic name.
+    pub topic: String,
+    /// Subscribers now.
+    pub subscribers: usize,
+    /// The feed's state.
+    pub upstream: UpstreamState,
+    /// The last event id seen, if any.
+    pub last_event_id: Option<String>,
+    /// Events received from the upstream.
+    pub events_received: u64,
+    /// Frames in the replay ring, and its capacity.
+    pub replay_len: usize,
+    /// Most frames the replay ring holds.
+    pub replay_capacity: usize,
+}
+
+// === impl Topic ===
+
+impl Topic {
+    pub(crate) fn new(
+        key: TopicKey,
+        settings: Arc<TopicSettings>,
+        metrics: TopicMetrics,
+        route_metrics: RouteMetrics,
+        max_clients: usize,
+        seed_last_event_id: Option<&str>,
+        now: Instant,
+    ) -> Self {
+        let ring = ReplayRing::new(settings.replay_events, settings.replay_max_age);
+        Self {
+            key,
+            settings,
+            metrics,
+            route_metrics,
+            max_clients,
+            state: Mutex::new(TopicState {
+                subscribers: Slab::new(),
+                ring,
+                phase: Phase::Opening,
+                last_activity: now,
+                upstream: UpstreamState::Connecting,
+                upstream_retry: None,
+                last_event_id: seed_last_event_id.map(str::to_owned),
+                events_received: 0,
+            }),
+            wake: Notify::new(),
+            closed: watch::channel(false).0,
+        }
+    }
+
+    pub(crate) fn closed_watch(&self) -> watch::Receiver<bool> {
+        self.closed.subscribe()
+    }
+
+    /// Adds a subscriber: advice, then replay, then live, in one critical section.
+    pub(crate) fn join(
+        &self,
+        id: u64,
+        sink: Arc<dyn SubscriberSink>,
+        last_event_id: Option<&str>,
+        now: Instant,
+    ) -> Result<usize, JoinError> {
+        let mut state = self.state.lock();
+        match state.phase {
+            Phase::Closed => return Err(JoinError::Closed),
+            Phase::Stopped { .. } => return Err(JoinError::Refused(Refusal::Stopped)),
+            Phase::Opening | Phase::Active | Phase::Lingering { .. } => {}
+        }
+        if state.subscribers.len() >= self.max_clients {
+            return Err(JoinError::Refused(Refusal::Limit("max_clients_per_topic")));
+        }
+        let advice = |bytes: Bytes, kind| Delivery {
+            bytes,
+            kind,
+            received: now,
+        };
+        let retry = match state.upstream_retry {
+            Some(ms) => Some(sse_gateway_codec::encode_retry(ms)),
+            None if !self.settings.client_retry.is_zero() => {
+                Some(jittered_retry(self.settings.client_retry))
+            }
+            None => None,
+        };
+        if let Some(retry) = retry {
+            sink.offer(&advice(retry, DeliveryKind::Advice));
+        }
+        if let Some(asked) = last_event_id {
+            self.replay(&state, sink.as_ref(), asked, now);
+        }
+        let key = state.subscribers.insert((id, sink));
+        if state.phase != Phase::Active {
+            state.phase = Phase::Active;
+            self.wake.notify_one();
+        }
+        drop(state);
+        self.metrics.subscriber_joined();
+        Ok(key)
+    }
+
+    fn replay(&self, state: &TopicState, sink: &dyn SubscriberSink, asked: &str, now: Instant) {
+        match state.ring.resume(asked) {
+            Resume::Found(frames) => {
+                for frame in &frames {
+                    let delivery = Delivery {
+                        bytes: frame.bytes().clone(),
+                        kind: DeliveryKind::Replay,
+                        received: now,
+                    };
+                    sink.offer(&delivery);
+                }
+                self.metrics.replayed(frames.len() as u64);
+            }
+            // A new topic asked its upstream to resume from this very id.
+            Resume::Missing { .. }
+                if state.events_received == 0 && state.last_event_id.as_deref() == Some(asked) => {}
+            Resume::Missing { oldest } => {
+                self.route_metrics.replay_miss();
+                if let Some(gap) = self
+                    .settings
+                    .gap_event
+                    .as_deref()
+                    .and_then(|event_type| gap_event(event_type, asked, oldest))
+                {
+                    sink.offer(&Delivery {
+                        bytes: gap,
+                        kind: DeliveryKind::Advice,
+                        received: now,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Removes a subscriber (if still there); the last one starts the linger.
+    pub(crate) fn leave(&self, key: usize, id: u64, now: Instant) {
+        let mut state = self.state.lock();
+        if state
+            .subscribers
+            .get(key)
+            .is_some_and(|(held, _)| *held == id)
+        {
+            state.subscribers.remove(key);
+            self.metrics.subscriber_left();
+            if state.subscribers.is_empty() && state.phase == Phase::Active {
+                state.phase = Phase::Lingering { since: now };
+                self.wake.notify_one();
+            }
+        }
+    }
+
+    /// Fans a frame out to every subscriber and keeps it for replay.
+    pub(crate) fn publish(&self, frame: Frame, received: Instant) {
+        let mut state = self.state.lock();
+        if state.phase == Phase::Closed {
+            return;
+        }
+        state.events_received += 1;
+        if let Some(id) = frame.id() {
+            let last = state.last_event_id.get_or_insert_with(String::new);
+            last.clear();
+            last.push_str(id);
+        }
+        let delivery = Delivery {
+            bytes: frame.bytes().clone(),
+            kind: DeliveryKind::Event,
+            received,
+        };
+        state.ring.push(frame, received);
+        state.last_activity = received;
+        self.offer_all(&mut state, &delivery);
+        drop(state);
+        self.metrics.upstream_event();
+    }
+
+    /// Offers a delivery to everyone; removes the slow and the gone.
+    fn offer_all(&self, state: &mut TopicState, delivery: &Delivery) -> usize {
+        let mut dropped: Vec<(usize, bool)> = Vec::new();
+        for (key, (_, sink)) in state.subscribers.iter() {
+            match sink.offer(delivery) {
+                Offer::Accepted => {}
+                Offer::Full => dropped.push((key, true)),
+                Offer::Closed => dropped.push((key, false)),
+            }
+        }
+        for (key, slow) in &dropped {
+            let (_, sink) = state.subscribers.remove(*key);
+            self.metrics.subscriber_left();
+            if *slow {
+                sink.close(CloseReason::SlowClient);
+                self.metrics.slow_client_disconnected();
+            }
+        }
+        if !dropped.is_empty() && state.subscribers.is_empty() && state.phase == Phase::Active {
+            state.phase = Phase::Lingering {
+                since: delivery.received,
+            };
+            self.wake.notify_one();
+        }
+        state.subscribers.len()
+    }
+
+    /// Forwards the upstream's `retry` to current clients and remembers it.
+    pub(crate) fn advise_retry(&self, ms: u64, now: Instant) {
+        let mut state = self.state.lock();
+        if state.upstream_retry == Some(ms) {
+            return;
+        }
+        state.upstream_retry = Some(ms);
+        let delivery = Delivery {
+            bytes: sse_gateway_codec::encode_retry(ms),
+            kind: DeliveryKind::Advice,
+            received: now,
+        };
+        self.offer_all(&mut state, &delivery);
+    }
+
+    pub(crate) fn set_upstream(&self, upstream: UpstreamState) {
+        self.state.lock().upstream = upstream;
+        self.metrics
+            .set_upstream_up(upstream == UpstreamState::Live);
+    }
+
+    pub(crate) fn last_event_id(&self) -> Option<String> {
+        self.state.lock().last_event_id.clone()
+    }
+
+    /// The upstream said stop: close every subscriber, refuse new ones for
+    /// the hold-off.
+    pub(crate) fn stop(&self, now: Instant) {
+        let mut state = self.state.lock();
+        if state.phase == Phase::Closed {
+            return;
+        }
+        state.phase = Phase::Stopped {
+            until: now + self.settings.stop_holdoff,
+        };
+        state.upstream = UpstreamState::Stopped;
+        self.close_subscribers(&mut state, CloseReason::UpstreamStopped, None);
+        drop(state);
+        self.metrics.set_upstream_up(false);
+        self.wake.notify_one();
+    }
+
+    /// Closes the topic for good: subscribers (after `last` advice), feed, timer.
+    pub(crate) fn close(&self, reason: CloseReason, last: Option<Bytes>) {
+        let mut state = self.state.lock();
+        self.close_subscribers(&mut state, reason, last);
+        state.phase = Phase::Closed;
+        drop(state);
+        self.closed.send_replace(true);
+        self.wake.notify_one();
+    }
+
+    fn close_subscribers(&self, state: &mut TopicState, reason: CloseReason, last: Option<Bytes>) {
+        let now = Instant::now();
+        for (_, (_, sink)) in state.subscribers.iter() {
+            if let Some(bytes) = &last {
+                sink.offer(&Delivery {
+                    bytes: bytes.clone(),
+                    kind: DeliveryKind::Advice,
+                    received: now,
+                });
+            }
+            sink.close(reason);
+            self.metrics.subscriber_left();
+        }
+        state.subscribers.clear();
+    }
+
+    /// The timer: heartbeats, linger and hold-off expiry.
+    pub(crate) fn tick(&self, now: Instant) -> Tick {
+        let mut state = self.state.lock();
+        let mut next = None;
+        match state.phase {
+            Phase::Closed => {
+                return Tick {
+                    next: None,
+                    close: true,
+                }
+            }
+            Phase::Lingering { since } => {
+                let end = since + self.settings.linger;
+                if now >= end {
+                    state.phase = Phase::Closed;
+                    return Tick {
+                        next: None,
+                        close: true,
+                    };
+                }
+                next = Some(end);
+            }
+            Phase::Stopped { until } => {
+                if now >= until {
+                    state.phase = Phase::Closed;
+                    return Tick {
+                        next: None,
+                        close: true,
+                    };
+                }
+                next = Some(until);
+            }
+            Phase::Opening | Phase::Active => {}
+        }
+        let heartbeat = self.settings.heartbeat;
+        if !heartbeat.is_zero() && !state.subscribers.is_empty() {
+            let due = state.last_activity + heartbeat;
+            let due = if now >= due {
+                let delivery = Delivery {
+                    bytes: HEARTBEAT,
+                    kind: DeliveryKind::Heartbeat,
+                    received: now,
+                };
+                state.last_activity = now;
+                let sent = self.offer_all(&mut state, &delivery);
+                self.route_metrics.heartbeats_sent(sent as u64);
+                now + heartbeat
+            } else {
+                due
+            };
+            next = Some(next.map_or(due, |n: Instant| n.min(due)));
+        }
+        state.ring.expire(now);
+        Tick { next, close: false }
+    }
+
+    pub(crate) fn info(&self) -> TopicInfo {
+        let state = self.state.lock();
+        TopicInfo {
+            route: self.key.route.to_string(),
+            topic: self.key.topic.to_string(),
+            subscribers: state.subscribers.len(),
+            upstream: state.upstream,
+            last_event_id: state.last_event_id.clone(),
+            events_received: state.events_received,
+            replay_len: state.ring.len(),
+            replay_capacity: state.ring.capacity(),
+        }
+    }
+}

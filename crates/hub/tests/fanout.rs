@@ -1,0 +1,429 @@
+//! The hub's policies, driven through its public API with real tokio timers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use sse_gateway_codec::{encode_event, Frame, OutgoingEvent};
+use sse_gateway_hub::{
+    ClientQueue, CloseReason, Delivery, DeliveryKind, FeedFuture, HubLimits, Membership, Refusal,
+    SubscribeRequest, TopicHub, TopicPublisher, TopicSettings,
+};
+use sse_gateway_metrics::GatewayMetrics;
+
+const DEADLINE: Duration = Duration::from_secs(10);
+
+fn quiet() -> TopicSettings {
+    TopicSettings {
+        heartbeat: Duration::ZERO,
+        client_retry: Duration::ZERO,
+        linger: Duration::ZERO,
+        ..TopicSettings::default()
+    }
+}
+
+fn frame(id: u64) -> Frame {
+    encode_event(&OutgoingEvent {
+        id: Some(&id.to_string()),
+        data: &format!("event {id}"),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+/// A feed that hands its publisher to the test and counts how often it was opened.
+#[derive(Clone, Default)]
+struct TestFeed {
+    opened: Arc<AtomicUsize>,
+    publishers: Arc<Mutex<Vec<Arc<TopicPublisher>>>>,
+}
+
+impl TestFeed {
+    fn open(&self) -> impl FnOnce(TopicPublisher) -> FeedFuture {
+        let this = self.clone();
+        move |publisher| {
+            this.opened.fetch_add(1, Ordering::SeqCst);
+            let publisher = Arc::new(publisher);
+            this.publishers.lock().push(publisher.clone());
+            Box::pin(async move { publisher.closed().await })
+        }
+    }
+
+    fn publisher(&self) -> Arc<TopicPublisher> {
+        self.publishers
+            .lock()
+            .last()
+            .cloned()
+            .expect("a feed was opened")
+    }
+}
+
+struct Harness {
+    hub: TopicHub,
+    metrics: GatewayMetrics,
+    settings: Arc<TopicSettings>,
+    feed: TestFeed,
+}
+
+impl Harness {
+    fn new(settings: TopicSettings, limits: HubLimits) -> Self {
+        let metrics = GatewayMetrics::new(100).unwrap();
+        let hub = TopicHub::new(limits, metrics.clone(), tokio::runtime::Handle::current());
+        Self {
+            hub,
+            metrics,
+            settings: Arc::new(settings),
+            feed: TestFeed::default(),
+        }
+    }
+
+    fn join(
+        &self,
+        topic: &str,
+        last_event_id: Option<&str>,
+        queue_bytes: usize,
+    ) -> Result<(Membership, Arc<ClientQueue>), Refusal> {
+        let queue = Arc::new(ClientQueue::new(queue_bytes));
+        let request = SubscribeRequest {
+            route: "r",
+            topic,
+            settings: &self.settings,
+            last_event_id,
+        };
+        let membership = self
+            .hub
+            .subscribe(request, queue.clone(), self.feed.open())?;
+        Ok((membership, queue))
+    }
+}
+
+async fn batch(queue: &ClientQueue) -> Result<Vec<Delivery>, CloseReason> {
+    let mut out = Vec::new();
+    tokio::time::timeout(DEADLINE, queue.next_batch(&mut out))
+        .await
+        .expect("delivery in time")?;
+    Ok(out)
+}
+
+fn ids(deliveries: &[Delivery]) -> Vec<u64> {
+    deliveries
+        .iter()
+        .filter(|d| matches!(d.kind, DeliveryKind::Event | DeliveryKind::Replay))
+        .map(|d| {
+            let text = std::str::from_utf8(&d.bytes).unwrap();
+            text.strip_prefix("id: ")
+                .unwrap()
+                .split('\n')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect()
+}
+
+async fn eventually(mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < DEADLINE, "condition not met in time");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_feed_per_topic_and_one_bytes_for_everyone() {
+    let h = Harness::new(quiet(), HubLimits::default());
+    let clients: Vec<_> = (0..100)
+        .map(|_| h.join("t", None, 1 << 20).unwrap())
+        .collect();
+    assert_eq!(h.feed.opened.load(Ordering::SeqCst), 1);
+    let other = h.join("u", None, 1 << 20).unwrap();
+    assert_eq!(
+        h.feed.opened.load(Ordering::SeqCst),
+        2,
+        "another topic has its own feed"
+    );
+
+    let sent = frame(1);
+    h.feed.publishers.lock()[0].publish(sent.clone(), Instant::now());
+    for (_, queue) in &clients {
+        let got = batch(queue).await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].bytes, *sent.bytes());
+        assert_eq!(
+            got[0].bytes.as_ptr(),
+            sent.bytes().as_ptr(),
+            "shared, not copied"
+        );
+    }
+    assert_eq!(other.1.pending_bytes(), 0, "topics are separate");
+    assert!(h
+        .metrics
+        .encode_text()
+        .contains(r#"sse_gateway_subscribers{route="r",topic="t"} 100"#));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_hand_over_has_no_gap_and_no_duplicate_under_load() {
+    let h = Harness::new(quiet(), HubLimits::default());
+    let (_first, _queue) = h.join("t", None, 64 << 20).unwrap();
+    let publisher = h.feed.publisher();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let producer = {
+        let (publisher, stop) = (publisher.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut id = 0;
+            while !stop.load(Ordering::SeqCst) && id < 5_000_000 {
+                id += 1;
+                publisher.publish(frame(id), Instant::now());
+                if id % 64 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+            id
+        })
+    };
+    let p = publisher.clone();
+    eventually(move || {
+        p.last_event_id()
+            .is_some_and(|id| id.parse::<u64>().unwrap() > 100)
+    })
+    .await;
+    for _ in 0..30 {
+        // Resume from an id a little behind the live edge, surely in the ring.
+        let live: u64 = publisher
+            .last_event_id()
+            .map_or(0, |id| id.parse().unwrap());
+        let asked = live.saturating_sub(50).max(1);
+        let (member, queue) = h.join("t", Some(&asked.to_string()), 64 << 20).unwrap();
+        let mut seen = Vec::new();
+        while seen.len() < 500 {
+            seen.extend(ids(&batch(&queue).await.unwrap()));
+        }
+        drop(member);
+        let expected: Vec<u64> = (asked + 1..asked + 1 + seen.len() as u64).collect();
+        assert_eq!(seen, expected, "contiguous after {asked}");
+    }
+    stop.store(true, Ordering::SeqCst);
+    let published = producer.await.unwrap();
+    assert!(
+        published > 1000,
+        "the stream was live during the resumes ({published})"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_client_is_disconnected_and_the_rest_carry_on() {
+    let h = Harness::new(quiet(), HubLimits::default());
+    let (_slow, slow_queue) = h.join("t", None, 1000).unwrap();
+    let (_fast, fast_queue) = h.join("t", None, 1 << 20).unwrap();
+    let publisher = h.feed.publisher();
+    let mut fast_ids = Vec::new();
+    for id in 1..=200 {
+        publisher.publish(frame(id), Instant::now());
+        fast_ids.extend(ids(&batch(&fast_queue).await.unwrap()));
+    }
+    assert_eq!(fast_ids, (1..=200).collect::<Vec<_>>());
+    assert_eq!(
+        batch(&slow_queue).await.unwrap_err(),
+        CloseReason::SlowClient
+    );
+    let text = h.metrics.encode_text();
+    assert!(
+        text.contains(r#"sse_gateway_slow_client_disconnects_total{route="r",topic="t"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"sse_gateway_subscribers{route="r",topic="t"} 1"#));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn advice_first_then_replay_then_live() {
+    let settings = TopicSettings {
+        client_retry: Duration::from_millis(1000),
+        ..quiet()
+    };
+    let h = Harness::new(settings, HubLimits::default());
+    let (_a, a) = h.join("t", None, 1 << 20).unwrap();
+    let first = batch(&a).await.unwrap();
+    assert_eq!(first[0].kind, DeliveryKind::Advice);
+    let text = std::str::from_utf8(&first[0].bytes).unwrap();
+    let ms: u64 = text.trim_start_matches("retry: ").trim().parse().unwrap();
+    assert!((800..=1200).contains(&ms), "jittered ±20%: {ms}");
+
+    let publisher = h.feed.publisher();
+    for id in 1..=5 {
+        publisher.publish(frame(id), Instant::now());
+    }
+    publisher.advise_retry(4321);
+    let (_b, b) = h.join("t", Some("2"), 1 << 20).unwrap();
+    let got = batch(&b).await.unwrap();
+    assert_eq!(
+        &got[0].bytes[..],
+        b"retry: 4321\n\n",
+        "the upstream's retry wins"
+    );
+    assert_eq!(ids(&got), vec![3, 4, 5]);
+    publisher.publish(frame(6), Instant::now());
+    assert_eq!(ids(&batch(&b).await.unwrap()), vec![6]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_miss_is_counted_and_answered_with_a_gap_event() {
+    let settings = TopicSettings {
+        gap_event: Some("gap".into()),
+        replay_events: 2,
+        ..quiet()
+    };
+    let h = Harness::new(settings, HubLimits::default());
+    let (_a, _) = h.join("t", None, 1 << 20).unwrap();
+    let publisher = h.feed.publisher();
+    for id in 1..=5 {
+        publisher.publish(frame(id), Instant::now());
+    }
+    let (_b, b) = h.join("t", Some("1"), 1 << 20).unwrap();
+    let got = batch(&b).await.unwrap();
+    assert_eq!(
+        &got[0].bytes[..],
+        b"event: gap\ndata: {\"requested\":\"1\",\"oldest\":\"4\"}\n\n"
+    );
+    assert!(h
+        .metrics
+        .encode_text()
+        .contains(r#"sse_gateway_replay_misses_total{route="r"} 1"#));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_subscribers_id_seeds_the_feed_and_is_not_a_miss() {
+    let settings = TopicSettings {
+        gap_event: Some("gap".into()),
+        ..quiet()
+    };
+    let h = Harness::new(settings, HubLimits::default());
+    let (_a, a) = h.join("t", Some("41"), 1 << 20).unwrap();
+    assert_eq!(h.feed.publisher().last_event_id().as_deref(), Some("41"));
+    assert_eq!(
+        a.pending_bytes(),
+        0,
+        "no gap event: the upstream resumes from 41"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_reach_idle_streams() {
+    let settings = TopicSettings {
+        heartbeat: Duration::from_millis(50),
+        ..quiet()
+    };
+    let h = Harness::new(settings, HubLimits::default());
+    let (_a, a) = h.join("t", None, 1 << 20).unwrap();
+    let got = batch(&a).await.unwrap();
+    assert_eq!(got[0].kind, DeliveryKind::Heartbeat);
+    assert_eq!(&got[0].bytes[..], b":\n");
+    let metrics = h.metrics.clone();
+    eventually(|| {
+        metrics
+            .encode_text()
+            .contains(r#"sse_gateway_heartbeats_sent_total{route="r"}"#)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linger_keeps_the_feed_then_closes_it() {
+    let settings = TopicSettings {
+        linger: Duration::from_millis(300),
+        ..quiet()
+    };
+    let h = Harness::new(settings, HubLimits::default());
+    let (a, _) = h.join("t", None, 1 << 20).unwrap();
+    drop(a);
+    let (b, _) = h.join("t", None, 1 << 20).unwrap();
+    assert_eq!(
+        h.feed.opened.load(Ordering::SeqCst),
+        1,
+        "reused within linger"
+    );
+    let publisher = h.feed.publisher();
+    drop(b);
+    tokio::time::timeout(DEADLINE, publisher.closed())
+        .await
+        .expect("feed closed after linger");
+    let hub = h.hub.clone();
+    eventually(|| hub.topic_count() == 0).await;
+    let (_c, _) = h.join("t", None, 1 << 20).unwrap();
+    assert_eq!(
+        h.feed.opened.load(Ordering::SeqCst),
+        2,
+        "a new feed after linger"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_closes_subscribers_and_refuses_during_the_holdoff() {
+    let settings = TopicSettings {
+        stop_holdoff: Duration::from_millis(300),
+        ..quiet()
+    };
+    let h = Harness::new(settings, HubLimits::default());
+    let (_a, a) = h.join("t", None, 1 << 20).unwrap();
+    h.feed.publisher().stop();
+    assert_eq!(batch(&a).await.unwrap_err(), CloseReason::UpstreamStopped);
+    assert_eq!(h.join("t", None, 1 << 20).unwrap_err(), Refusal::Stopped);
+    let start = Instant::now();
+    loop {
+        match h.join("t", None, 1 << 20) {
+            Ok(_) => break,
+            Err(Refusal::Stopped) => assert!(start.elapsed() < DEADLINE),
+            Err(other) => panic!("{other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(start.elapsed() >= Duration::from_millis(200), "held off");
+    assert_eq!(h.feed.opened.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_refuse_and_release() {
+    let limits = HubLimits {
+        max_clients: 3,
+        max_clients_per_topic: 2,
+        max_topics: 2,
+    };
+    let h = Harness::new(quiet(), limits);
+    let a = h.join("t", None, 1024).unwrap();
+    let _b = h.join("t", None, 1024).unwrap();
+    assert_eq!(
+        h.join("t", None, 1024).unwrap_err(),
+        Refusal::Limit("max_clients_per_topic")
+    );
+    let _c = h.join("u", None, 1024).unwrap();
+    assert_eq!(
+        h.join("v", None, 1024).unwrap_err(),
+        Refusal::Limit("max_clients")
+    );
+    drop(a);
+    assert_eq!(
+        h.join("v", None, 1024).unwrap_err(),
+        Refusal::Limit("max_topics")
+    );
+    assert_eq!(h.hub.client_count(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_advises_retry_and_closes_everything() {
+    let h = Harness::new(quiet(), HubLimits::default());
+    let (_a, a) = h.join("t", None, 1 << 20).unwrap();
+    let publisher = h.feed.publisher();
+    h.hub.shutdown(Duration::from_millis(2000));
+    let got = batch(&a).await.unwrap();
+    assert!(got[0].bytes.starts_with(b"retry: "));
+    assert_eq!(batch(&a).await.unwrap_err(), CloseReason::Shutdown);
+    tokio::time::timeout(DEADLINE, publisher.closed())
+        .await
+        .unwrap();
+    assert_eq!(h.join("t", None, 1024).unwrap_err(), Refusal::ShuttingDown);
+    let _ = Bytes::new();
+}
