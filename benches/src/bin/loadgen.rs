@@ -9,7 +9,8 @@
 //! window, and prints one JSON line.
 #![allow(
     clippy::print_stdout,
-    reason = "a command-line tool printing its summary"
+    clippy::print_stderr,
+    reason = "a command-line tool printing its summary and first errors"
 )]
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

@@ -232,6 +232,12 @@ impl Decoder {
                 self.skip_lf = false;
                 if self.input[self.pos] == b'\n' {
                     self.pos += 1;
+                    if self.accumulating {
+                        // Keep the block's bytes exactly as received, so its
+                        // size does not depend on where the reads split it.
+                        self.partial.extend_from_slice(b"\n");
+                        self.line_start = self.partial.len();
+                    }
                     if !self.accumulating && !self.block.has_lines {
                         self.block_start = self.pos;
                     }
@@ -306,7 +312,9 @@ impl Decoder {
                 false,
             ));
         }
-        if self.partial.len() > self.limits.max_event_size {
+        // Complete lines were checked as they ended; an incomplete one will
+        // end past the whole buffer, so the event is already too large.
+        if line_len > 0 && self.partial.len() > self.limits.max_event_size {
             return Some(self.fail(
                 DecodeError::EventTooLarge {
                     limit: self.limits.max_event_size,

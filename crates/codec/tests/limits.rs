@@ -94,3 +94,28 @@ fn error_says_which_limit() {
         vec![Item::Error(DecodeError::LineTooLong { limit: 16 })]
     );
 }
+
+/// Found by the fuzzer: a CRLF split across reads changed what counted
+/// against `max_event_size`.
+#[test]
+fn crlf_counts_the_same_however_the_reads_split() {
+    let cases: [(usize, &[u8]); 3] = [
+        (14, b"data:x\r\ndata:y\n\n"),
+        (15, b"data:x\r\ndata:y\n\n"),
+        (3, b"id\r\n\r\n"),
+    ];
+    for (max_event_size, input) in cases {
+        let limits = CodecLimits {
+            max_event_size,
+            max_line_len: 64,
+        };
+        let whole = decode_with(limits, &[input]);
+        for chunks in chunkings(input) {
+            assert_eq!(
+                decode_with(limits, &chunks),
+                whole,
+                "{max_event_size} {chunks:?}"
+            );
+        }
+    }
+}
