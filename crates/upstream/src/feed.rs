@@ -1,0 +1,108 @@
+//! The feed loop: connect, stream, back off, reconnect; see `LIFECYCLE.md`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pingora::connectors::http::Connector;
+use sse_gateway_hub::{TopicPublisher, UpstreamState};
+
+use crate::request::Target;
+use crate::session::{self, Answer, StreamEnd};
+use crate::{Backoff, UpstreamError, UpstreamSettings};
+
+/// Runs until the topic closes or the upstream answers 204.
+pub(crate) async fn run(settings: Arc<UpstreamSettings>, publisher: TopicPublisher) {
+    let connector = Connector::new(None);
+    let mut backoff = match Backoff::try_new(settings.backoff_initial, settings.backoff_max) {
+        Ok(backoff) => backoff,
+        Err(error) => {
+            tracing::warn!(topic = publisher.topic(), %error, "invalid backoff; using defaults");
+            Backoff::default()
+        }
+    };
+    let target = Target::from_url(&settings.url);
+    // The upstream's last `retry:`: no reconnect comes sooner.
+    let mut retry_floor = Duration::ZERO;
+    loop {
+        if publisher.is_closed() {
+            return;
+        }
+        publisher.set_state(UpstreamState::Connecting);
+        let attempt =
+            connect_and_stream(&connector, &target, &settings, &publisher, &mut retry_floor);
+        let end = tokio::select! {
+            biased;
+            () = publisher.closed() => return,
+            end = Box::pin(attempt) => end,
+        };
+        let end = match end {
+            Attempt::Stopped => {
+                tracing::info!(
+                    topic = publisher.topic(),
+                    "upstream answered 204: topic stopped"
+                );
+                publisher.stop();
+                return;
+            }
+            Attempt::Failed(end) => end,
+        };
+        let StreamEnd { error, delivered } = end;
+        if delivered {
+            backoff.reset();
+        }
+        if !error.is_retryable() {
+            backoff.saturate();
+        }
+        publisher.route_metrics().upstream_error(error.kind());
+        publisher.metrics().upstream_reconnected();
+        publisher.set_state(UpstreamState::Backoff);
+        let delay = backoff.next_delay_at_least(retry_floor);
+        tracing::warn!(
+            topic = publisher.topic(),
+            url = %settings.url,
+            %error,
+            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            "upstream feed interrupted; reconnecting"
+        );
+        tokio::select! {
+            biased;
+            () = publisher.closed() => return,
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+/// How one attempt ended.
+enum Attempt {
+    /// The upstream answered 204.
+    Stopped,
+    /// The connection failed or the stream ended.
+    Failed(StreamEnd),
+}
+
+async fn connect_and_stream(
+    connector: &Connector,
+    target: &Result<Target, UpstreamError>,
+    settings: &UpstreamSettings,
+    publisher: &TopicPublisher,
+    retry_floor: &mut Duration,
+) -> Attempt {
+    let failed = |error| {
+        Attempt::Failed(StreamEnd {
+            error,
+            delivered: false,
+        })
+    };
+    let target = match target {
+        Ok(target) => target,
+        Err(error) => return failed(error.clone()),
+    };
+    let last_event_id = publisher.last_event_id();
+    match session::open(connector, target, settings, last_event_id.as_deref()).await {
+        Ok(Answer::Stop) => Attempt::Stopped,
+        Ok(Answer::Stream(http)) => {
+            Attempt::Failed(session::stream(http, settings, publisher, retry_floor).await)
+        }
+        Err(error) => failed(error),
+    }
+}

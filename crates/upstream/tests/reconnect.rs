@@ -1,0 +1,194 @@
+//! Reconnects: after the stream ends, after errors, after silence.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use sse_gateway_hub::DeliveryKind;
+use support::{eventually, header, settings, Client, Reply, Upstream, PATIENCE};
+
+/// `count` events with ids after `last`.
+fn events_after(last: u64, count: u64) -> String {
+    (last + 1..=last + count)
+        .map(|id| format!("id: {id}\ndata: e{id}\n\n"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_stream_is_resumed_from_the_last_id_and_every_event_arrives_once() {
+    // An upstream that honours Last-Event-ID, sends 3 events per connection,
+    // closes the first two connections and holds the third.
+    let upstream = Upstream::start(|index, head| {
+        let last = header(head, "last-event-id")
+            .and_then(|id| id.parse().ok())
+            .unwrap_or(0);
+        let reply = Reply::sse(&[events_after(last, 3)]);
+        if index >= 2 {
+            reply.hold()
+        } else {
+            reply
+        }
+    })
+    .await;
+    let mut client = Client::subscribe(settings(upstream.url("/s")), None);
+
+    let events = client.events(9).await;
+    let expected: Vec<String> = (1..=9)
+        .map(|id| format!("id: {id}\ndata: e{id}\n\n"))
+        .collect();
+    let got: Vec<String> = events
+        .iter()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .collect();
+    assert_eq!(got, expected);
+    assert_eq!(header(&upstream.conn(0).head, "last-event-id"), None);
+    assert_eq!(
+        header(&upstream.conn(1).head, "last-event-id").as_deref(),
+        Some("3")
+    );
+    assert_eq!(
+        header(&upstream.conn(2).head, "last-event-id").as_deref(),
+        Some("6")
+    );
+    assert_eq!(
+        client.metric("sse_gateway_upstream_reconnects_total", &[]),
+        2
+    );
+    assert_eq!(client.upstream_errors("closed"), 2);
+    // The client kept its subscription throughout.
+    assert!(client
+        .next(Instant::now() + Duration::from_millis(50))
+        .await
+        .is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_500_is_retried_with_backoff() {
+    let upstream = Upstream::start(|_, _| Reply::status(500)).await;
+    let client = Client::subscribe(settings(upstream.url("/s")), None);
+    assert!(
+        eventually(|| upstream.connections() >= 3).await,
+        "{}",
+        upstream.connections()
+    );
+    assert!(eventually(|| client.upstream_errors("status") >= 2).await);
+    assert_eq!(client.metric("sse_gateway_upstream_up", &[]), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_content_type_is_retried_with_backoff() {
+    let upstream = Upstream::start(|_, _| {
+        Reply::with_head(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n",
+            &["data: not sse\n\n"],
+        )
+    })
+    .await;
+    let mut client = Client::subscribe(settings(upstream.url("/s")), None);
+    assert!(
+        eventually(|| upstream.connections() >= 3).await,
+        "{}",
+        upstream.connections()
+    );
+    assert!(eventually(|| client.upstream_errors("content_type") >= 2).await);
+    // Nothing of that body reached the client, and it is still subscribed.
+    let delivery = client
+        .next(Instant::now() + Duration::from_millis(50))
+        .await;
+    assert!(delivery.is_none(), "{delivery:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_connections_are_retried() {
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let url = url::Url::parse(&format!("http://{closed_port}/s")).unwrap();
+    let client = Client::subscribe(settings(url), None);
+    assert!(eventually(|| client.upstream_errors("connect") >= 3).await);
+    assert!(client.metric("sse_gateway_upstream_reconnects_total", &[]) >= 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_upstream_is_reconnected_after_the_idle_timeout() {
+    let upstream =
+        Upstream::start(|index, _| Reply::sse(&[format!("id: {}\ndata: x\n\n", index + 1)]).hold())
+            .await;
+    let mut upstream_settings = settings(upstream.url("/s"));
+    upstream_settings.idle_timeout = Some(Duration::from_millis(200));
+    let mut client = Client::subscribe(upstream_settings, None);
+
+    let events = client.events(2).await;
+    assert_eq!(&events[1][..], b"id: 2\ndata: x\n\n");
+    assert_eq!(
+        header(&upstream.conn(1).head, "last-event-id").as_deref(),
+        Some("1")
+    );
+    assert!(client.upstream_errors("timeout") >= 1);
+    // The silent connection was dropped by the gateway.
+    assert!(eventually(|| upstream.conn(0).eof).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn comments_keep_an_idle_upstream_alive() {
+    // 6 comments 100 ms apart: 600 ms without an event, under a 300 ms idle timeout.
+    let upstream = Upstream::start(|_, _| {
+        let mut chunks = vec!["data: first\n\n".to_owned()];
+        chunks.extend((0..6).map(|_| ":\n".to_owned()));
+        chunks.push("data: last\n\n".to_owned());
+        Reply::sse(&chunks).paced(Duration::from_millis(100)).hold()
+    })
+    .await;
+    let mut upstream_settings = settings(upstream.url("/s"));
+    upstream_settings.idle_timeout = Some(Duration::from_millis(300));
+    let mut client = Client::subscribe(upstream_settings, None);
+    let events = client.events(2).await;
+    assert_eq!(&events[1][..], b"data: last\n\n");
+    assert_eq!(client.upstream_errors("timeout"), 0);
+    assert_eq!(upstream.connections(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upstreams_retry_is_a_floor_for_the_reconnect_delay() {
+    let upstream = Upstream::start(|index, _| {
+        if index == 0 {
+            Reply::sse(&["retry: 300\ndata: a\n\n"])
+        } else {
+            Reply::sse(&["data: b\n\n"]).hold()
+        }
+    })
+    .await;
+    let mut upstream_settings = settings(upstream.url("/s"));
+    upstream_settings.backoff_initial = Duration::from_millis(1);
+    upstream_settings.backoff_max = Duration::from_millis(5);
+    let mut client = Client::subscribe(upstream_settings, None);
+
+    // The client is advised the upstream's retry, then gets both events.
+    let deadline = Instant::now() + PATIENCE;
+    let mut advice = Vec::new();
+    let mut events = 0;
+    while events < 2 {
+        let delivery = client
+            .next(deadline)
+            .await
+            .expect("deadline")
+            .expect("closed");
+        match delivery.kind {
+            DeliveryKind::Event => events += 1,
+            DeliveryKind::Advice => advice.push(delivery.bytes),
+            _ => {}
+        }
+    }
+    assert!(
+        advice.iter().any(|a| &a[..] == b"retry: 300\n\n"),
+        "{advice:?}"
+    );
+    let gap = upstream.conn(1).accepted - upstream.conn(0).accepted;
+    assert!(
+        gap >= Duration::from_millis(250),
+        "reconnected after {gap:?}"
+    );
+}
