@@ -1,0 +1,144 @@
+//! [`GatewayConfig`] → a pingora [`Server`]: the public proxy service on
+//! every listener, the admin app, the hub's background service (and the
+//! demo upstream for `sse-gateway demo`), then the start-up summary.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use pingora::apps::http_app::HttpServer;
+use pingora::apps::HttpServerOptions;
+use pingora::listeners::tls::TlsSettings;
+use pingora::proxy::ProxyServiceBuilder;
+use pingora::server::configuration::Opt;
+use pingora::server::Server;
+use pingora::services::background::background_service;
+use pingora::services::listening::Service;
+use sse_gateway_config::{GatewayConfig, RouteKind};
+
+use crate::demo::{self, DemoUpstream};
+use crate::services::admin::Admin;
+use crate::services::hub_service::HubService;
+use crate::services::proxy::GatewayProxy;
+use crate::settings;
+use crate::state::AppState;
+
+/// How to start.
+#[derive(Default)]
+pub(crate) struct StartOptions {
+    /// `--upgrade`: take the listening sockets over from a running gateway.
+    pub(crate) upgrade: bool,
+    /// `--daemon`: run in the background.
+    pub(crate) daemon: bool,
+    /// The demo: serve the demo page and run this upstream in-process.
+    pub(crate) demo: Option<DemoUpstream>,
+}
+
+/// Builds the server. Fails on a pingora configuration pingora refuses, a
+/// TLS setting that cannot load, or (unless upgrading) a listener address
+/// that is taken.
+pub(crate) fn build(config: &GatewayConfig, options: StartOptions) -> anyhow::Result<Server> {
+    if !options.upgrade {
+        probe_listeners(config)?;
+    }
+    let conf = settings::server_conf(config, options.daemon)
+        .validate()
+        .map_err(|e| anyhow::anyhow!("pingora refused the server configuration: {e}"))?;
+    let opt = Opt {
+        upgrade: options.upgrade,
+        daemon: options.daemon,
+        ..Opt::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
+    server.bootstrap();
+
+    let state = Arc::new(
+        AppState::new(
+            config,
+            options.demo.as_ref().map(|_| demo::page(config.admin)),
+        )
+        .context("building the metrics registry")?,
+    );
+    let mut hub = background_service("hub", HubService::new(state.clone()));
+    hub.threads = Some(config.threads.max(1));
+
+    let mut server_options = HttpServerOptions::default();
+    server_options.h2c = config.h2c;
+    let mut proxy =
+        ProxyServiceBuilder::new(&server.configuration, GatewayProxy::new(state.clone()))
+            .name("sse-gateway")
+            .server_options(server_options)
+            .build();
+    for addr in &config.listen {
+        proxy.add_tcp(&addr.to_string());
+    }
+    if let Some(tls) = &config.tls {
+        for addr in &tls.listen {
+            let (cert, key) = (
+                tls.cert.display().to_string(),
+                tls.key.display().to_string(),
+            );
+            let mut settings = TlsSettings::intermediate(&cert, &key)
+                .map_err(|e| anyhow::anyhow!("TLS settings for {addr}: {e}"))?;
+            settings.enable_h2();
+            proxy.add_tls_with_settings(&addr.to_string(), None, settings);
+        }
+    }
+
+    let mut admin = Service::new("admin".to_owned(), HttpServer::new_app(Admin::new(state)));
+    admin.add_tcp(&config.admin.to_string());
+    admin.threads = Some(1);
+
+    server.add_service(hub);
+    server.add_service(proxy);
+    server.add_service(admin);
+    if let Some(demo) = options.demo {
+        server.add_service(background_service("demo upstream", demo));
+    }
+    Ok(server)
+}
+
+/// Logs the one-screen start-up summary.
+pub(crate) fn log_summary(config: &GatewayConfig) {
+    for addr in &config.listen {
+        tracing::info!("listening on http://{addr}");
+    }
+    if let Some(tls) = &config.tls {
+        for addr in &tls.listen {
+            tracing::info!("listening on https://{addr} (HTTP/2 and HTTP/1.1)");
+        }
+    }
+    tracing::info!(
+        "admin on http://{} (/metrics /healthz /readyz /topics)",
+        config.admin
+    );
+    for route in &config.routes {
+        let path = route.path.as_str();
+        match &route.kind {
+            RouteKind::FanOut(f) => tracing::info!(
+                "route {}: {path} fan-out, upstream {}",
+                route.name,
+                f.upstream.url.as_str()
+            ),
+            RouteKind::Proxy(p) => {
+                tracing::info!("route {}: {path} proxy to {}", route.name, p.url)
+            }
+        }
+    }
+}
+
+/// Fails early, with the address in the message, when a listener address
+/// is taken (pingora would panic inside its service and keep running).
+fn probe_listeners(config: &GatewayConfig) -> anyhow::Result<()> {
+    let tls = config.tls.iter().flat_map(|t| t.listen.iter());
+    let all: Vec<&SocketAddr> = config
+        .listen
+        .iter()
+        .chain(tls)
+        .chain([&config.admin])
+        .collect();
+    for addr in all {
+        TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,160 @@
+//! A request on a fan-out route: preflight, subscribe, then either the
+//! stream or the refusal a client should get.
+//!
+//! | outcome | answer |
+//! | --- | --- |
+//! | OPTIONS | 204 with `Allow` (CORS preflight comes later) |
+//! | hub not started yet | 503 + `Retry-After` |
+//! | subscribed | 200 `text/event-stream` ([`client_stream`]) |
+//! | topic stopped by its upstream (204) | 204: browsers stop reconnecting |
+//! | over a limit, or draining | 200 `text/event-stream` with a jittered `retry:` then end, for clients that accept event streams (any other status makes `EventSource` give up); 503 + `Retry-After` otherwise; counted as `limit` |
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use pingora::proxy::Session;
+use sse_gateway_config::FanOutRoute;
+use sse_gateway_hub::{ClientQueue, Refusal, SubscribeRequest};
+use sse_gateway_metrics::RejectReason;
+use sse_gateway_routes::{Matched, FAN_OUT_ALLOW};
+
+use crate::services::{client_stream, responses};
+use crate::settings;
+use crate::state::{AppState, RoutePlan};
+
+/// The query parameter that stands in for `Last-Event-ID` (for clients that
+/// cannot set headers).
+const LAST_EVENT_ID_PARAM: &str = "lastEventId";
+
+/// Answers a request matched to a fan-out route.
+pub(crate) async fn handle(
+    state: &AppState,
+    session: &mut Session,
+    matched: &Matched<'_>,
+    route: &FanOutRoute,
+    topic: &str,
+    upstream_url: &str,
+) {
+    let Some(plan) = state.plans.get(matched.index) else {
+        return responses::text(session, 500, &[], "no route plan\n").await;
+    };
+    if matched.is_preflight() {
+        return responses::send(session, 204, &[("allow", FAN_OUT_ALLOW)], Bytes::new()).await;
+    }
+    let (Some(hub), Some(topic_settings)) = (state.hub(), plan.topic_settings.as_ref()) else {
+        return responses::text(session, 503, &[("retry-after", "1")], "starting\n").await;
+    };
+    let url = match url::Url::parse(upstream_url) {
+        Ok(url) => url,
+        Err(e) => {
+            tracing::error!(route = %matched.route.name, %upstream_url, "bad upstream URL: {e}");
+            return responses::text(session, 502, &[], "bad upstream URL\n").await;
+        }
+    };
+    let upstream = settings::upstream_settings(&route.settings, &route.upstream, url);
+    let last_event_id = last_event_id(session);
+    let queue = Arc::new(ClientQueue::new(topic_settings.client_queue));
+    let request = SubscribeRequest {
+        route: &matched.route.name,
+        topic,
+        settings: topic_settings,
+        last_event_id: last_event_id.as_deref(),
+    };
+    let subscribed = hub.subscribe(request, queue.clone(), move |publisher| {
+        sse_gateway_upstream::feed(upstream, publisher)
+    });
+    match subscribed {
+        Ok(membership) => {
+            let head_only = matched.method == http::Method::HEAD;
+            client_stream::serve(
+                session,
+                membership,
+                queue,
+                head_only,
+                state.shutdown_signal(),
+            )
+            .await;
+        }
+        Err(Refusal::Stopped) => responses::send(session, 204, &[], Bytes::new()).await,
+        Err(refusal @ (Refusal::Limit(_) | Refusal::ShuttingDown)) => {
+            tracing::debug!(route = %matched.route.name, %topic, "refused: {refusal}");
+            refuse_for_now(session, plan).await;
+        }
+    }
+}
+
+/// Over a limit or draining: tell the client to come back later, in a way
+/// that does not make a browser give up.
+async fn refuse_for_now(session: &mut Session, plan: &RoutePlan) {
+    plan.metrics.rejected(RejectReason::Limit);
+    if accepts_event_stream(session) {
+        let body = format!("retry: {}\n\n", responses::jittered_ms(plan.refusal_retry));
+        let headers = [
+            ("content-type", "text/event-stream"),
+            ("cache-control", "no-cache"),
+        ];
+        responses::send(session, 200, &headers, Bytes::from(body)).await;
+    } else {
+        let secs = responses::retry_after_secs(plan.refusal_retry).to_string();
+        let headers = [
+            ("retry-after", secs.as_str()),
+            ("content-type", "text/plain; charset=utf-8"),
+        ];
+        responses::send(
+            session,
+            503,
+            &headers,
+            Bytes::from_static(b"over capacity, retry later\n"),
+        )
+        .await;
+    }
+}
+
+fn accepts_event_stream(session: &Session) -> bool {
+    session
+        .req_header()
+        .headers
+        .get_all(http::header::ACCEPT)
+        .iter()
+        .any(|v| {
+            v.as_bytes()
+                .windows(17)
+                .any(|w| w.eq_ignore_ascii_case(b"text/event-stream"))
+        })
+}
+
+/// The client's `Last-Event-ID` header, else its `lastEventId` query parameter.
+fn last_event_id(session: &Session) -> Option<String> {
+    let req = session.req_header();
+    if let Some(value) = req.headers.get("last-event-id") {
+        return value.to_str().ok().map(str::to_owned);
+    }
+    query_last_event_id(req.uri.query())
+}
+
+fn query_last_event_id(query: Option<&str>) -> Option<String> {
+    url::form_urlencoded::parse(query?.as_bytes())
+        .find(|(name, _)| name == LAST_EVENT_ID_PARAM)
+        .map(|(_, value)| value.into_owned())
+        .filter(|id| !id.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_event_id_from_the_query() {
+        assert_eq!(
+            query_last_event_id(Some("lastEventId=42")),
+            Some("42".into())
+        );
+        assert_eq!(
+            query_last_event_id(Some("a=1&lastEventId=a%20b")),
+            Some("a b".into())
+        );
+        assert_eq!(query_last_event_id(Some("lasteventid=42")), None);
+        assert_eq!(query_last_event_id(Some("lastEventId=a%0Ab")), None);
+        assert_eq!(query_last_event_id(None), None);
+    }
+}

@@ -1,0 +1,9 @@
+//! The pingora services: the public proxy (fan-out and proxy routes), the
+//! admin app and the hub's background service.
+
+pub(crate) mod admin;
+pub(crate) mod client_stream;
+pub(crate) mod fanout;
+pub(crate) mod hub_service;
+pub(crate) mod proxy;
+pub(crate) mod responses;

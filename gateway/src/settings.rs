@@ -1,0 +1,190 @@
+//! Configuration → the runtime crates' own settings: [`TopicSettings`],
+//! [`HubLimits`], [`UpstreamSettings`] and pingora's [`ServerConf`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pingora::server::configuration::ServerConf;
+use sse_gateway_codec::CodecLimits;
+use sse_gateway_config::{GatewayConfig, Limits, TopicSettingsConfig, UpstreamConfig};
+use sse_gateway_hub::{HubLimits, TopicSettings};
+use sse_gateway_upstream::UpstreamSettings;
+
+/// `client_retry` when a route has none: the `retry:` advised on refusals
+/// and at shutdown still needs a value.
+pub(crate) const FALLBACK_RETRY: Duration = Duration::from_secs(3);
+
+/// How long pingora lets runtimes finish after the grace period.
+const SHUTDOWN_TIMEOUT_SECONDS: u64 = 1;
+
+/// A route's topic settings (`None` durations become zero: off).
+pub(crate) fn topic_settings(config: &TopicSettingsConfig) -> TopicSettings {
+    TopicSettings {
+        heartbeat: config.heartbeat.unwrap_or(Duration::ZERO),
+        client_retry: config.client_retry.unwrap_or(Duration::ZERO),
+        replay_events: config.replay.events,
+        replay_max_age: config.replay.max_age,
+        client_queue: usize::try_from(config.client_queue).unwrap_or(usize::MAX),
+        linger: config.linger,
+        stop_holdoff: config.stop_holdoff,
+        gap_event: config.gap_event.clone(),
+    }
+}
+
+/// The hub's global limits.
+pub(crate) fn hub_limits(limits: &Limits) -> HubLimits {
+    HubLimits {
+        max_clients: limits.max_clients,
+        max_clients_per_topic: limits.max_clients_per_topic,
+        max_topics: limits.max_topics,
+    }
+}
+
+/// One topic's upstream settings: the route's upstream and topic settings
+/// with the filled URL.
+pub(crate) fn upstream_settings(
+    settings: &TopicSettingsConfig,
+    upstream: &UpstreamConfig,
+    url: url::Url,
+) -> Arc<UpstreamSettings> {
+    Arc::new(UpstreamSettings {
+        url,
+        headers: upstream.headers.clone(),
+        backoff_initial: settings.upstream_backoff.initial,
+        backoff_max: settings.upstream_backoff.max,
+        idle_timeout: settings.upstream_idle_timeout,
+        connect_timeout: settings.upstream_connect_timeout,
+        limits: CodecLimits::with_max_event_size(
+            usize::try_from(settings.max_event_size).unwrap_or(usize::MAX),
+        ),
+    })
+}
+
+/// The `retry` advised to clients when refused or drained: the default
+/// `client_retry`, or [`FALLBACK_RETRY`] when that is off.
+pub(crate) fn advised_retry(settings: &TopicSettingsConfig) -> Duration {
+    settings
+        .client_retry
+        .filter(|d| !d.is_zero())
+        .unwrap_or(FALLBACK_RETRY)
+}
+
+/// Pingora's server configuration, built from ours (never from pingora's
+/// own YAML). The upgrade socket and pid file are absolute paths in the temp
+/// directory, named after the admin port so that an old and a new process
+/// with the same config agree, and unrelated gateways do not collide.
+pub(crate) fn server_conf(config: &GatewayConfig, daemon: bool) -> ServerConf {
+    let dir = temp_dir();
+    let port = config.admin.port();
+    ServerConf {
+        threads: config.threads.max(1),
+        daemon,
+        grace_period_seconds: Some(config.shutdown_grace.as_secs_f64().ceil() as u64),
+        graceful_shutdown_timeout_seconds: Some(SHUTDOWN_TIMEOUT_SECONDS),
+        upgrade_sock: dir
+            .join(format!("sse-gateway-{port}.upgrade.sock"))
+            .display()
+            .to_string(),
+        pid_file: dir
+            .join(format!("sse-gateway-{port}.pid"))
+            .display()
+            .to_string(),
+        ..ServerConf::default()
+    }
+}
+
+fn temp_dir() -> PathBuf {
+    let dir = std::env::temp_dir();
+    if dir.is_absolute() {
+        dir
+    } else {
+        std::env::current_dir()
+            .map(|cwd| cwd.join(&dir))
+            .unwrap_or_else(|_| PathBuf::from("/tmp"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sse_gateway_config::ProcessEnv;
+
+    use super::*;
+
+    const YAML: &str = r#"
+admin: "127.0.0.1:9191"
+threads: 3
+shutdown_grace: 2500ms
+defaults:
+  heartbeat: 0s
+  client_retry: 0s
+  replay: { events: 7, max_age: 1m }
+  client_queue: 64KiB
+  max_event_size: 32KiB
+  linger: 5s
+  upstream_backoff: { initial: 100ms, max: 2s }
+limits: { max_clients: 10, max_clients_per_topic: 5, max_topics: 3 }
+routes:
+  - name: prices
+    path: /prices/{symbol}
+    heartbeat: 4s
+    upstream:
+      url: "http://127.0.0.1:9000/stream/{symbol}"
+      headers: { X-Token: abc }
+"#;
+
+    fn config() -> GatewayConfig {
+        sse_gateway_config::from_str("t.yaml", YAML, &ProcessEnv).unwrap()
+    }
+
+    #[test]
+    fn topic_settings_map_every_field() {
+        let config = config();
+        let route = config.routes[0].fan_out().unwrap();
+        let s = topic_settings(&route.settings);
+        assert_eq!(s.heartbeat, Duration::from_secs(4));
+        assert_eq!(s.client_retry, Duration::ZERO);
+        assert_eq!(s.replay_events, 7);
+        assert_eq!(s.replay_max_age, Duration::from_secs(60));
+        assert_eq!(s.client_queue, 64 * 1024);
+        assert_eq!(s.linger, Duration::from_secs(5));
+        assert_eq!(s.gap_event, None);
+        let defaults = topic_settings(&config.defaults);
+        assert_eq!(defaults.heartbeat, Duration::ZERO, "0s is off");
+    }
+
+    #[test]
+    fn limits_and_upstream_map() {
+        let config = config();
+        let limits = hub_limits(&config.limits);
+        assert_eq!(
+            (
+                limits.max_clients,
+                limits.max_clients_per_topic,
+                limits.max_topics
+            ),
+            (10, 5, 3)
+        );
+        let route = config.routes[0].fan_out().unwrap();
+        let url = url::Url::parse("http://127.0.0.1:9000/stream/AAPL").unwrap();
+        let up = upstream_settings(&route.settings, &route.upstream, url.clone());
+        assert_eq!(up.url, url);
+        assert_eq!(up.headers, vec![("X-Token".to_owned(), "abc".to_owned())]);
+        assert_eq!(up.backoff_initial, Duration::from_millis(100));
+        assert_eq!(up.backoff_max, Duration::from_secs(2));
+        assert_eq!(up.limits.max_event_size, 32 * 1024);
+        assert_eq!(advised_retry(&route.settings), FALLBACK_RETRY);
+    }
+
+    #[test]
+    fn server_conf_is_ours() {
+        let conf = server_conf(&config(), false);
+        assert_eq!(conf.threads, 3);
+        assert_eq!(conf.grace_period_seconds, Some(3));
+        assert!(conf.graceful_shutdown_timeout_seconds.unwrap() <= 5);
+        assert!(std::path::Path::new(&conf.upgrade_sock).is_absolute());
+        assert!(conf.upgrade_sock.contains("9191"));
+        assert!(std::path::Path::new(&conf.pid_file).is_absolute());
+        assert!(!conf.daemon);
+    }
+}

@@ -1,0 +1,125 @@
+//! [`AppState`]: what every service shares: routes, their prepared
+//! settings, metrics, the hub (once its runtime is up) and the drain flag.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use sse_gateway_config::{FanOutRoute, GatewayConfig};
+use sse_gateway_hub::{HubLimits, TopicHub, TopicSettings};
+use sse_gateway_metrics::{names, GatewayMetrics, MetricsError, RouteMetrics};
+use sse_gateway_routes::RouteTable;
+use tokio::sync::watch;
+
+use crate::settings;
+
+/// Shared by the proxy, admin and hub services.
+pub(crate) struct AppState {
+    /// The route table (match order).
+    pub(crate) routes: RouteTable,
+    /// Per route (same index as [`RouteTable::routes`]): what was resolved once.
+    pub(crate) plans: Vec<RoutePlan>,
+    /// Metrics of requests that matched no route.
+    pub(crate) unmatched: RouteMetrics,
+    /// The registry served on `/metrics`.
+    pub(crate) metrics: GatewayMetrics,
+    /// Limits for the hub, built when its runtime starts.
+    pub(crate) limits: HubLimits,
+    /// `retry` advised to everyone when the gateway drains.
+    pub(crate) drain_retry: Duration,
+    /// The demo page served at `/` (the `demo` command only).
+    pub(crate) demo_page: Option<Bytes>,
+    hub: OnceLock<TopicHub>,
+    draining: AtomicBool,
+    shutdown: watch::Sender<bool>,
+}
+
+/// One route, prepared.
+pub(crate) struct RoutePlan {
+    /// The route's metric handles.
+    pub(crate) metrics: RouteMetrics,
+    /// For fan-out routes: the topic settings shared by all its topics.
+    pub(crate) topic_settings: Option<Arc<TopicSettings>>,
+    /// `retry` advised on refusals (jittered by the caller).
+    pub(crate) refusal_retry: Duration,
+}
+
+// === impl AppState ===
+
+impl AppState {
+    /// Prepares everything that does not need a runtime.
+    pub(crate) fn new(
+        config: &GatewayConfig,
+        demo_page: Option<Bytes>,
+    ) -> Result<Self, MetricsError> {
+        let metrics = GatewayMetrics::new(config.metrics.max_topic_series)?;
+        let routes = RouteTable::new(config);
+        let plans = routes
+            .routes()
+            .iter()
+            .map(|route| {
+                let fan_out: Option<&FanOutRoute> = route.fan_out();
+                RoutePlan {
+                    metrics: metrics.route(&route.name),
+                    topic_settings: fan_out
+                        .map(|f| Arc::new(settings::topic_settings(&f.settings))),
+                    refusal_retry: settings::advised_retry(
+                        fan_out.map_or(&config.defaults, |f| &f.settings),
+                    ),
+                }
+            })
+            .collect();
+        let (shutdown, _) = watch::channel(false);
+        Ok(Self {
+            unmatched: metrics.route(names::UNMATCHED_ROUTE),
+            routes,
+            plans,
+            metrics,
+            limits: settings::hub_limits(&config.limits),
+            drain_retry: settings::advised_retry(&config.defaults),
+            demo_page,
+            hub: OnceLock::new(),
+            draining: AtomicBool::new(false),
+            shutdown,
+        })
+    }
+
+    /// The hub, once the hub service has started (`None` before: answer 503).
+    pub(crate) fn hub(&self) -> Option<&TopicHub> {
+        self.hub.get()
+    }
+
+    /// Installs the hub (first call wins).
+    pub(crate) fn set_hub(&self, hub: TopicHub) {
+        let _ = self.hub.set(hub);
+    }
+
+    /// True while serving: the hub is up and no drain has begun.
+    pub(crate) fn is_ready(&self) -> bool {
+        self.hub.get().is_some() && !self.draining.load(Ordering::Acquire)
+    }
+
+    /// True once a drain has begun.
+    pub(crate) fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    /// A receiver that flips to `true` when the gateway drains.
+    pub(crate) fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Starts draining: `/readyz` answers 503, the hub offers every client a
+    /// final `retry` and closes its stream, and streams are told to end.
+    pub(crate) fn begin_drain(&self) {
+        if self.draining.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Some(hub) = self.hub.get() {
+            hub.shutdown(self.drain_retry);
+        }
+        self.shutdown.send_replace(true);
+    }
+}
