@@ -76,6 +76,11 @@ impl ReplayRing {
         }
     }
 
+    /// Every frame held, oldest first.
+    pub fn all(&self) -> Vec<&Frame> {
+        self.entries.iter().map(|(frame, _)| frame).collect()
+    }
+
     /// Frames held.
     pub fn len(&self) -> usize {
         self.entries.len()

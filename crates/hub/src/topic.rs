@@ -53,6 +53,8 @@ struct TopicState {
     /// The last id published (or the first subscriber's, before any event):
     /// what the feed sends as `Last-Event-ID` when it reconnects.
     last_event_id: Option<String>,
+    /// The first subscriber's `Last-Event-ID`, which the feed resumed from.
+    opened_from: Option<String>,
     events_received: u64,
 }
 
@@ -131,6 +133,7 @@ impl Topic {
                 upstream: UpstreamState::Connecting,
                 upstream_retry: None,
                 last_event_id: seed_last_event_id.map(str::to_owned),
+                opened_from: seed_last_event_id.map(str::to_owned),
                 events_received: 0,
             }),
             wake: Notify::new(),
@@ -200,9 +203,23 @@ impl Topic {
                 }
                 self.metrics.replayed(frames.len() as u64);
             }
-            // A new topic asked its upstream to resume from this very id.
+            // The topic's feed resumed from this very id, and the ring still
+            // holds everything received since: replay all of it. (Clients of
+            // one topic reconnecting after a restart bring the same id.)
             Resume::Missing { .. }
-                if state.events_received == 0 && state.last_event_id.as_deref() == Some(asked) => {}
+                if state.opened_from.as_deref() == Some(asked)
+                    && state.ring.len() as u64 == state.events_received =>
+            {
+                let frames = state.ring.all();
+                for frame in &frames {
+                    sink.offer(&Delivery {
+                        bytes: frame.bytes().clone(),
+                        kind: DeliveryKind::Replay,
+                        received: now,
+                    });
+                }
+                self.metrics.replayed(frames.len() as u64);
+            }
             Resume::Missing { oldest } => {
                 self.route_metrics.replay_miss();
                 if let Some(gap) = self

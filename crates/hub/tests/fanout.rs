@@ -427,3 +427,34 @@ async fn shutdown_advises_retry_and_closes_everything() {
     assert_eq!(h.join("t", None, 1024).unwrap_err(), Refusal::ShuttingDown);
     let _ = Bytes::new();
 }
+
+/// After a gateway restart, every client of a topic comes back with the same
+/// Last-Event-ID; the first one's opens the feed from it, the others must get
+/// what arrived since from the ring (found by the upgrade test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_resuming_from_the_id_the_topic_opened_from_miss_nothing() {
+    let settings = TopicSettings {
+        gap_event: Some("gap".into()),
+        ..quiet()
+    };
+    let h = Harness::new(settings, HubLimits::default());
+    let (_a, a) = h.join("t", Some("10"), 1 << 20).unwrap();
+    let publisher = h.feed.publisher();
+    for id in 11..=15 {
+        publisher.publish(frame(id), Instant::now());
+    }
+    assert_eq!(
+        ids(&batch(&a).await.unwrap()),
+        (11..=15).collect::<Vec<_>>()
+    );
+    let (_b, b) = h.join("t", Some("10"), 1 << 20).unwrap();
+    assert_eq!(
+        ids(&batch(&b).await.unwrap()),
+        (11..=15).collect::<Vec<_>>(),
+        "replayed, no gap event"
+    );
+    assert!(!h
+        .metrics
+        .encode_text()
+        .contains(r#"sse_gateway_replay_misses_total{route="r"} 1"#));
+}
