@@ -9,10 +9,11 @@ use bytes::Bytes;
 
 use sse_gateway_config::{FanOutRoute, GatewayConfig};
 use sse_gateway_hub::{HubLimits, TopicHub, TopicSettings};
-use sse_gateway_metrics::{names, GatewayMetrics, MetricsError, RouteMetrics};
+use sse_gateway_metrics::{names, GatewayMetrics, RouteMetrics};
 use sse_gateway_routes::RouteTable;
 use tokio::sync::watch;
 
+use crate::services::access::RouteAccess;
 use crate::settings;
 
 /// Shared by the proxy, admin and hub services.
@@ -44,16 +45,16 @@ pub(crate) struct RoutePlan {
     pub(crate) topic_settings: Option<Arc<TopicSettings>>,
     /// `retry` advised on refusals (jittered by the caller).
     pub(crate) refusal_retry: Duration,
+    /// The route's CORS and auth policies.
+    pub(crate) access: RouteAccess,
 }
 
 // === impl AppState ===
 
 impl AppState {
-    /// Prepares everything that does not need a runtime.
-    pub(crate) fn new(
-        config: &GatewayConfig,
-        demo_page: Option<Bytes>,
-    ) -> Result<Self, MetricsError> {
+    /// Prepares everything that does not need a runtime. Fails on a metrics
+    /// registry error or a JWT key file that cannot be read or parsed.
+    pub(crate) fn new(config: &GatewayConfig, demo_page: Option<Bytes>) -> anyhow::Result<Self> {
         let metrics = GatewayMetrics::new(config.metrics.max_topic_series)?;
         let routes = RouteTable::new(config);
         let plans = routes
@@ -61,16 +62,17 @@ impl AppState {
             .iter()
             .map(|route| {
                 let fan_out: Option<&FanOutRoute> = route.fan_out();
-                RoutePlan {
+                Ok(RoutePlan {
                     metrics: metrics.route(&route.name),
                     topic_settings: fan_out
                         .map(|f| Arc::new(settings::topic_settings(&f.settings))),
                     refusal_retry: settings::advised_retry(
                         fan_out.map_or(&config.defaults, |f| &f.settings),
                     ),
-                }
+                    access: RouteAccess::new(route)?,
+                })
             })
-            .collect();
+            .collect::<anyhow::Result<_>>()?;
         let (shutdown, _) = watch::channel(false);
         Ok(Self {
             unmatched: metrics.route(names::UNMATCHED_ROUTE),

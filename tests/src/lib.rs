@@ -11,6 +11,8 @@
 //!   as the oracle (it does not share code with `sse-gateway-codec`), and
 //!   [`StalledClient`], a client that never reads.
 //! - [`ports`]: a small registry of free loopback ports.
+//! - [`browser`]: headless Chromium on a test page served from another origin, for
+//!   `EventSource`/CORS/cookie tests, plus test tokens and a gateway pinned to its ports.
 //!
 //! Waiting is always polling with a deadline ([`poll_until`]), never a bare sleep.
 //!
@@ -18,6 +20,7 @@
 //! `cargo build -p sse-gateway` once (a no-op when up to date); set `SSE_GATEWAY_BIN` to a
 //! binary's path to test that binary instead.
 
+pub mod browser;
 pub mod client;
 pub mod gateway;
 pub mod ports;

@@ -99,6 +99,34 @@ async fn unknown_paths_and_bad_captures_are_404() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_answers_the_stream_header_without_opening_the_upstream() {
+    let (upstream, gateway) = gateway(100).await;
+    let resp = SseClient::request(gateway.addr(), "HEAD", "/feed/abc", &[])
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.header("content-type")
+            .map(|v| v.split(';').next().unwrap().trim()),
+        Some("text/event-stream")
+    );
+    // Subscribing would have opened the topic (and kept it for `linger`).
+    assert_eq!(
+        gateway.topics().await.unwrap().trim(),
+        "[]",
+        "HEAD opened no topic"
+    );
+    // A GET afterwards does open it: the count below can move.
+    let mut get = SseClient::get(gateway.addr(), "/feed/abc").await.unwrap();
+    get.next_event(deadline(WAIT)).await.unwrap().unwrap();
+    assert_eq!(
+        upstream.connections(),
+        1,
+        "only the GET opened the upstream"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_method_is_405_with_allow() {
     let (upstream, gateway) = gateway(100).await;
     for method in ["POST", "PUT", "DELETE"] {

@@ -5,15 +5,29 @@
 //! The stream owns its [`Membership`]: whichever way this future ends
 //! (returned, or dropped by pingora at shutdown), the membership is dropped
 //! with it and the subscriber gauges stay right.
+//!
+//! **Access log.** Every stream writes exactly one line when it ends (target
+//! `sse_gateway::access`, level info): route, topic, client address,
+//! duration, events and bytes written, and why it closed. The line comes from
+//! a guard's `Drop`, so a stream dropped by pingora is logged too.
+//!
+//! **Drain.** Once [`start_drain`] was called (the hub service does it when
+//! pingora says shut down), each stream ends with its own final `retry:`,
+//! jittered per client (±20% around the drain retry), so that reconnects
+//! spread out instead of arriving as one herd. The hub's per-topic `retry:`
+//! advice offered at drain is left out, so a client sees one final value.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
-use sse_gateway_hub::{ClientQueue, Delivery, DeliveryKind, Membership};
+use sse_gateway_hub::{ClientQueue, CloseReason, Delivery, DeliveryKind, Membership};
 use tokio::sync::watch;
+
+use crate::services::access::{self, Admitted};
+use crate::services::responses;
 
 /// A client that does not take a write for this long is cut off.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -22,25 +36,108 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// (a comment: clients ignore it).
 const OPENING_COMMENT: Bytes = Bytes::from_static(b":\n");
 
+/// The `tracing` target of access-log lines.
+pub(crate) const ACCESS_TARGET: &str = "sse_gateway::access";
+
+/// The drain's base `retry`, set once when the drain starts.
+static DRAIN_RETRY: OnceLock<Duration> = OnceLock::new();
+
+/// Why a client stream ended (the `reason` of its access-log line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StreamEnd {
+    /// The client closed its connection (or sent something unexpected).
+    ClientClosed,
+    /// The client fell more than `client_queue` bytes behind.
+    SlowClient,
+    /// The upstream stopped the topic (HTTP 204).
+    UpstreamStopped,
+    /// The gateway drained it (shutdown or upgrade).
+    Shutdown,
+    /// A write to the client failed or timed out.
+    WriteFailed,
+    /// Pingora dropped the stream's future (runtime shutdown).
+    Dropped,
+    /// The client's token reached its `exp`.
+    CredentialsExpired,
+}
+
+/// Counts what one stream wrote and logs the access line when dropped.
+struct AccessLog {
+    route: String,
+    topic: String,
+    client: String,
+    started: Instant,
+    events: u64,
+    bytes: u64,
+    end: StreamEnd,
+}
+
+/// Starts the drain: from now on every stream ends with a final jittered
+/// `retry:` around `retry`. Only the first call counts.
+pub(crate) fn start_drain(retry: Duration) {
+    let _ = DRAIN_RETRY.set(retry);
+}
+
+fn drain_retry() -> Option<Duration> {
+    DRAIN_RETRY.get().copied()
+}
+
 /// Serves the stream. Never fails: a client that went away just ends it.
 pub(crate) async fn serve(
     session: &mut Session,
     membership: Membership,
     queue: Arc<ClientQueue>,
-    head_only: bool,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
+    admitted: Admitted,
 ) {
-    session.set_write_timeout(Some(WRITE_TIMEOUT));
-    let Ok(header) = stream_header() else {
+    let mut log = AccessLog {
+        route: membership.route().to_owned(),
+        topic: membership.topic().to_owned(),
+        client: session
+            .client_addr()
+            .map_or_else(|| "-".to_owned(), ToString::to_string),
+        started: Instant::now(),
+        events: 0,
+        bytes: 0,
+        end: StreamEnd::Dropped,
+    };
+    let end = stream(session, &membership, &queue, shutdown, &admitted, &mut log).await;
+    if end == StreamEnd::Shutdown {
+        if let Some(retry) = drain_retry() {
+            let last = Bytes::from(format!("retry: {}\n\n", responses::jittered_ms(retry)));
+            let _ = session.write_response_body(Some(last), false).await;
+        }
+    }
+    log.end = end;
+    drop(membership);
+}
+
+/// Answers HEAD with the stream's header alone, without joining the topic
+/// (so a HEAD never opens an upstream connection).
+pub(crate) async fn head(session: &mut Session, admitted: &Admitted) {
+    let Ok(mut header) = stream_header() else {
         return;
     };
-    if session
-        .write_response_header(header, head_only)
-        .await
-        .is_err()
-        || head_only
-    {
-        return;
+    access::apply(&mut header, &admitted.cors);
+    let _ = session.write_response_header(header, true).await;
+}
+
+/// The stream proper; returns why it ended.
+async fn stream(
+    session: &mut Session,
+    membership: &Membership,
+    queue: &ClientQueue,
+    mut shutdown: watch::Receiver<bool>,
+    admitted: &Admitted,
+    log: &mut AccessLog,
+) -> StreamEnd {
+    session.set_write_timeout(Some(WRITE_TIMEOUT));
+    let Ok(mut header) = stream_header() else {
+        return StreamEnd::WriteFailed;
+    };
+    access::apply(&mut header, &admitted.cors);
+    if session.write_response_header(header, false).await.is_err() {
+        return StreamEnd::WriteFailed;
     }
     let mut batch = Vec::new();
     // Whatever the hub queued at join (retry advice, replay) goes out with
@@ -48,40 +145,50 @@ pub(crate) async fn serve(
     let opened = tokio::time::timeout(Duration::ZERO, queue.next_batch(&mut batch)).await;
     match opened {
         Ok(Ok(())) => {
-            if !write_batch(session, &membership, &mut batch).await {
-                return;
+            if !write_batch(session, membership, &mut batch, log).await {
+                return StreamEnd::WriteFailed;
             }
         }
-        Ok(Err(_closed)) => return,
+        Ok(Err(reason)) => return ended_by(reason),
         Err(_empty) => {
             if session
                 .write_response_body(Some(OPENING_COMMENT), false)
                 .await
                 .is_err()
             {
-                return;
+                return StreamEnd::WriteFailed;
             }
         }
     }
     if *shutdown.borrow() {
-        return;
+        return StreamEnd::Shutdown;
     }
+    let expiry = access::expiry(admitted.deadline);
+    tokio::pin!(expiry);
     loop {
         let next = tokio::select! {
             biased;
             next = queue.next_batch(&mut batch) => next,
-            _gone = session.read_body_or_idle(true) => break,
-            _signal = shutdown.changed() => break,
+            _gone = session.read_body_or_idle(true) => return StreamEnd::ClientClosed,
+            _signal = shutdown.changed() => return StreamEnd::Shutdown,
+            () = &mut expiry => return StreamEnd::CredentialsExpired,
         };
         if let Err(reason) = next {
-            tracing::debug!(route = membership.route(), topic = membership.topic(), %reason, "client stream closed");
-            break;
+            return ended_by(reason);
         }
-        if !write_batch(session, &membership, &mut batch).await {
-            break;
+        if !write_batch(session, membership, &mut batch, log).await {
+            return StreamEnd::WriteFailed;
         }
     }
-    drop(membership);
+}
+
+fn ended_by(reason: CloseReason) -> StreamEnd {
+    match reason {
+        CloseReason::SlowClient => StreamEnd::SlowClient,
+        CloseReason::UpstreamStopped => StreamEnd::UpstreamStopped,
+        CloseReason::Shutdown => StreamEnd::Shutdown,
+        CloseReason::ClientClosed => StreamEnd::ClientClosed,
+    }
 }
 
 /// The 200 `text/event-stream` header (chunked on HTTP/1.1; pingora drops
@@ -101,7 +208,12 @@ async fn write_batch(
     session: &mut Session,
     membership: &Membership,
     batch: &mut Vec<Delivery>,
+    log: &mut AccessLog,
 ) -> bool {
+    if drain_retry().is_some() {
+        // The stream writes its own final, per-client jittered retry.
+        batch.retain(|d| !is_retry_advice(d));
+    }
     let (bytes, events) = join(batch);
     let len = bytes.len() as u64;
     let ok = bytes.is_empty()
@@ -111,12 +223,18 @@ async fn write_batch(
             .is_ok();
     if ok {
         membership.record_delivered(events, len);
+        log.events += events;
+        log.bytes += len;
         for delivery in batch.iter().filter(|d| d.kind == DeliveryKind::Event) {
             membership.observe_fanout_delay(delivery.received.elapsed());
         }
     }
     batch.clear();
     ok
+}
+
+fn is_retry_advice(delivery: &Delivery) -> bool {
+    delivery.kind == DeliveryKind::Advice && delivery.bytes.starts_with(b"retry:")
 }
 
 /// The batch as one `Bytes` (the shared one itself when there is a single
@@ -139,6 +257,42 @@ fn join(batch: &[Delivery]) -> (Bytes, u64) {
         }
     };
     (bytes, events)
+}
+
+// === impl StreamEnd ===
+
+impl StreamEnd {
+    /// The `reason` value of the access-log line.
+    pub(crate) const fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientClosed => "client_closed",
+            Self::SlowClient => "slow_client",
+            Self::UpstreamStopped => "upstream_stopped",
+            Self::Shutdown => "shutdown",
+            Self::WriteFailed => "write_failed",
+            Self::Dropped => "dropped",
+            Self::CredentialsExpired => "credentials_expired",
+        }
+    }
+}
+
+// === impl AccessLog ===
+
+impl Drop for AccessLog {
+    fn drop(&mut self) {
+        let duration_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        tracing::info!(
+            target: ACCESS_TARGET,
+            route = %self.route,
+            topic = %self.topic,
+            client = %self.client,
+            duration_ms,
+            events = self.events,
+            bytes = self.bytes,
+            reason = %self.end.as_str(),
+            "stream closed"
+        );
+    }
 }
 
 #[cfg(test)]
@@ -187,6 +341,36 @@ mod tests {
         );
         assert_eq!(events, 2);
         assert_eq!(join(&[]), (Bytes::new(), 0));
+    }
+
+    #[test]
+    fn only_retry_advice_is_dropped_at_drain() {
+        assert!(is_retry_advice(&delivery(
+            b"retry: 3000\n\n",
+            DeliveryKind::Advice
+        )));
+        assert!(!is_retry_advice(&delivery(
+            b"event: gap\ndata: {}\n\n",
+            DeliveryKind::Advice
+        )));
+        assert!(!is_retry_advice(&delivery(
+            b"retry: 1\n\n",
+            DeliveryKind::Event
+        )));
+    }
+
+    #[test]
+    fn close_reasons_map_to_log_reasons() {
+        assert_eq!(ended_by(CloseReason::SlowClient).as_str(), "slow_client");
+        assert_eq!(ended_by(CloseReason::Shutdown).as_str(), "shutdown");
+        assert_eq!(
+            ended_by(CloseReason::UpstreamStopped).as_str(),
+            "upstream_stopped"
+        );
+        assert_eq!(
+            ended_by(CloseReason::ClientClosed).as_str(),
+            "client_closed"
+        );
     }
 
     #[test]

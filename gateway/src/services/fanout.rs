@@ -3,7 +3,8 @@
 //!
 //! | outcome | answer |
 //! | --- | --- |
-//! | OPTIONS | 204 with `Allow` (CORS preflight comes later) |
+//! | CORS preflight, disallowed origin, missing or bad credentials | answered by [`access::admit`] before anything else |
+//! | OPTIONS | 204 with `Allow` |
 //! | hub not started yet | 503 + `Retry-After` |
 //! | subscribed | 200 `text/event-stream` ([`client_stream`]) |
 //! | topic stopped by its upstream (204) | 204: browsers stop reconnecting |
@@ -18,6 +19,7 @@ use sse_gateway_hub::{ClientQueue, Refusal, SubscribeRequest};
 use sse_gateway_metrics::RejectReason;
 use sse_gateway_routes::{Matched, FAN_OUT_ALLOW};
 
+use crate::services::access::{self, Admission};
 use crate::services::{client_stream, responses};
 use crate::settings;
 use crate::state::{AppState, RoutePlan};
@@ -38,8 +40,18 @@ pub(crate) async fn handle(
     let Some(plan) = state.plans.get(matched.index) else {
         return responses::text(session, 500, &[], "no route plan\n").await;
     };
-    if matched.is_preflight() {
-        return responses::send(session, 204, &[("allow", FAN_OUT_ALLOW)], Bytes::new()).await;
+    let admission = access::admit(
+        session,
+        &plan.access,
+        &plan.metrics,
+        Some(topic),
+        Some(FAN_OUT_ALLOW),
+    );
+    let Admission::Admitted(admitted) = admission.await else {
+        return;
+    };
+    if matched.method == http::Method::HEAD {
+        return client_stream::head(session, &admitted).await;
     }
     let (Some(hub), Some(topic_settings)) = (state.hub(), plan.topic_settings.as_ref()) else {
         return responses::text(session, 503, &[("retry-after", "1")], "starting\n").await;
@@ -65,13 +77,12 @@ pub(crate) async fn handle(
     });
     match subscribed {
         Ok(membership) => {
-            let head_only = matched.method == http::Method::HEAD;
             client_stream::serve(
                 session,
                 membership,
                 queue,
-                head_only,
                 state.shutdown_signal(),
+                admitted,
             )
             .await;
         }

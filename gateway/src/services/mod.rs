@@ -1,6 +1,7 @@
 //! The pingora services: the public proxy (fan-out and proxy routes), the
 //! admin app and the hub's background service.
 
+pub(crate) mod access;
 pub(crate) mod admin;
 pub(crate) mod client_stream;
 pub(crate) mod fanout;

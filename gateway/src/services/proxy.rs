@@ -6,15 +6,18 @@
 //! * no route → 404, counted as `not_found` under the unmatched route label;
 //! * a fan-out route with another method → 405 with `Allow`, counted as `method`;
 //! * a fan-out route → [`fanout::handle`] writes the whole answer (`Ok(true)`);
-//! * a proxy route → `Ok(false)`: pingora proxies it to the route's base URL
+//! * a proxy route → [`access::admit`] first (CORS preflights are answered
+//!   here and never forwarded; refusals never reach the upstream), then
+//!   `Ok(false)`: pingora proxies it to the route's base URL
 //!   ([`ProxyHttp::upstream_peer`]), streaming, with the path and query
-//!   passed through (after the base URL's own path, if it has one).
+//!   passed through (after the base URL's own path, if it has one); the
+//!   route's CORS headers replace the upstream's ([`ProxyHttp::response_filter`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pingora::http::RequestHeader;
+use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::{ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType, OrErr, Result};
@@ -22,6 +25,7 @@ use sse_gateway_config::RouteKind;
 use sse_gateway_metrics::RejectReason;
 use sse_gateway_routes::{RouteMatch, Target};
 
+use crate::services::access::{self, Admission};
 use crate::services::{fanout, responses};
 use crate::state::AppState;
 
@@ -39,6 +43,8 @@ pub(crate) struct ProxyTarget {
     /// The base URL's path without its trailing `/` (empty for `/`).
     path_prefix: String,
     connect_timeout: Duration,
+    /// CORS headers for the response (from the route's policy).
+    cors: sse_gateway_access::CorsHeaders,
 }
 
 // === impl GatewayProxy ===
@@ -97,8 +103,18 @@ impl ProxyHttp for GatewayProxy {
                     Ok(true)
                 }
                 (Target::Proxy { base_url }, RouteKind::Proxy(route)) => {
+                    let Some(plan) = state.plans.get(matched.index) else {
+                        responses::text(session, 500, &[], "no route plan\n").await;
+                        return Ok(true);
+                    };
+                    let admission =
+                        access::admit(session, &plan.access, &plan.metrics, None, None).await;
+                    let Admission::Admitted(admitted) = admission else {
+                        return Ok(true);
+                    };
                     match ProxyTarget::from_url(base_url, route.connect_timeout) {
-                        Some(target) => {
+                        Some(mut target) => {
+                            target.cors = admitted.cors;
                             *ctx = Some(target);
                             Ok(false)
                         }
@@ -137,6 +153,18 @@ impl ProxyHttp for GatewayProxy {
         peer.options.connection_timeout = Some(target.connect_timeout);
         peer.options.total_connection_timeout = Some(target.connect_timeout * 2);
         Ok(Box::new(peer))
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut Self::CTX,
+    ) -> Result<()> {
+        if let Some(target) = ctx.as_ref() {
+            access::apply(upstream_response, &target.cors);
+        }
+        Ok(())
     }
 
     async fn upstream_request_filter(
@@ -184,6 +212,7 @@ impl ProxyTarget {
             tls,
             path_prefix: url.path().trim_end_matches('/').to_owned(),
             connect_timeout,
+            cors: Default::default(),
         })
     }
 

@@ -1,0 +1,162 @@
+//! Headless Chromium: the stream goes away and the browser comes back by itself, with
+//! `Last-Event-ID`, through CORS with credentials, and misses nothing.
+//!
+//! * The gateway is killed and started again on the same port: the new process has an
+//!   empty replay ring, so it resumes the upstream from the browser's `Last-Event-ID`.
+//! * The gateway closes the stream at the token's `exp`: the page has meanwhile set a
+//!   fresh cookie; the browser reconnects and gets the events it missed from the ring.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use sse_gateway_tests::browser::{
+    es256_public_key_path, mint_es256, unix_now, Chromium, PageServer, PinnedGateway,
+};
+use sse_gateway_tests::{deadline, Response, UpstreamServer};
+
+fn config(upstream_url: &str, origin: &str) -> String {
+    format!(
+        r#"
+defaults:
+  heartbeat: 0s
+  client_retry: 300ms
+  linger: 30s
+routes:
+  - name: ticks
+    path: /ticks/{{name}}
+    topic: "ticks/{{name}}"
+    upstream:
+      url: "{upstream_url}"
+    cors:
+      origins: ["{origin}"]
+      credentials: true
+    auth:
+      cookie: session
+      jwt:
+        algorithm: ES256
+        key_file: "{key}"
+        topics_claim: subscribe
+"#,
+        key = es256_public_key_path().display()
+    )
+}
+
+/// The page: an EventSource that reports every event, and a final report once `want`
+/// events arrived. `refresh` (a token) is set as the cookie after the first event.
+fn page_script(url: &str, token: &str, refresh: Option<&str>, want: usize) -> String {
+    let refresh = refresh.map_or("null".to_owned(), |t| format!("\"{t}\""));
+    format!(
+        r#"
+document.cookie = "session={token}; path=/; SameSite=Lax";
+const refresh = {refresh};
+const es = new EventSource("{url}", {{ withCredentials: true }});
+const ids = [];
+let opens = 0, errors = 0;
+es.onopen = () => {{ opens += 1; }};
+es.onerror = () => {{
+  errors += 1;
+  if (es.readyState === EventSource.CLOSED) report({{ done: true, gaveUp: true, ids, opens, errors }});
+}};
+es.onmessage = (e) => {{
+  ids.push(Number(e.lastEventId));
+  if (ids.length === 1 && refresh) document.cookie = "session=" + refresh + "; path=/; SameSite=Lax";
+  report({{ id: Number(e.lastEventId) }});
+  if (ids.length === {want}) {{
+    es.close();
+    report({{ done: true, ids, opens, errors }});
+  }}
+}};
+"#
+    )
+}
+
+/// Waits for a progress report with an id of at least `id`.
+async fn wait_for_id(pages: &PageServer, id: u64) {
+    let end = deadline(Duration::from_secs(10));
+    loop {
+        let report = pages.next_report(end).await.unwrap();
+        assert!(report.get("pageError").is_none(), "{report}");
+        assert!(report.get("done").is_none(), "finished early: {report}");
+        if report["id"].as_u64().is_some_and(|n| n >= id) {
+            return;
+        }
+    }
+}
+
+fn assert_contiguous(report: &Value, want: usize) {
+    assert_eq!(report.get("gaveUp"), None, "{report}");
+    let ids: Vec<u64> = report["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    let expected: Vec<u64> = (1..=want as u64).collect();
+    assert_eq!(ids, expected, "no gap, no duplicate across the reconnect");
+    assert!(report["opens"].as_u64().unwrap() >= 2, "{report}");
+    assert!(report["errors"].as_u64().unwrap() >= 1, "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_gateway_restart_the_browser_resumes_with_last_event_id() {
+    let upstream = UpstreamServer::new()
+        .default_response(Response::live(20))
+        .run()
+        .await
+        .unwrap();
+    let pages = PageServer::start().await.unwrap();
+    let mut gateway =
+        PinnedGateway::start(&config(&upstream.url("/live/{name}"), &pages.origin()), &[])
+            .await
+            .unwrap();
+    let token = mint_es256(&json!({ "exp": unix_now() + 600, "subscribe": ["ticks/*"] }));
+    let url = format!("http://{}/ticks/a", gateway.addr());
+    let page = pages.page("/restart.html", &page_script(&url, &token, None, 30));
+    let _browser = Chromium::open(&page).unwrap();
+
+    wait_for_id(&pages, 5).await;
+    gateway.kill().await;
+    gateway.restart().await.unwrap();
+
+    let report = pages
+        .wait_report(deadline(Duration::from_secs(15)))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\ngateway log:\n{}", gateway.log()));
+    assert_contiguous(&report, 30);
+    // The second gateway opened the upstream from the browser's Last-Event-ID.
+    let requests = upstream.requests();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert_eq!(requests[0].last_event_id(), None);
+    let resumed: u64 = requests[1].last_event_id().unwrap().parse().unwrap();
+    assert!(resumed >= 5, "resumed from {resumed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_closed_at_token_expiry_resumes_with_fresh_credentials_from_the_ring() {
+    let upstream = UpstreamServer::new()
+        .default_response(Response::live(20))
+        .run()
+        .await
+        .unwrap();
+    let pages = PageServer::start().await.unwrap();
+    let gateway =
+        PinnedGateway::start(&config(&upstream.url("/live/{name}"), &pages.origin()), &[])
+            .await
+            .unwrap();
+    let short = mint_es256(&json!({ "exp": unix_now() + 2, "subscribe": ["ticks/*"] }));
+    let fresh = mint_es256(&json!({ "exp": unix_now() + 600, "subscribe": ["ticks/*"] }));
+    let url = format!("http://{}/ticks/b", gateway.addr());
+    // 2 s of a 20/s stream is ~40 events: ask for 70 so the expiry falls inside.
+    let page = pages.page("/expiry.html", &page_script(&url, &short, Some(&fresh), 70));
+    let _browser = Chromium::open(&page).unwrap();
+
+    let report = pages
+        .wait_report(deadline(Duration::from_secs(15)))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\ngateway log:\n{}", gateway.log()));
+    assert_contiguous(&report, 70);
+    // One upstream connection all along: the missed events came from the replay ring.
+    assert_eq!(upstream.connections(), 1);
+}
