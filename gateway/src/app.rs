@@ -1,6 +1,12 @@
 //! [`GatewayConfig`] → a pingora [`Server`]: the public proxy service on
 //! every listener, the admin app, the hub's background service (and the
 //! demo upstream for `sse-gateway demo`), then the start-up summary.
+//!
+//! Signals ([`GatewayServer::run_forever`]): SIGTERM and SIGINT drain (stop
+//! accepting, a final jittered `retry:` to every client, streams and
+//! upstreams closed) and exit after `shutdown_grace`; SIGQUIT hands the
+//! listening sockets to a new process started with `run --upgrade`, then
+//! drains the same way.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -11,7 +17,7 @@ use pingora::apps::HttpServerOptions;
 use pingora::listeners::tls::TlsSettings;
 use pingora::proxy::ProxyServiceBuilder;
 use pingora::server::configuration::Opt;
-use pingora::server::Server;
+use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
 use pingora::services::background::background_service;
 use pingora::services::listening::Service;
 use sse_gateway_config::{GatewayConfig, RouteKind};
@@ -34,10 +40,22 @@ pub(crate) struct StartOptions {
     pub(crate) demo: Option<DemoUpstream>,
 }
 
+/// The built server, ready to run.
+pub(crate) struct GatewayServer {
+    server: Server,
+}
+
+/// Pingora's Unix signal watch, except that SIGINT drains like SIGTERM
+/// (pingora's own SIGINT drops every stream without a final `retry:`).
+struct DrainingSignals;
+
 /// Builds the server. Fails on a pingora configuration pingora refuses, a
 /// TLS setting that cannot load, or (unless upgrading) a listener address
 /// that is taken.
-pub(crate) fn build(config: &GatewayConfig, options: StartOptions) -> anyhow::Result<Server> {
+pub(crate) fn build(
+    config: &GatewayConfig,
+    options: StartOptions,
+) -> anyhow::Result<GatewayServer> {
     if !options.upgrade {
         probe_listeners(config)?;
     }
@@ -95,20 +113,74 @@ pub(crate) fn build(config: &GatewayConfig, options: StartOptions) -> anyhow::Re
     if let Some(demo) = options.demo {
         server.add_service(background_service("demo upstream", demo));
     }
-    Ok(server)
+    Ok(GatewayServer { server })
 }
 
-/// Logs the one-screen start-up summary.
+// === impl GatewayServer ===
+
+impl GatewayServer {
+    /// Runs until a signal ends the process, then exits it.
+    pub(crate) fn run_forever(self) -> ! {
+        self.server.run(RunArgs {
+            shutdown_signal: Box::new(DrainingSignals),
+        });
+        std::process::exit(0)
+    }
+}
+
+// === impl DrainingSignals ===
+
+#[async_trait::async_trait]
+impl ShutdownSignalWatch for DrainingSignals {
+    async fn recv(&self) -> ShutdownSignal {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut quit), Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::quit()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            tracing::error!("cannot install signal handlers; only SIGKILL stops this process");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = quit.recv() => {
+                tracing::info!(signal = "SIGQUIT", "upgrade: handing the listeners over, then draining");
+                ShutdownSignal::GracefulUpgrade
+            }
+            _ = term.recv() => {
+                tracing::info!(signal = "SIGTERM", "graceful shutdown");
+                ShutdownSignal::GracefulTerminate
+            }
+            _ = int.recv() => {
+                tracing::info!(signal = "SIGINT", "graceful shutdown");
+                ShutdownSignal::GracefulTerminate
+            }
+        }
+    }
+}
+
+/// Logs the one-screen start-up summary: listeners, admin, every route,
+/// and the settings an operator asks about first.
 pub(crate) fn log_summary(config: &GatewayConfig) {
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        routes = config.routes.len(),
+        threads = config.threads,
+        shutdown_grace_ms = u64::try_from(config.shutdown_grace.as_millis()).unwrap_or(u64::MAX),
+        max_clients = config.limits.max_clients,
+        max_topics = config.limits.max_topics,
+        "sse-gateway starting"
+    );
     for addr in &config.listen {
-        tracing::info!("listening on http://{addr}");
+        tracing::info!(listener = %addr, "listening on http://{addr}");
     }
     if let Some(tls) = &config.tls {
         for addr in &tls.listen {
-            tracing::info!("listening on https://{addr} (HTTP/2 and HTTP/1.1)");
+            tracing::info!(listener = %addr, "listening on https://{addr} (HTTP/2 and HTTP/1.1)");
         }
     }
     tracing::info!(
+        admin = %config.admin,
         "admin on http://{} (/metrics /healthz /readyz /topics)",
         config.admin
     );
@@ -116,13 +188,23 @@ pub(crate) fn log_summary(config: &GatewayConfig) {
         let path = route.path.as_str();
         match &route.kind {
             RouteKind::FanOut(f) => tracing::info!(
+                route = %route.name,
+                path,
+                kind = "fan-out",
+                upstream = f.upstream.url.as_str(),
                 "route {}: {path} fan-out, upstream {}",
                 route.name,
                 f.upstream.url.as_str()
             ),
-            RouteKind::Proxy(p) => {
-                tracing::info!("route {}: {path} proxy to {}", route.name, p.url)
-            }
+            RouteKind::Proxy(p) => tracing::info!(
+                route = %route.name,
+                path,
+                kind = "proxy",
+                upstream = %p.url,
+                "route {}: {path} proxy to {}",
+                route.name,
+                p.url
+            ),
         }
     }
 }

@@ -32,7 +32,10 @@ pub(crate) async fn run(settings: Arc<UpstreamSettings>, publisher: TopicPublish
             connect_and_stream(&connector, &target, &settings, &publisher, &mut retry_floor);
         let end = tokio::select! {
             biased;
-            () = publisher.closed() => return,
+            () = publisher.closed() => {
+                tracing::info!(route = publisher.route(), topic = publisher.topic(), "upstream closed: topic closed");
+                return;
+            }
             end = Box::pin(attempt) => end,
         };
         let end = match end {
@@ -58,6 +61,7 @@ pub(crate) async fn run(settings: Arc<UpstreamSettings>, publisher: TopicPublish
         publisher.set_state(UpstreamState::Backoff);
         let delay = backoff.next_delay_at_least(retry_floor);
         tracing::warn!(
+            route = publisher.route(),
             topic = publisher.topic(),
             url = %settings.url,
             %error,
@@ -101,6 +105,13 @@ async fn connect_and_stream(
     match session::open(connector, target, settings, last_event_id.as_deref()).await {
         Ok(Answer::Stop) => Attempt::Stopped,
         Ok(Answer::Stream(http)) => {
+            tracing::info!(
+                route = publisher.route(),
+                topic = publisher.topic(),
+                url = %settings.url,
+                last_event_id = last_event_id.as_deref().unwrap_or(""),
+                "upstream connected"
+            );
             Attempt::Failed(session::stream(http, settings, publisher, retry_floor).await)
         }
         Err(error) => failed(error),

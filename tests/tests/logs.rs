@@ -1,0 +1,123 @@
+//! Logs: one line per event, JSON or text by config, levels by filter directive; the
+//! start-up summary, upstream connects, and exactly one access line per client stream.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use sse_gateway_tests::{
+    deadline, poll_until, GatewayProcess, Response, SseClient, UpstreamServer,
+};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn five_events() -> String {
+    (1..=5).map(|n| format!("id: {n}\ndata: {n}\n\n")).collect()
+}
+
+async fn gateway(log: &str) -> (sse_gateway_tests::Upstream, GatewayProcess) {
+    let upstream = UpstreamServer::new()
+        .default_response(Response::sse().chunk(five_events()))
+        .run()
+        .await
+        .unwrap();
+    let yaml = format!(
+        r#"
+log: {log}
+defaults:
+  heartbeat: 0s
+  client_retry: 0s
+routes:
+  - name: lg
+    path: /l/{{name}}
+    upstream:
+      url: "{}"
+"#,
+        upstream.url("/stream/{name}")
+    );
+    (upstream, GatewayProcess::start(&yaml).await.unwrap())
+}
+
+/// Reads the five events, then leaves; the bytes of their blocks.
+async fn read_five_and_leave(gateway: &GatewayProcess) -> usize {
+    let mut client = SseClient::get(gateway.addr(), "/l/X").await.unwrap();
+    let events = client.events_until(5, deadline(WAIT)).await.unwrap();
+    events.iter().map(|e| e.raw.len()).sum()
+}
+
+async fn wait_log(gateway: &GatewayProcess, what: impl Fn(&str) -> bool) -> String {
+    let found = poll_until(WAIT, || async { gateway.log().lines().any(&what) }).await;
+    let log = gateway.log();
+    assert!(found, "no such log line:\n{log}");
+    log
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_lines_with_summary_upstream_and_one_access_line_per_stream() {
+    let (_upstream, gateway) = gateway("{ format: json, level: info }").await;
+    let bytes = read_five_and_leave(&gateway).await;
+
+    let is_access = |l: &str| l.contains(r#""target":"sse_gateway::access""#);
+    let log = wait_log(&gateway, is_access).await;
+    let ours: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(r#""target":"sse_gateway"#))
+        .collect();
+    assert!(!ours.is_empty());
+    for line in &ours {
+        assert!(
+            line.starts_with('{') && line.ends_with('}'),
+            "one JSON object per line: {line}"
+        );
+    }
+    assert!(
+        ours.iter()
+            .any(|l| l.contains(r#""route":"lg""#) && l.contains(r#""kind":"fan-out""#)),
+        "start-up summary names the route:\n{log}"
+    );
+    assert!(
+        log.lines().any(|l| l.contains("upstream connected")
+            && l.contains(r#""route":"lg""#)
+            && l.contains(r#""topic":"/l/X""#)),
+        "upstream connect logged:\n{log}"
+    );
+    let access: Vec<&str> = log.lines().filter(|l| is_access(l)).collect();
+    assert_eq!(access.len(), 1, "one line per stream:\n{log}");
+    let line = access[0];
+    for field in [
+        r#""route":"lg""#.to_owned(),
+        r#""topic":"/l/X""#.to_owned(),
+        r#""client":"127.0.0.1:"#.to_owned(),
+        r#""events":5"#.to_owned(),
+        format!(r#""bytes":{bytes}"#),
+        r#""reason":"client_closed""#.to_owned(),
+        r#""duration_ms":"#.to_owned(),
+    ] {
+        assert!(line.contains(&field), "access line lacks {field}: {line}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_lines_follow_the_level_filter() {
+    let (_upstream, gateway) =
+        gateway(r#"{ format: text, level: "warn,sse_gateway::access=info" }"#).await;
+    let bytes = read_five_and_leave(&gateway).await;
+    let log = wait_log(&gateway, |l| l.contains("sse_gateway::access")).await;
+    let line = log
+        .lines()
+        .find(|l| l.contains("sse_gateway::access"))
+        .unwrap();
+    for field in [
+        "route=lg".to_owned(),
+        "topic=/l/X".to_owned(),
+        "events=5".to_owned(),
+        format!("bytes={bytes}"),
+        "reason=client_closed".to_owned(),
+    ] {
+        assert!(line.contains(&field), "access line lacks {field}: {line}");
+    }
+    assert!(
+        !log.contains("upstream connected") && !log.contains("listening on"),
+        "info lines outside the access target are filtered out:\n{log}"
+    );
+}
