@@ -29,6 +29,10 @@ use crate::services::proxy::GatewayProxy;
 use crate::settings;
 use crate::state::AppState;
 
+/// h2 streams per connection when there is no `tls:` section (pingora's
+/// default; only h2c uses it then).
+const DEFAULT_H2_STREAMS: u32 = 100;
+
 /// How to start.
 #[derive(Default)]
 pub(crate) struct StartOptions {
@@ -56,6 +60,9 @@ pub(crate) fn build(
     config: &GatewayConfig,
     options: StartOptions,
 ) -> anyhow::Result<GatewayServer> {
+    if let Some(tls) = &config.tls {
+        settings::check_tls_files(tls)?;
+    }
     if !options.upgrade {
         probe_listeners(config)?;
     }
@@ -89,6 +96,16 @@ pub(crate) fn build(
             .build();
     for addr in &config.listen {
         proxy.add_tcp(&addr.to_string());
+    }
+    if let Some(app) = proxy.app_logic_mut() {
+        let mut h2 = pingora::protocols::http::v2::server::default_h2_options();
+        h2.max_concurrent_streams(
+            config
+                .tls
+                .as_ref()
+                .map_or(DEFAULT_H2_STREAMS, |t| t.h2_max_concurrent_streams),
+        );
+        app.h2_options = Some(h2);
     }
     if let Some(tls) = &config.tls {
         for addr in &tls.listen {
@@ -187,15 +204,26 @@ pub(crate) fn log_summary(config: &GatewayConfig) {
     for route in &config.routes {
         let path = route.path.as_str();
         match &route.kind {
-            RouteKind::FanOut(f) => tracing::info!(
-                route = %route.name,
-                path,
-                kind = "fan-out",
-                upstream = f.upstream.url.as_str(),
-                "route {}: {path} fan-out, upstream {}",
-                route.name,
-                f.upstream.url.as_str()
-            ),
+            RouteKind::FanOut(f) => {
+                tracing::info!(
+                    route = %route.name,
+                    path,
+                    kind = "fan-out",
+                    upstream = f.upstream.url.as_str(),
+                    "route {}: {path} fan-out, upstream {}",
+                    route.name,
+                    f.upstream.url.as_str()
+                );
+                if f.upstream.insecure_skip_verify {
+                    tracing::warn!(
+                        route = %route.name,
+                        "route {}: upstream.insecure_skip_verify is on: the upstream's TLS \
+                         certificate is NOT verified; anyone on the path can read and forge \
+                         its events",
+                        route.name
+                    );
+                }
+            }
             RouteKind::Proxy(p) => tracing::info!(
                 route = %route.name,
                 path,

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use pingora::server::configuration::ServerConf;
 use sse_gateway_codec::CodecLimits;
-use sse_gateway_config::{GatewayConfig, Limits, TopicSettingsConfig, UpstreamConfig};
+use sse_gateway_config::{GatewayConfig, Limits, TlsConfig, TopicSettingsConfig, UpstreamConfig};
 use sse_gateway_hub::{HubLimits, TopicSettings};
-use sse_gateway_upstream::UpstreamSettings;
+use sse_gateway_upstream::{UpstreamSettings, UpstreamTls};
 
 /// `client_retry` when a route has none: the `retry:` advised on refusals
 /// and at shutdown still needs a value.
@@ -58,6 +58,10 @@ pub(crate) fn upstream_settings(
         limits: CodecLimits::with_max_event_size(
             usize::try_from(settings.max_event_size).unwrap_or(usize::MAX),
         ),
+        tls: UpstreamTls {
+            ca_file: upstream.ca_file.clone(),
+            insecure_skip_verify: upstream.insecure_skip_verify,
+        },
     })
 }
 
@@ -94,6 +98,32 @@ pub(crate) fn server_conf(config: &GatewayConfig, daemon: bool) -> ServerConf {
     }
 }
 
+/// Loads the certificate chain and key the way pingora's TLS listener will
+/// when it starts, and builds the rustls server configuration from them, so
+/// that an unusable pair (unparsable, or a key that does not match the
+/// certificate) is a start-up error naming the files. Pingora itself would
+/// panic inside the listener's service while `/healthz` says ok.
+pub(crate) fn check_tls_files(tls: &TlsConfig) -> anyhow::Result<()> {
+    use pingora::tls::{load_certs_and_key_files, version, ServerConfig};
+
+    let (cert, key) = (tls.cert.display(), tls.key.display());
+    let (certs, private_key) = match load_certs_and_key_files(&cert.to_string(), &key.to_string()) {
+        Ok(Some(pair)) => pair,
+        Ok(None) => anyhow::bail!(
+            "tls: no certificate in `{cert}` or no private key in `{key}` (PEM expected)"
+        ),
+        Err(e) => anyhow::bail!("tls: cannot load `{cert}` / `{key}`: {e}"),
+    };
+    pingora::tls::install_default_crypto_provider();
+    ServerConfig::builder_with_protocol_versions(&[&version::TLS12, &version::TLS13])
+        .with_no_client_auth()
+        .with_single_cert(certs, private_key)
+        .map_err(|e| {
+            anyhow::anyhow!("tls: the key `{key}` cannot serve the certificate `{cert}`: {e}")
+        })?;
+    Ok(())
+}
+
 fn temp_dir() -> PathBuf {
     let dir = std::env::temp_dir();
     if dir.is_absolute() {
@@ -107,6 +137,8 @@ fn temp_dir() -> PathBuf {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use sse_gateway_config::ProcessEnv;
 
     use super::*;
@@ -174,6 +206,30 @@ routes:
         assert_eq!(up.backoff_max, Duration::from_secs(2));
         assert_eq!(up.limits.max_event_size, 32 * 1024);
         assert_eq!(advised_retry(&route.settings), FALLBACK_RETRY);
+    }
+
+    fn dev_tls(cert: &str, key: &str) -> TlsConfig {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/dev");
+        TlsConfig {
+            listen: Vec::new(),
+            cert: dir.join(cert),
+            key: dir.join(key),
+            h2_max_concurrent_streams: 100,
+        }
+    }
+
+    #[test]
+    fn the_dev_certificate_passes_the_tls_check() {
+        check_tls_files(&dev_tls("localhost-cert.pem", "localhost-key.pem")).unwrap();
+    }
+
+    #[test]
+    fn a_key_that_does_not_match_is_a_start_up_error_naming_both_files() {
+        let err = check_tls_files(&dev_tls("localhost-cert.pem", "jwt-es256-private.pem"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("jwt-es256-private.pem"), "{err}");
+        assert!(err.contains("localhost-cert.pem"), "{err}");
     }
 
     #[test]

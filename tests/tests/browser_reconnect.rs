@@ -145,18 +145,23 @@ async fn a_stream_closed_at_token_expiry_resumes_with_fresh_credentials_from_the
         PinnedGateway::start(&config(&upstream.url("/live/{name}"), &pages.origin()), &[])
             .await
             .unwrap();
-    let short = mint_es256(&json!({ "exp": unix_now() + 2, "subscribe": ["ticks/*"] }));
+    // The token must outlive Chromium's start on a loaded CI machine (seconds),
+    // and expire while the page is still reading: 8 s of a 20/s stream is ~160
+    // events, so ask for 220 to have the expiry fall inside.
+    let short = mint_es256(&json!({ "exp": unix_now() + 8, "subscribe": ["ticks/*"] }));
     let fresh = mint_es256(&json!({ "exp": unix_now() + 600, "subscribe": ["ticks/*"] }));
     let url = format!("http://{}/ticks/b", gateway.addr());
-    // 2 s of a 20/s stream is ~40 events: ask for 70 so the expiry falls inside.
-    let page = pages.page("/expiry.html", &page_script(&url, &short, Some(&fresh), 70));
+    let page = pages.page(
+        "/expiry.html",
+        &page_script(&url, &short, Some(&fresh), 220),
+    );
     let _browser = Chromium::open(&page).unwrap();
 
     let report = pages
-        .wait_report(deadline(Duration::from_secs(15)))
+        .wait_report(deadline(Duration::from_secs(40)))
         .await
         .unwrap_or_else(|e| panic!("{e}\ngateway log:\n{}", gateway.log()));
-    assert_contiguous(&report, 70);
+    assert_contiguous(&report, 220);
     // One upstream connection all along: the missed events came from the replay ring.
     assert_eq!(upstream.connections(), 1);
 }

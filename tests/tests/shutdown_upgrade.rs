@@ -335,7 +335,9 @@ async fn upgrade_hands_clients_to_the_new_process_with_every_event_exactly_once(
 
     let end = deadline(Duration::from_secs(60));
     let mut browsers = Vec::new();
-    for name in ["A", "B", "C", "D"] {
+    // Two clients on A and on B: after the hand-over the first one's Last-Event-ID
+    // opens the topic in the new process, the second must be replayed from its ring.
+    for name in ["A", "A", "B", "B", "C", "D"] {
         let mut browser = Browser::open(setup.listen, &format!("/s/{name}")).await;
         browser.read_past(5, end).await;
         browsers.push(browser);
@@ -383,7 +385,7 @@ async fn upgrade_hands_clients_to_the_new_process_with_every_event_exactly_once(
         "sse_gateway_subscribers",
         &[("route", "s")],
     );
-    assert_eq!(subscribers, 4.0, "the new process serves all four");
+    assert_eq!(subscribers, 6.0, "the new process serves all six");
     let old_log = old.log();
     assert!(old_log.contains("SIGQUIT"), "{old_log}");
     let resumed = upstream

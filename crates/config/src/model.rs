@@ -52,6 +52,10 @@ pub struct TlsConfig {
     pub cert: PathBuf,
     /// `tls.key`: PEM private key, resolved like `cert`.
     pub key: PathBuf,
+    /// `tls.h2_max_concurrent_streams`: HTTP/2 streams one client connection
+    /// may have open at once (browsers open one per EventSource). Default
+    /// 100; applies to h2 over TLS and to h2c.
+    pub h2_max_concurrent_streams: u32,
 }
 
 /// `log:`.
@@ -206,6 +210,14 @@ pub struct UpstreamConfig {
     /// `${VAR}` already expanded. Names are valid header names; values
     /// have no control characters.
     pub headers: Vec<(String, String)>,
+    /// `upstream.ca_file`: PEM file of CA certificates that an `https`
+    /// upstream's certificate is verified against, instead of the system
+    /// roots. Resolved like `tls.cert`; parsed when loaded. Default none.
+    pub ca_file: Option<PathBuf>,
+    /// `upstream.insecure_skip_verify`: do not verify an `https` upstream's
+    /// certificate or host name at all (logged as a warning at start-up and
+    /// on every connect). Default false.
+    pub insecure_skip_verify: bool,
 }
 
 /// A `proxy:` route.
@@ -226,6 +238,10 @@ pub struct CorsConfig {
     pub origins: Vec<OriginPattern>,
     /// `cors.credentials`: allow credentials (echo the origin, never `*`). Default false.
     pub credentials: bool,
+    /// `cors.allow_null`: accept `Origin: null` (sandboxed iframes, `file:`
+    /// pages, some redirects). Any such page can then read the stream: keep it
+    /// off unless you need it. Default false.
+    pub allow_null: bool,
     /// `cors.max_age`: how long a browser may cache a preflight answer;
     /// `None`: no `Access-Control-Max-Age` header. Default none.
     pub max_age: Option<Duration>,

@@ -69,6 +69,21 @@ pub struct UpstreamSettings {
     pub connect_timeout: Duration,
     /// Codec limits (largest event and line).
     pub limits: CodecLimits,
+    /// How an `https` upstream's certificate is verified.
+    pub tls: UpstreamTls,
+}
+
+/// Certificate verification for `https` upstreams. The default verifies
+/// against the system roots, with SNI and host name from the URL.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpstreamTls {
+    /// PEM CA certificates to verify against instead of the system roots
+    /// (read on every connect, so a replaced file takes effect on the next
+    /// reconnect).
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Verify nothing (certificate nor host name); a warning is logged on
+    /// every connect.
+    pub insecure_skip_verify: bool,
 }
 
 /// Runs one topic's feed until the topic closes or the upstream answers 204.

@@ -1,14 +1,20 @@
 //! The upstream request: where to connect and what to send.
 
 use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use pingora::http::RequestHeader;
+use pingora::protocols::tls::CaType;
 use pingora::protocols::TcpKeepalive;
+use pingora::tls::{CertificateDer, RootCertStore};
 use pingora::upstreams::peer::HttpPeer;
+use pingora::utils::tls::{parse_x509, WrappedX509};
+use rustls_pki_types::pem::PemObject as _;
 use url::{Host, Position, Url};
 
-use crate::{UpstreamError, UpstreamSettings};
+use crate::{UpstreamError, UpstreamSettings, UpstreamTls};
 
 /// Where a feed connects, derived once from the URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,10 +82,30 @@ impl Target {
             .ok_or_else(|| UpstreamError::Connect(format!("{} resolves to nothing", self.host)))
     }
 
-    /// The pingora peer for a resolved address (HTTP/1.1 only).
-    pub(crate) fn peer(&self, addr: SocketAddr, connect_timeout: Duration) -> HttpPeer {
+    /// The pingora peer for a resolved address (HTTP/1.1 only). For `https`
+    /// the SNI is the URL's host; verification follows `tls`.
+    pub(crate) fn peer(
+        &self,
+        addr: SocketAddr,
+        connect_timeout: Duration,
+        tls: &UpstreamTls,
+    ) -> Result<HttpPeer, UpstreamError> {
         // A `SocketAddr` resolves to itself: no DNS, no panic.
         let mut peer = HttpPeer::new(addr, self.tls, self.host.clone());
+        if self.tls {
+            if tls.insecure_skip_verify {
+                tracing::warn!(
+                    host = %self.host,
+                    "upstream TLS certificate NOT verified (insecure_skip_verify): \
+                     anyone on the path can read and forge this stream"
+                );
+                peer.options.verify_cert = false;
+                peer.options.verify_hostname = false;
+            }
+            if let Some(path) = &tls.ca_file {
+                peer.options.ca = Some(load_ca(path)?);
+            }
+        }
         peer.options.connection_timeout = Some(connect_timeout);
         peer.options.total_connection_timeout = Some(connect_timeout);
         peer.options.tcp_keepalive = Some(TcpKeepalive {
@@ -89,7 +115,7 @@ impl Target {
             #[cfg(target_os = "linux")]
             user_timeout: Duration::ZERO,
         });
-        peer
+        Ok(peer)
     }
 
     /// The GET request: `Host`, `Accept`, `Cache-Control`, the route's
@@ -120,6 +146,25 @@ impl Target {
         }
         Ok(Box::new(req))
     }
+}
+
+/// Reads a PEM CA file into pingora's per-peer CA list. Each certificate is
+/// first checked by webpki (pingora's own DER parse panics on bad input).
+fn load_ca(path: &Path) -> Result<Arc<CaType>, UpstreamError> {
+    let fail = |why: String| UpstreamError::Connect(format!("CA file {}: {why}", path.display()));
+    let mut list = Vec::new();
+    let iter = CertificateDer::pem_file_iter(path).map_err(|e| fail(e.to_string()))?;
+    for cert in iter {
+        let cert = cert.map_err(|e| fail(e.to_string()))?;
+        RootCertStore::empty()
+            .add(cert.clone())
+            .map_err(|e| fail(format!("not a usable CA certificate: {e}")))?;
+        list.push(WrappedX509::new(cert.as_ref().to_vec(), parse_x509));
+    }
+    if list.is_empty() {
+        return Err(fail("no CERTIFICATE block".into()));
+    }
+    Ok(Arc::from(list))
 }
 
 #[cfg(test)]

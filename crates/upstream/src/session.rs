@@ -43,7 +43,7 @@ pub(crate) async fn open(
     let addr = tokio::time::timeout(settings.connect_timeout, target.resolve())
         .await
         .map_err(|_| UpstreamError::Timeout("resolving the upstream host".into()))??;
-    let peer = target.peer(addr, settings.connect_timeout);
+    let peer = target.peer(addr, settings.connect_timeout, &settings.tls)?;
     let (mut session, _reused) = connector
         .get_http_session(&peer)
         .await

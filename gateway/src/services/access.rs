@@ -74,7 +74,10 @@ impl RouteAccess {
             RouteKind::FanOut(_) => FAN_OUT_METHODS,
             RouteKind::Proxy(_) => PROXY_METHODS,
         };
-        let cors = route.cors.as_ref().map(|c| CorsPolicy::new(c, methods));
+        let cors = route
+            .cors
+            .as_ref()
+            .map(|c| CorsPolicy::new(c, methods).allow_null_origin(c.allow_null));
         let auth = match &route.auth {
             Some(config) => {
                 let pem = match AuthPolicy::key_file(config) {
@@ -278,6 +281,7 @@ mod tests {
         let config = sse_gateway_config::CorsConfig {
             origins: vec![sse_gateway_config::OriginPattern::parse("https://a.test").unwrap()],
             credentials: true,
+            allow_null: false,
             max_age: None,
         };
         let policy = CorsPolicy::new(&config, PROXY_METHODS);

@@ -12,6 +12,7 @@ fn policy(origins: &[&str], credentials: bool) -> CorsPolicy {
             .map(|o| OriginPattern::parse(o).unwrap())
             .collect(),
         credentials,
+        allow_null: false,
         max_age: Some(Duration::from_secs(600)),
     };
     CorsPolicy::new(&config, &[Method::GET, Method::HEAD])
@@ -114,6 +115,7 @@ fn star_with_credentials_never_answers_star() {
     let config = CorsConfig {
         origins: vec![OriginPattern::Any],
         credentials: true,
+        allow_null: false,
         max_age: None,
     };
     let p = CorsPolicy::new(&config, &[Method::GET]);
@@ -230,6 +232,7 @@ fn preflight_without_max_age_has_no_max_age_header() {
     let config = CorsConfig {
         origins: vec![OriginPattern::parse("https://a.test").unwrap()],
         credentials: false,
+        allow_null: false,
         max_age: None,
     };
     let p = CorsPolicy::new(&config, &[Method::GET, Method::POST]);

@@ -42,6 +42,7 @@ pub(crate) struct RawTls {
     pub(crate) listen: Option<TextList>,
     pub(crate) cert: Option<Text>,
     pub(crate) key: Option<Text>,
+    pub(crate) h2_max_concurrent_streams: Option<Spanned<u64>>,
 }
 
 /// `log:`.
@@ -129,11 +130,16 @@ impl RawConfig {
             shutdown_grace: map.string(diag, "shutdown_grace"),
             ..RawConfig::default()
         };
-        if let Some(tls) = map.map(diag, "tls", &["listen", "cert", "key"]) {
+        if let Some(tls) = map.map(
+            diag,
+            "tls",
+            &["listen", "cert", "key", "h2_max_concurrent_streams"],
+        ) {
             raw.tls = Some(RawTls {
                 listen: required(diag, &tls, "listen").and_then(|_| tls.strings(diag, "listen")),
                 cert: tls.required_string(diag, "cert"),
                 key: tls.required_string(diag, "key"),
+                h2_max_concurrent_streams: tls.number(diag, "h2_max_concurrent_streams"),
             });
         }
         if let Some(log) = map.map(diag, "log", &["format", "level"]) {

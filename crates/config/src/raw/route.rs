@@ -30,6 +30,8 @@ pub(crate) struct RawUpstream {
     pub(crate) url: Option<Text>,
     /// Header name (with the key's position) → value.
     pub(crate) headers: Vec<(Text, Text)>,
+    pub(crate) ca_file: Option<Text>,
+    pub(crate) insecure_skip_verify: Option<Spanned<bool>>,
 }
 
 /// `cors:`.
@@ -37,6 +39,7 @@ pub(crate) struct RawUpstream {
 pub(crate) struct RawCors {
     pub(crate) origins: Option<TextList>,
     pub(crate) credentials: Option<Spanned<bool>>,
+    pub(crate) allow_null: Option<Spanned<bool>>,
     pub(crate) max_age: Option<Text>,
 }
 
@@ -72,10 +75,16 @@ impl RawRoute {
         let allowed: Vec<&str> = ROUTE_KEYS.iter().chain(SETTINGS_KEYS).copied().collect();
         let map = MapReader::new(diag, node, path, &allowed)?;
         let upstream = map
-            .map(diag, "upstream", &["url", "headers"])
+            .map(
+                diag,
+                "upstream",
+                &["url", "headers", "ca_file", "insecure_skip_verify"],
+            )
             .map(|up| RawUpstream {
                 url: up.required_string(diag, "url"),
                 headers: string_map(diag, &up, "headers"),
+                ca_file: up.string(diag, "ca_file"),
+                insecure_skip_verify: up.boolean(diag, "insecure_skip_verify"),
             });
         Some(Self {
             path_key: path.to_owned(),
@@ -124,10 +133,15 @@ fn string_map(diag: &mut Diag, map: &MapReader<'_>, key: &str) -> Vec<(Text, Tex
 }
 
 fn read_cors(diag: &mut Diag, route: &MapReader<'_>) -> Option<RawCors> {
-    let cors = route.map(diag, "cors", &["origins", "credentials", "max_age"])?;
+    let cors = route.map(
+        diag,
+        "cors",
+        &["origins", "credentials", "allow_null", "max_age"],
+    )?;
     Some(RawCors {
         origins: required(diag, &cors, "origins").and_then(|_| cors.strings(diag, "origins")),
         credentials: cors.boolean(diag, "credentials"),
+        allow_null: cors.boolean(diag, "allow_null"),
         max_age: cors.string(diag, "max_age"),
     })
 }

@@ -158,6 +158,28 @@ fn value_errors() {
             ],
         ),
         (
+            "tls files that are not PEM",
+            &format!("tls: {{listen: \"0.0.0.0:443\", cert: Cargo.toml, key: ../../configs/dev/localhost-cert.pem}}\n{ROUTE}"),
+            &[
+                "test.yaml:1:36: tls.cert: invalid certificate file `Cargo.toml`: no PEM `CERTIFICATE` block found",
+                "test.yaml:1:53: tls.key: invalid key file `../../configs/dev/localhost-cert.pem`: no PEM private key block found (PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)",
+            ],
+        ),
+        (
+            "tls h2 streams zero",
+            &format!("tls: {{listen: \"0.0.0.0:443\", cert: ../../configs/dev/localhost-cert.pem, key: ../../configs/dev/localhost-key.pem, h2_max_concurrent_streams: 0}}\n{ROUTE}"),
+            &["test.yaml:1:143: tls.h2_max_concurrent_streams: must be greater than 0"],
+        ),
+        (
+            "upstream ca_file missing, not PEM, and a non-boolean insecure_skip_verify",
+            "routes:\n  - name: r\n    path: /p/{s}\n    upstream: {url: \"https://h/{s}\", ca_file: nope.pem}\n  - name: q\n    path: /q/{s}\n    upstream: {url: \"https://h/{s}\", ca_file: Cargo.toml, insecure_skip_verify: maybe}\n",
+            &[
+                "test.yaml:4:47: routes[0].upstream.ca_file: cannot read CA file `nope.pem`: no such file",
+                "test.yaml:7:47: routes[1].upstream.ca_file: invalid CA file `Cargo.toml`: no PEM `CERTIFICATE` block found",
+                "test.yaml:7:81: routes[1].upstream.insecure_skip_verify: expected true or false, found `maybe`",
+            ],
+        ),
+        (
             "tls missing keys",
             &format!("tls: {{listen: \"0.0.0.0:443\"}}\n{ROUTE}"),
             &[
@@ -323,7 +345,7 @@ fn cross_field_errors() {
         ),
         (
             "explicit address used twice",
-            &format!("admin: \"[::1]:1\"\nlisten: [\"[::1]:1\", \"[::1]:2\"]\ntls: {{listen: \"[::1]:2\", cert: Cargo.toml, key: Cargo.toml}}\n{ROUTE}"),
+            &format!("admin: \"[::1]:1\"\nlisten: [\"[::1]:1\", \"[::1]:2\"]\ntls: {{listen: \"[::1]:2\", cert: ../../configs/dev/localhost-cert.pem, key: ../../configs/dev/localhost-key.pem}}\n{ROUTE}"),
             &[
                 "test.yaml:2:10: listen[0]: address [::1]:1 is already used by `admin`",
                 "test.yaml:3:15: tls.listen: address [::1]:2 is already used by `listen[1]`",

@@ -35,6 +35,7 @@ fn reference_yaml_loads_with_every_key() {
     let tls = c.tls.as_ref().unwrap();
     assert_eq!(tls.listen, ["127.0.0.1:8443".parse().unwrap()]);
     assert!(tls.cert.ends_with("dev/localhost-cert.pem"));
+    assert_eq!(tls.h2_max_concurrent_streams, 100);
     assert!(!c.h2c);
     assert_eq!(c.shutdown_grace, secs(10));
     assert_eq!(c.log.format, LogFormat::Text);
@@ -53,11 +54,15 @@ fn reference_yaml_loads_with_every_key() {
         fan_out.upstream.headers,
         [("Authorization".into(), "Bearer t0ken".into())]
     );
+    let ca = fan_out.upstream.ca_file.as_ref().unwrap();
+    assert!(ca.ends_with("dev/localhost-cert.pem"));
+    assert!(!fan_out.upstream.insecure_skip_verify);
     assert_eq!(fan_out.settings.heartbeat, Some(secs(10)));
     assert_eq!(fan_out.settings.replay.events, 500);
     assert_eq!(fan_out.settings.replay.max_age, secs(300));
     let cors = prices.cors.as_ref().unwrap();
     assert!(cors.credentials);
+    assert!(!cors.allow_null, "Origin: null is refused by default");
     assert_eq!(cors.max_age, Some(secs(600)));
     assert_eq!(
         cors.origins[0],
@@ -228,4 +233,20 @@ fn env_sources() {
         c.routes[0].proxy().unwrap().url.host_str(),
         Some("1.example")
     );
+}
+
+#[test]
+fn cors_allow_null_is_read() {
+    let yaml = format!("{ROUTE}    cors: {{origins: [\"https://a.test\"], allow_null: true}}\n");
+    let config = load(&yaml).unwrap();
+    assert!(config.routes[0].cors.as_ref().unwrap().allow_null);
+}
+
+#[test]
+fn tls_example_loads_with_its_stream_limit() {
+    let c = load_shipped("examples/tls.yaml");
+    let tls = c.tls.as_ref().unwrap();
+    assert_eq!(tls.h2_max_concurrent_streams, 256);
+    assert!(tls.key.ends_with("dev/localhost-key.pem"));
+    assert!(c.h2c);
 }

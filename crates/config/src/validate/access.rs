@@ -40,6 +40,7 @@ pub(crate) fn cors(diag: &mut Diag, raw: &RawCors) -> Option<CorsConfig> {
     (ok && raw.origins.is_some()).then_some(CorsConfig {
         origins,
         credentials,
+        allow_null: raw.allow_null.as_ref().is_some_and(|a| a.value),
         max_age,
     })
 }

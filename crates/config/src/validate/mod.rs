@@ -6,16 +6,15 @@ mod access;
 mod check;
 mod route;
 mod settings;
+mod tls;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use self::check::{
-    count, duration, positive_count, readable_file, section, socket_addr, socket_addrs,
-};
-use crate::model::{GatewayConfig, Limits, LogConfig, LogFormat, MetricsConfig, TlsConfig};
-use crate::raw::{RawConfig, RawLimits, RawLog, RawTls, Text};
+use self::check::{count, duration, positive_count, section, socket_addr, socket_addrs};
+use crate::model::{GatewayConfig, Limits, LogConfig, LogFormat, MetricsConfig};
+use crate::raw::{RawConfig, RawLimits, RawLog, Text};
 use crate::read::Diag;
 use crate::values::env::EnvSource;
 
@@ -41,7 +40,10 @@ pub(crate) fn validate(
         Some(n) => positive_count(diag, n),
         None => Some(std::thread::available_parallelism().map_or(1, usize::from)),
     };
-    let tls = raw.tls.as_ref().map(|tls| tls_config(diag, tls, base_dir));
+    let tls = raw
+        .tls
+        .as_ref()
+        .map(|tls| tls::tls_config(diag, tls, base_dir));
     let shutdown_grace = match &raw.shutdown_grace {
         Some(text) => duration(diag, text),
         None => Some(std::time::Duration::from_secs(10)),
@@ -122,23 +124,6 @@ fn check_addresses(diag: &mut Diag, raw: &RawConfig) {
             diag.at(text, format!("address {addr} is already used by {label}"));
         }
     }
-}
-
-fn tls_config(diag: &mut Diag, raw: &RawTls, base_dir: &Path) -> Option<TlsConfig> {
-    let listen = raw.listen.as_ref().map(|list| socket_addrs(diag, list));
-    let cert = raw
-        .cert
-        .as_ref()
-        .and_then(|text| readable_file(diag, text, base_dir, "certificate file"));
-    let key = raw
-        .key
-        .as_ref()
-        .and_then(|text| readable_file(diag, text, base_dir, "key file"));
-    Some(TlsConfig {
-        listen: listen?.into_iter().map(|(addr, _)| addr).collect(),
-        cert: cert?,
-        key: key?,
-    })
 }
 
 fn log_config(diag: &mut Diag, raw: &RawLog) -> Option<LogConfig> {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::check::{expand, has_control, positive_duration, section};
-use super::{access, settings};
+use super::{access, settings, tls};
 use crate::model::{
     FanOutRoute, ParamRegex, ProxyRoute, RouteConfig, RouteKind, TopicSettingsConfig,
     UpstreamConfig,
@@ -141,12 +141,22 @@ fn fan_out(
         .as_ref()
         .and_then(|text| upstream_url(diag, text, path, ctx.env));
     let headers = headers(diag, &upstream.headers, ctx.env);
+    let ca_file = match &upstream.ca_file {
+        Some(text) => tls::ca_file(diag, text, ctx.base_dir).map(Some),
+        None => Some(None),
+    };
+    let insecure_skip_verify = upstream
+        .insecure_skip_verify
+        .as_ref()
+        .is_some_and(|b| b.value);
     let settings = settings::apply(diag, ctx.defaults, &raw.settings);
     Some(FanOutRoute {
         topic: topic?,
         upstream: UpstreamConfig {
             url: url?,
             headers: headers?,
+            ca_file: ca_file?,
+            insecure_skip_verify,
         },
         settings,
     })

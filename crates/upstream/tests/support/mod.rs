@@ -255,6 +255,7 @@ pub fn settings(url: url::Url) -> UpstreamSettings {
         idle_timeout: None,
         connect_timeout: Duration::from_secs(2),
         limits: CodecLimits::default(),
+        tls: Default::default(),
     }
 }
 
