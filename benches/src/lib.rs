@@ -6,6 +6,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub mod proc;
+pub mod publish;
+
 /// Microseconds since the Unix epoch (both sides run on one machine).
 pub fn unix_micros() -> u64 {
     SystemTime::now()

@@ -7,11 +7,41 @@ use sse_gateway_config::{ConfigErrors, GatewayConfig};
 
 /// What `check` prints for a load result, and whether it passed: `ok`, or
 /// one `FILE:LINE:COL: key.path: message` line per error.
+///
+/// A valid file that turns off a safety check gets a `warning:` line per
+/// such place before `ok` (it still passes).
 pub(crate) fn report(result: &Result<GatewayConfig, ConfigErrors>) -> (String, bool) {
     match result {
-        Ok(_) => ("ok\n".to_owned(), true),
+        Ok(config) => {
+            let mut out = String::new();
+            for warning in warnings(config) {
+                out.push_str("warning: ");
+                out.push_str(&warning);
+                out.push('\n');
+            }
+            out.push_str("ok\n");
+            (out, true)
+        }
         Err(errors) => (format!("{errors}\n"), false),
     }
+}
+
+/// Settings that are valid but unsafe, one sentence each.
+fn warnings(config: &GatewayConfig) -> Vec<String> {
+    config
+        .routes
+        .iter()
+        .filter_map(|route| {
+            let fan_out = route.fan_out()?;
+            fan_out.upstream.insecure_skip_verify.then(|| {
+                format!(
+                    "routes `{}`: upstream.insecure_skip_verify is on: the upstream's TLS \
+                     certificate is NOT verified, so anyone on the path can impersonate it",
+                    route.name
+                )
+            })
+        })
+        .collect()
 }
 
 /// Loads `path`, prints the report to stdout and returns the exit status
@@ -46,6 +76,18 @@ mod tests {
     fn a_good_file_prints_ok() {
         let result = sse_gateway_config::load(&workspace_file("configs/gateway.yaml"));
         assert_eq!(report(&result), ("ok\n".to_owned(), true));
+    }
+
+    #[test]
+    fn skipping_upstream_verification_is_warned_about() {
+        let yaml = "routes:\n  - name: r\n    path: /s/{t}\n    upstream:\n      url: \"https://127.0.0.1:9/{t}\"\n      insecure_skip_verify: true\n";
+        let (out, ok) = report(&sse_gateway_config::from_str("w.yaml", yaml, &ProcessEnv));
+        assert!(ok, "{out}");
+        assert!(
+            out.starts_with("warning: routes `r`: upstream.insecure_skip_verify is on"),
+            "{out}"
+        );
+        assert!(out.ends_with("ok\n"), "{out}");
     }
 
     #[test]

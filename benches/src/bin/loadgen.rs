@@ -5,8 +5,12 @@
 //! carry their sequence number and send time (see the `origin` binary), so
 //! it measures latency (HDR histogram), gaps and duplicates per connection.
 //! After a warm-up it measures for `duration` seconds, reading the CPU time
-//! and RSS of `--server-pid` (all of its threads) from /proc around the
-//! window, and prints one JSON line.
+//! and RSS of the system under test (`--server-pids`: every listed process,
+//! its threads and all of its descendants, so nginx's and Pushpin's workers
+//! count) from /proc around the window, and prints one JSON line.
+//!
+//! With `--idle` it only connects the subscribers, waits `warmup` seconds for
+//! the system to settle and reports its RSS growth per subscriber.
 #![allow(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -24,6 +28,7 @@ use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
+use sse_gateway_benches::proc::{cpu_between, cpu_seconds, tree_cpu, tree_rss_kib};
 use sse_gateway_benches::{parse_payload, unix_micros};
 use sse_gateway_codec::{Decoder, Item};
 
@@ -50,9 +55,13 @@ struct Args {
     /// Seconds to measure.
     #[arg(long, default_value_t = 10)]
     duration: u64,
-    /// Process whose CPU and RSS to report (the system under test).
+    /// Processes whose CPU and RSS to report, with all their descendants
+    /// (the system under test); comma-separated or repeated.
+    #[arg(long, alias = "server-pid", value_delimiter = ',')]
+    server_pids: Vec<u32>,
+    /// Scenario A: connect, settle for `warmup` seconds, report RSS per subscriber.
     #[arg(long)]
-    server_pid: Option<u32>,
+    idle: bool,
     /// Distinct 127.x.y.z source addresses to spread connections over.
     #[arg(long, default_value_t = 64)]
     sources: u64,
@@ -78,6 +87,7 @@ async fn main() -> anyhow::Result<()> {
             .collect::<Result<_, _>>()?,
         ..Stats::default()
     });
+    let rss_before = tree_rss_kib(&args.server_pids);
     for i in 0..args.subscribers {
         tokio::spawn(subscriber(i, args.clone(), stats.clone()));
         if i % 100 == 99 {
@@ -91,21 +101,25 @@ async fn main() -> anyhow::Result<()> {
     {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let ramp_seconds = ramp.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(args.warmup)).await;
+    if args.idle {
+        return idle_summary(&args, &stats, rss_before, ramp_seconds);
+    }
 
-    let server_before = args.server_pid.map(proc_cpu_seconds);
-    let self_before = proc_cpu_seconds(std::process::id());
+    let server_before = tree_cpu(&args.server_pids);
+    let self_before = cpu_seconds(std::process::id());
+    let machine_before = machine_cpu_seconds();
     stats.measuring.store(true, Ordering::SeqCst);
     let start = Instant::now();
     tokio::time::sleep(Duration::from_secs(args.duration)).await;
     stats.measuring.store(false, Ordering::SeqCst);
     let elapsed = start.elapsed().as_secs_f64();
-    let server_cpu = args
-        .server_pid
-        .map(proc_cpu_seconds)
-        .zip(server_before)
-        .map(|(a, b)| a - b);
-    let self_cpu = proc_cpu_seconds(std::process::id()) - self_before;
+    let server_cpu = (!args.server_pids.is_empty())
+        .then(|| cpu_between(&server_before, &tree_cpu(&args.server_pids)));
+    let self_cpu = cpu_seconds(std::process::id()) - self_before;
+    let machine_cpu = machine_cpu_seconds() - machine_before;
+    let other_cpu = machine_cpu - self_cpu - server_cpu.unwrap_or(0.0);
 
     let mut latency = Histogram::<u64>::new(3)?;
     for shard in &stats.latency {
@@ -131,8 +145,10 @@ async fn main() -> anyhow::Result<()> {
         },
         "server_cpu_s": server_cpu,
         "server_cpu_s_per_million": server_cpu.map(|cpu| cpu / (deliveries as f64 / 1e6)),
-        "server_rss_kib": args.server_pid.map(proc_rss_kib),
+        "server_rss_kib": tree_rss_kib(&args.server_pids),
+        "server_processes": sse_gateway_benches::proc::process_tree(&args.server_pids).len(),
         "loadgen_cpu_s": self_cpu,
+        "other_cpu_s": other_cpu,
     });
     println!("{summary}");
     Ok(())
@@ -213,39 +229,50 @@ async fn run_subscriber(i: u64, args: &Args, stats: &Stats) -> anyhow::Result<()
     anyhow::bail!("stream ended")
 }
 
-/// utime + stime of every thread of `pid`, in seconds (from /proc/PID/stat).
-fn proc_cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+/// The idle scenario's summary: RSS of the system before and after.
+fn idle_summary(
+    args: &Args,
+    stats: &Stats,
+    rss_before: u64,
+    ramp_seconds: f64,
+) -> anyhow::Result<()> {
+    let rss_after = tree_rss_kib(&args.server_pids);
+    let connected = stats.connected.load(Ordering::SeqCst);
+    let per_subscriber = rss_after.saturating_sub(rss_before) as f64 / connected.max(1) as f64;
+    let summary = serde_json::json!({
+        "mode": "idle",
+        "subscribers": args.subscribers,
+        "topics": args.topics,
+        "connected": connected,
+        "errors": stats.errors.load(Ordering::SeqCst),
+        "connect_seconds": ramp_seconds,
+        "server_rss_before_kib": rss_before,
+        "server_rss_kib": rss_after,
+        "server_processes": sse_gateway_benches::proc::process_tree(&args.server_pids).len(),
+        "rss_kib_per_subscriber": per_subscriber,
+        "projected_gib_per_million": per_subscriber * 1e6 / 1024.0 / 1024.0,
+    });
+    println!("{summary}");
+    Ok(())
+}
+
+/// CPU-seconds the whole machine spent (all cores, not idle) from /proc/stat.
+fn machine_cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
         return 0.0;
     };
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
+    let Some(line) = stat.lines().next() else {
+        return 0.0;
     };
-    // utime and stime are fields 14 and 15 of stat; here at indices 11 and 12.
-    (ticks(11) + ticks(12)) / clock_ticks_per_second()
-}
-
-fn clock_ticks_per_second() -> f64 {
-    // Linux's USER_HZ is 100 on every architecture it runs benchmarks on.
-    100.0
-}
-
-/// Resident set size of `pid` in KiB (VmRSS from /proc/PID/status).
-fn proc_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
+    let values: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest is inside user).
+    let busy: f64 = [0, 1, 2, 5, 6, 7]
+        .iter()
+        .filter_map(|&i| values.get(i))
+        .sum();
+    busy / 100.0
 }

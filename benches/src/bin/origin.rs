@@ -5,6 +5,16 @@
 //! from a history of the last 10,000 events. With `--spread`, topics tick at
 //! evenly spread phases of the period; otherwise all topics emit on one tick.
 //! Prints `listening on ADDR` when ready.
+//!
+//! `GET /grip/{topic}` answers as a GRIP handler behind Pushpin: an SSE
+//! response with `Grip-Hold: stream` and `Grip-Channel: {topic}`, so that
+//! Pushpin holds the connection and takes the events from its publish API.
+//!
+//! With `--publish-nchan URL` (`{topic}` is replaced by the topic name) every
+//! event is also POSTed to Nchan's publisher location; with
+//! `--publish-pushpin URL` to Pushpin's publish API (`http-stream` items).
+//! `--topics N` creates topics `0..N` at start, so that they emit (and
+//! publish) without a subscriber on the origin.
 #![allow(
     clippy::print_stdout,
     reason = "a command-line tool reporting its address"
@@ -22,6 +32,7 @@ use http_body_util::{channel::Channel, combinators::BoxBody, BodyExt, Full};
 use hyper::{body::Frame, server::conn::http1, service::service_fn, Request, Response};
 use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
+use sse_gateway_benches::publish::Publisher;
 use sse_gateway_benches::{payload, unix_micros};
 use tokio::sync::broadcast;
 
@@ -41,9 +52,22 @@ struct Args {
     /// Spread topics over the period instead of emitting all on one tick.
     #[arg(long)]
     spread: bool,
+    /// Topics `0..N` created at start (they emit without subscribers).
+    #[arg(long, default_value_t = 0)]
+    topics: u64,
+    /// POST every event to this Nchan publisher URL (`{topic}` replaced).
+    #[arg(long)]
+    publish_nchan: Option<String>,
+    /// POST every event to this Pushpin publish URL (e.g. `http://127.0.0.1:5561/publish/`).
+    #[arg(long)]
+    publish_pushpin: Option<String>,
+    /// Publishing connections (topics are assigned to one each, keeping order).
+    #[arg(long, default_value_t = 8)]
+    publish_connections: usize,
 }
 
 struct Topic {
+    name: String,
     live: broadcast::Sender<(u64, Bytes)>,
     history: Mutex<VecDeque<(u64, Bytes)>>,
     seq: Mutex<u64>,
@@ -53,16 +77,15 @@ type Topics = Arc<Mutex<HashMap<String, Arc<Topic>>>>;
 type Body = BoxBody<Bytes, Infallible>;
 
 impl Topic {
-    fn emit(&self, size: usize) {
+    fn emit(&self, size: usize, publisher: &Publisher) {
         let seq = {
             let mut seq = self.seq.lock();
             *seq += 1;
             *seq
         };
-        let frame = Bytes::from(format!(
-            "id: {seq}\ndata: {}\n\n",
-            payload(seq, unix_micros(), size)
-        ));
+        let data = payload(seq, unix_micros(), size);
+        publisher.publish(&self.name, seq, &data);
+        let frame = Bytes::from(format!("id: {seq}\ndata: {data}\n\n"));
         {
             let mut history = self.history.lock();
             if history.len() == HISTORY {
@@ -78,8 +101,22 @@ impl Topic {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let topics: Topics = Arc::default();
+    for i in 0..args.topics {
+        topic(&topics, i.to_string());
+    }
+    let publisher = Publisher::start(
+        args.publish_nchan.clone(),
+        args.publish_pushpin.clone(),
+        args.publish_connections,
+    );
     let period = Duration::from_secs_f64(1.0 / args.rate.max(0.001));
-    tokio::spawn(tick(topics.clone(), period, args.size, args.spread));
+    tokio::spawn(tick(
+        topics.clone(),
+        period,
+        args.size,
+        args.spread,
+        publisher,
+    ));
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     println!("listening on {}", listener.local_addr()?);
     loop {
@@ -95,20 +132,23 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// Emits every topic's events: all on one tick, or spread over the period.
-async fn tick(topics: Topics, period: Duration, size: usize, spread: bool) {
+async fn tick(topics: Topics, period: Duration, size: usize, spread: bool, publisher: Publisher) {
     let mut interval = tokio::time::interval(period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
         let all: Vec<Arc<Topic>> = topics.lock().values().cloned().collect();
         if !spread || all.len() < 2 {
-            all.iter().for_each(|t| t.emit(size));
+            all.iter().for_each(|t| t.emit(size, &publisher));
             continue;
         }
+        // Deadlines from the tick, not a sleep per topic: timers have a
+        // 1 ms granularity, and sleeping `step` each would stretch the period.
         let step = period / u32::try_from(all.len()).unwrap_or(u32::MAX);
-        for topic in all {
-            topic.emit(size);
-            tokio::time::sleep(step).await;
+        let start = tokio::time::Instant::now();
+        for (i, topic) in all.iter().enumerate() {
+            tokio::time::sleep_until(start + step * u32::try_from(i).unwrap_or(u32::MAX)).await;
+            topic.emit(size, &publisher);
         }
     }
 }
@@ -117,27 +157,16 @@ async fn serve(
     request: Request<hyper::body::Incoming>,
     topics: Topics,
 ) -> Result<Response<Body>, Infallible> {
-    let Some(name) = request
-        .uri()
-        .path()
-        .strip_prefix("/stream/")
-        .map(str::to_owned)
-    else {
+    let path = request.uri().path();
+    if let Some(name) = path.strip_prefix("/grip/") {
+        return Ok(grip_hold(name));
+    }
+    let Some(name) = path.strip_prefix("/stream/").map(str::to_owned) else {
         let mut response = Response::new(Full::new(Bytes::from_static(b"not found")).boxed());
         *response.status_mut() = http::StatusCode::NOT_FOUND;
         return Ok(response);
     };
-    let topic = topics
-        .lock()
-        .entry(name)
-        .or_insert_with(|| {
-            Arc::new(Topic {
-                live: broadcast::channel(4096).0,
-                history: Mutex::default(),
-                seq: Mutex::new(0),
-            })
-        })
-        .clone();
+    let topic = topic(&topics, name);
     let last: Option<u64> = request
         .headers()
         .get("last-event-id")
@@ -181,4 +210,36 @@ async fn serve(
     );
     headers.insert("cache-control", http::HeaderValue::from_static("no-cache"));
     Ok(response)
+}
+
+/// The topic named `name`, created when new.
+fn topic(topics: &Topics, name: String) -> Arc<Topic> {
+    topics
+        .lock()
+        .entry(name.clone())
+        .or_insert_with(|| {
+            Arc::new(Topic {
+                name,
+                live: broadcast::channel(4096).0,
+                history: Mutex::default(),
+                seq: Mutex::new(0),
+            })
+        })
+        .clone()
+}
+
+/// The GRIP answer for Pushpin: hold the connection as a stream on channel `name`.
+fn grip_hold(name: &str) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::new()).boxed());
+    let headers = response.headers_mut();
+    headers.insert(
+        "content-type",
+        http::HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert("cache-control", http::HeaderValue::from_static("no-cache"));
+    headers.insert("grip-hold", http::HeaderValue::from_static("stream"));
+    if let Ok(channel) = http::HeaderValue::from_str(name) {
+        headers.insert("grip-channel", channel);
+    }
+    response
 }
