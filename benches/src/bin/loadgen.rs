@@ -62,6 +62,10 @@ struct Args {
     /// Scenario A: connect, settle for `warmup` seconds, report RSS per subscriber.
     #[arg(long)]
     idle: bool,
+    /// Speak HTTP/2 with prior knowledge (h2c), this many subscriber streams per
+    /// connection; 0 = HTTP/1.1, one connection per subscriber.
+    #[arg(long, default_value_t = 0)]
+    h2c_streams: u64,
     /// Distinct 127.x.y.z source addresses to spread connections over.
     #[arg(long, default_value_t = 64)]
     sources: u64,
@@ -88,10 +92,17 @@ async fn main() -> anyhow::Result<()> {
         ..Stats::default()
     });
     let rss_before = tree_rss_kib(&args.server_pids);
-    for i in 0..args.subscribers {
-        tokio::spawn(subscriber(i, args.clone(), stats.clone()));
-        if i % 100 == 99 {
-            tokio::task::yield_now().await;
+    if args.h2c_streams > 0 {
+        let connections = args.subscribers.div_ceil(args.h2c_streams);
+        for c in 0..connections {
+            tokio::spawn(h2_connection(c, args.clone(), stats.clone()));
+        }
+    } else {
+        for i in 0..args.subscribers {
+            tokio::spawn(subscriber(i, args.clone(), stats.clone()));
+            if i % 100 == 99 {
+                tokio::task::yield_now().await;
+            }
         }
     }
     let ramp = Instant::now();
@@ -164,8 +175,9 @@ async fn subscriber(i: u64, args: Arc<Args>, stats: Arc<Stats>) {
     }
 }
 
-async fn run_subscriber(i: u64, args: &Args, stats: &Stats) -> anyhow::Result<()> {
-    let n = i % args.sources.max(1);
+/// A TCP connection from the source address of subscriber (or connection) `n`.
+async fn connect(n: u64, args: &Args) -> anyhow::Result<tokio::net::TcpStream> {
+    let n = n % args.sources.max(1);
     let source = Ipv4Addr::new(
         127,
         ((n >> 8) & 0xff) as u8,
@@ -174,21 +186,82 @@ async fn run_subscriber(i: u64, args: &Args, stats: &Stats) -> anyhow::Result<()
     );
     let socket = tokio::net::TcpSocket::new_v4()?;
     socket.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
-    let stream = socket.connect(args.target).await?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
+    Ok(socket.connect(args.target).await?)
+}
+
+fn request_for(i: u64, args: &Args, absolute: bool) -> anyhow::Result<http::Request<Empty<Bytes>>> {
     let path = args
         .path
         .replace("{topic}", &(i % args.topics.max(1)).to_string());
-    let request = http::Request::get(path)
+    let uri = if absolute {
+        format!("http://{}{path}", args.target)
+    } else {
+        path
+    };
+    Ok(http::Request::get(uri)
         .header("host", args.target.to_string())
         .header("accept", "text/event-stream")
-        .body(Empty::<Bytes>::new())?;
-    let response = sender.send_request(request).await?;
+        .body(Empty::<Bytes>::new())?)
+}
+
+/// One HTTP/2 (h2c) connection carrying `h2c_streams` subscribers.
+async fn h2_connection(c: u64, args: Arc<Args>, stats: Arc<Stats>) {
+    let first = c * args.h2c_streams;
+    let last = (first + args.h2c_streams).min(args.subscribers);
+    let sender = async {
+        let stream = connect(c, &args).await?;
+        let (sender, connection) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            TokioIo::new(stream),
+        )
+        .await?;
+        tokio::spawn(connection);
+        anyhow::Ok(sender)
+    }
+    .await;
+    let sender = match sender {
+        Ok(sender) => sender,
+        Err(error) => {
+            stats.errors.fetch_add(last - first, Ordering::Relaxed);
+            if c < 3 {
+                eprintln!("connection {c}: {error:#}");
+            }
+            return;
+        }
+    };
+    for i in first..last {
+        let (mut sender, args, stats) = (sender.clone(), args.clone(), stats.clone());
+        tokio::spawn(async move {
+            let result = async {
+                let response = sender.send_request(request_for(i, &args, true)?).await?;
+                anyhow::ensure!(response.status() == 200, "status {}", response.status());
+                stats.connected.fetch_add(1, Ordering::Relaxed);
+                read_events(i, response.into_body(), &stats).await
+            }
+            .await;
+            if let Err(error) = result {
+                stats.errors.fetch_add(1, Ordering::Relaxed);
+                if i < 3 {
+                    eprintln!("subscriber {i}: {error:#}");
+                }
+            }
+        });
+    }
+}
+
+async fn run_subscriber(i: u64, args: &Args, stats: &Stats) -> anyhow::Result<()> {
+    let stream = connect(i, args).await?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let response = sender.send_request(request_for(i, args, false)?).await?;
     anyhow::ensure!(response.status() == 200, "status {}", response.status());
     stats.connected.fetch_add(1, Ordering::Relaxed);
-    let mut body = response.into_body();
+    read_events(i, response.into_body(), stats).await
+}
+
+/// Reads one subscriber's stream, counting deliveries, gaps, duplicates and latency.
+async fn read_events(i: u64, mut body: hyper::body::Incoming, stats: &Stats) -> anyhow::Result<()> {
     let mut decoder = Decoder::default();
     let mut last_seq: Option<u64> = None;
     let shard = &stats.latency[(i % 16) as usize];
