@@ -8,12 +8,14 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use sse_gateway_config::{FanOutRoute, GatewayConfig};
+use sse_gateway_direct::DirectSettings;
 use sse_gateway_hub::{HubLimits, TopicHub, TopicSettings};
 use sse_gateway_metrics::{names, GatewayMetrics, RouteMetrics};
 use sse_gateway_routes::RouteTable;
 use tokio::sync::watch;
 
 use crate::services::access::RouteAccess;
+use crate::services::client_stream;
 use crate::settings;
 
 /// Shared by the proxy, admin and hub services.
@@ -43,6 +45,8 @@ pub(crate) struct RoutePlan {
     pub(crate) metrics: RouteMetrics,
     /// For fan-out routes: the topic settings shared by all its topics.
     pub(crate) topic_settings: Option<Arc<TopicSettings>>,
+    /// For fan-out routes with `direct_write`: the direct path's settings.
+    pub(crate) direct: Option<Arc<DirectSettings>>,
     /// `retry` advised on refusals (jittered by the caller).
     pub(crate) refusal_retry: Duration,
     /// The route's CORS and auth policies.
@@ -66,6 +70,9 @@ impl AppState {
                     metrics: metrics.route(&route.name),
                     topic_settings: fan_out
                         .map(|f| Arc::new(settings::topic_settings(&f.settings))),
+                    direct: fan_out
+                        .filter(|f| f.settings.direct_write)
+                        .map(|f| client_stream::direct_settings(&f.settings)),
                     refusal_retry: settings::advised_retry(
                         fan_out.map_or(&config.defaults, |f| &f.settings),
                     ),

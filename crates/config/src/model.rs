@@ -135,6 +135,11 @@ pub struct TopicSettingsConfig {
     /// `upstream_connect_timeout`: time allowed to connect to the upstream
     /// and receive its response head. Default 5s.
     pub upstream_connect_timeout: Duration,
+    /// `direct_write`: plain HTTP/1.1 subscribers leave pingora after the
+    /// response header and the topic writes to their sockets itself (the
+    /// direct path); `false` keeps every subscriber on the session path.
+    /// TLS and HTTP/2 subscribers always use the session path. Default true.
+    pub direct_write: bool,
 }
 
 /// `replay:`.
@@ -444,6 +449,7 @@ impl Default for TopicSettingsConfig {
             gap_event: None,
             write_window: Duration::ZERO,
             upstream_connect_timeout: Duration::from_secs(5),
+            direct_write: true,
         }
     }
 }

@@ -282,6 +282,47 @@ impl Membership {
     pub fn observe_fanout_delay(&self, delay: Duration) {
         self.topic.route_metrics.observe_fanout_delay(delay);
     }
+
+    /// A handle that records deliveries without the membership, for a sink
+    /// that writes to its client itself (the direct path).
+    ///
+    /// It refers to the topic: keep it only in a sink of this membership,
+    /// which the topic lets go when the member leaves.
+    pub fn recorder(&self) -> DeliveryRecorder {
+        DeliveryRecorder {
+            topic: self.topic.clone(),
+        }
+    }
+}
+
+/// Records what a sink wrote to its client: the same counters as
+/// [`Membership::record_delivered`] and [`Membership::observe_fanout_delay`].
+#[derive(Clone)]
+pub struct DeliveryRecorder {
+    topic: Arc<Topic>,
+}
+
+// === impl DeliveryRecorder ===
+
+impl DeliveryRecorder {
+    /// Records events and bytes written to one client.
+    pub fn record_delivered(&self, events: u64, bytes: u64) {
+        self.topic.metrics.delivered(events, bytes);
+    }
+
+    /// Records the delay from upstream read to client write.
+    pub fn observe_fanout_delay(&self, delay: Duration) {
+        self.topic.route_metrics.observe_fanout_delay(delay);
+    }
+}
+
+impl std::fmt::Debug for DeliveryRecorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeliveryRecorder")
+            .field("route", &&*self.topic.key.route)
+            .field("topic", &&*self.topic.key.topic)
+            .finish()
+    }
 }
 
 impl Drop for Membership {

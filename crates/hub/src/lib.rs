@@ -46,7 +46,7 @@ mod settings;
 mod sink;
 mod topic;
 
-pub use hub::{FeedFuture, Membership, SubscribeRequest, TopicHub, TopicInfo};
+pub use hub::{DeliveryRecorder, FeedFuture, Membership, SubscribeRequest, TopicHub, TopicInfo};
 pub use publisher::{TopicPublisher, UpstreamState};
 pub use queue::ClientQueue;
 pub use replay::{ReplayRing, Resume};

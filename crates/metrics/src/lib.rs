@@ -68,7 +68,7 @@ mod route;
 mod testing;
 mod topic;
 
-pub use names::{RejectReason, UpstreamErrorKind};
+pub use names::{RejectReason, StreamPath, UpstreamErrorKind};
 pub use prometheus;
 pub use registry::{GatewayMetrics, MetricsError, FANOUT_DELAY_BUCKETS, TEXT_CONTENT_TYPE};
 pub use route::RouteMetrics;

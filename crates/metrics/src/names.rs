@@ -94,6 +94,16 @@ pub enum UpstreamErrorKind {
     Timeout,
 }
 
+/// How a client stream is written: the value of the `path` label of
+/// [`CLIENT_STREAMS`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StreamPath {
+    /// The socket left pingora after the header; the topic writes to it.
+    Direct,
+    /// A pingora session per subscriber (TLS, HTTP/2, or `direct_write: false`).
+    Session,
+}
+
 // === Label names ===
 
 /// Label: the route's `name` from the configuration.
@@ -104,6 +114,8 @@ pub const TOPIC: &str = "topic";
 pub const REASON: &str = "reason";
 /// Label: an [`UpstreamErrorKind`].
 pub const KIND: &str = "kind";
+/// Label: a [`StreamPath`].
+pub const PATH: &str = "path";
 /// Label: the gateway version on [`BUILD_INFO`].
 pub const VERSION: &str = "version";
 
@@ -227,6 +239,14 @@ pub const UPSTREAM_ERRORS: Family = Family {
     labels: &[ROUTE, KIND],
 };
 
+/// Addition: client streams opened, by the [`StreamPath`] that writes them.
+pub const CLIENT_STREAMS: Family = Family {
+    name: "sse_gateway_client_streams_total",
+    help: "Client streams opened, by write path (direct or session).",
+    kind: Kind::Counter,
+    labels: &[ROUTE, PATH],
+};
+
 // === Process-wide families ===
 
 /// Addition: always 1; the `version` label carries the gateway version.
@@ -263,7 +283,7 @@ pub const CONTRACT: [Family; 11] = [
 ];
 
 /// Families beyond the contract table.
-pub const ADDITIONS: [Family; 3] = [REPLAY_MISSES, UPSTREAM_ERRORS, BUILD_INFO];
+pub const ADDITIONS: [Family; 4] = [REPLAY_MISSES, UPSTREAM_ERRORS, CLIENT_STREAMS, BUILD_INFO];
 
 // === impl Kind ===
 
@@ -298,6 +318,25 @@ impl RejectReason {
             Self::Limit => "limit",
             Self::NotFound => "not_found",
             Self::Method => "method",
+        }
+    }
+
+    pub(crate) const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+// === impl StreamPath ===
+
+impl StreamPath {
+    /// Every path, in label order.
+    pub const ALL: [Self; 2] = [Self::Direct, Self::Session];
+
+    /// The `path` label value (`direct`, `session`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Direct => "direct",
+            Self::Session => "session",
         }
     }
 

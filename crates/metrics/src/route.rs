@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use prometheus::{Histogram, HistogramVec, IntCounter, IntCounterVec, Registry};
 
-use crate::names::{self, RejectReason, UpstreamErrorKind};
+use crate::names::{self, RejectReason, StreamPath, UpstreamErrorKind};
 use crate::registry::{histogram_vec, int_counter_vec, MetricsError, FANOUT_DELAY_BUCKETS};
 
 /// The metrics of one route, resolved once (see
@@ -24,6 +24,7 @@ pub struct RouteMetrics {
     fanout_delay: Histogram,
     replay_misses: IntCounter,
     upstream_errors: [IntCounter; UpstreamErrorKind::ALL.len()],
+    client_streams: [IntCounter; StreamPath::ALL.len()],
 }
 
 /// The families with a `route` label and no `topic`.
@@ -34,6 +35,7 @@ pub(crate) struct RouteFamilies {
     fanout_delay: HistogramVec,
     replay_misses: IntCounterVec,
     upstream_errors: IntCounterVec,
+    client_streams: IntCounterVec,
 }
 
 // === impl RouteMetrics ===
@@ -56,6 +58,11 @@ impl RouteMetrics {
                 families
                     .upstream_errors
                     .with_label_values(&[route, kind.as_str()])
+            }),
+            client_streams: StreamPath::ALL.map(|path| {
+                families
+                    .client_streams
+                    .with_label_values(&[route, path.as_str()])
             }),
         }
     }
@@ -95,6 +102,11 @@ impl RouteMetrics {
     pub fn upstream_error(&self, kind: UpstreamErrorKind) {
         self.upstream_errors[kind.index()].inc();
     }
+
+    /// A client stream opened on `path`.
+    pub fn client_stream_opened(&self, path: StreamPath) {
+        self.client_streams[path.index()].inc();
+    }
 }
 
 impl fmt::Debug for RouteMetrics {
@@ -116,6 +128,7 @@ impl RouteFamilies {
             fanout_delay: histogram_vec(registry, &names::FANOUT_DELAY, &FANOUT_DELAY_BUCKETS)?,
             replay_misses: int_counter_vec(registry, &names::REPLAY_MISSES)?,
             upstream_errors: int_counter_vec(registry, &names::UPSTREAM_ERRORS)?,
+            client_streams: int_counter_vec(registry, &names::CLIENT_STREAMS)?,
         })
     }
 }

@@ -18,59 +18,29 @@
 //! advice offered at drain is left out, so a client sees one final value.
 
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
+use sse_gateway_config::TopicSettingsConfig;
+use sse_gateway_direct::{DirectSettings, DrainAdvice};
 use sse_gateway_hub::{ClientQueue, CloseReason, Delivery, DeliveryKind, Membership};
 use tokio::sync::watch;
 
 use crate::services::access::{self, Admitted};
+use crate::services::access_log::{AccessLog, StreamEnd};
 use crate::services::responses;
 
 /// A client that does not take a write for this long is cut off.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Written when nothing is queued at start, so the header leaves at once
 /// (a comment: clients ignore it).
 const OPENING_COMMENT: Bytes = Bytes::from_static(b":\n");
 
-/// The `tracing` target of access-log lines.
-pub(crate) const ACCESS_TARGET: &str = "sse_gateway::access";
-
 /// The drain's base `retry`, set once when the drain starts.
 static DRAIN_RETRY: OnceLock<Duration> = OnceLock::new();
-
-/// Why a client stream ended (the `reason` of its access-log line).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StreamEnd {
-    /// The client closed its connection (or sent something unexpected).
-    ClientClosed,
-    /// The client fell more than `client_queue` bytes behind.
-    SlowClient,
-    /// The upstream stopped the topic (HTTP 204).
-    UpstreamStopped,
-    /// The gateway drained it (shutdown or upgrade).
-    Shutdown,
-    /// A write to the client failed or timed out.
-    WriteFailed,
-    /// Pingora dropped the stream's future (runtime shutdown).
-    Dropped,
-    /// The client's token reached its `exp`.
-    CredentialsExpired,
-}
-
-/// Counts what one stream wrote and logs the access line when dropped.
-struct AccessLog {
-    route: String,
-    topic: String,
-    client: String,
-    started: Instant,
-    events: u64,
-    bytes: u64,
-    end: StreamEnd,
-}
 
 /// Starts the drain: from now on every stream ends with a final jittered
 /// `retry:` around `retry`. Only the first call counts.
@@ -82,6 +52,34 @@ fn drain_retry() -> Option<Duration> {
     DRAIN_RETRY.get().copied()
 }
 
+/// The drain as the direct path sees it: the same flag and final frame.
+struct GatewayDrain;
+
+impl DrainAdvice for GatewayDrain {
+    fn draining(&self) -> bool {
+        drain_retry().is_some()
+    }
+
+    fn final_frame(&self) -> Option<Bytes> {
+        drain_retry().map(final_retry)
+    }
+}
+
+/// A drained stream's last frame: `retry:` jittered per client.
+fn final_retry(retry: Duration) -> Bytes {
+    Bytes::from(format!("retry: {}\n\n", responses::jittered_ms(retry)))
+}
+
+/// The direct path's settings for a route: the same queue bound, write
+/// timeout and drain as the session path.
+pub(crate) fn direct_settings(settings: &TopicSettingsConfig) -> Arc<DirectSettings> {
+    Arc::new(DirectSettings {
+        client_queue: usize::try_from(settings.client_queue).unwrap_or(usize::MAX),
+        write_timeout: WRITE_TIMEOUT,
+        drain: Arc::new(GatewayDrain),
+    })
+}
+
 /// Serves the stream. Never fails: a client that went away just ends it.
 pub(crate) async fn serve(
     session: &mut Session,
@@ -90,22 +88,13 @@ pub(crate) async fn serve(
     shutdown: watch::Receiver<bool>,
     admitted: Admitted,
 ) {
-    let mut log = AccessLog {
-        route: membership.route().to_owned(),
-        topic: membership.topic().to_owned(),
-        client: session
-            .client_addr()
-            .map_or_else(|| "-".to_owned(), ToString::to_string),
-        started: Instant::now(),
-        events: 0,
-        bytes: 0,
-        end: StreamEnd::Dropped,
-    };
+    let mut log = AccessLog::new(&membership, session);
     let end = stream(session, &membership, &queue, shutdown, &admitted, &mut log).await;
     if end == StreamEnd::Shutdown {
         if let Some(retry) = drain_retry() {
-            let last = Bytes::from(format!("retry: {}\n\n", responses::jittered_ms(retry)));
-            let _ = session.write_response_body(Some(last), false).await;
+            let _ = session
+                .write_response_body(Some(final_retry(retry)), false)
+                .await;
         }
     }
     log.end = end;
@@ -193,7 +182,7 @@ fn ended_by(reason: CloseReason) -> StreamEnd {
 
 /// The 200 `text/event-stream` header (chunked on HTTP/1.1; pingora drops
 /// `Transfer-Encoding` on HTTP/2).
-fn stream_header() -> pingora::Result<Box<ResponseHeader>> {
+pub(crate) fn stream_header() -> pingora::Result<Box<ResponseHeader>> {
     let mut header = ResponseHeader::build(200, Some(4))?;
     header.insert_header("content-type", "text/event-stream")?;
     header.insert_header("cache-control", "no-cache")?;
@@ -257,42 +246,6 @@ fn join(batch: &[Delivery]) -> (Bytes, u64) {
         }
     };
     (bytes, events)
-}
-
-// === impl StreamEnd ===
-
-impl StreamEnd {
-    /// The `reason` value of the access-log line.
-    pub(crate) const fn as_str(self) -> &'static str {
-        match self {
-            Self::ClientClosed => "client_closed",
-            Self::SlowClient => "slow_client",
-            Self::UpstreamStopped => "upstream_stopped",
-            Self::Shutdown => "shutdown",
-            Self::WriteFailed => "write_failed",
-            Self::Dropped => "dropped",
-            Self::CredentialsExpired => "credentials_expired",
-        }
-    }
-}
-
-// === impl AccessLog ===
-
-impl Drop for AccessLog {
-    fn drop(&mut self) {
-        let duration_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        tracing::info!(
-            target: ACCESS_TARGET,
-            route = %self.route,
-            topic = %self.topic,
-            client = %self.client,
-            duration_ms,
-            events = self.events,
-            bytes = self.bytes,
-            reason = %self.end.as_str(),
-            "stream closed"
-        );
-    }
 }
 
 #[cfg(test)]

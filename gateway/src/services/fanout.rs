@@ -15,12 +15,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 use pingora::proxy::Session;
 use sse_gateway_config::FanOutRoute;
-use sse_gateway_hub::{ClientQueue, Refusal, SubscribeRequest};
-use sse_gateway_metrics::RejectReason;
+use sse_gateway_direct::DirectSink;
+use sse_gateway_hub::{ClientQueue, Refusal, SubscribeRequest, SubscriberSink};
+use sse_gateway_metrics::{RejectReason, StreamPath};
 use sse_gateway_routes::{Matched, FAN_OUT_ALLOW};
 
 use crate::services::access::{self, Admission};
-use crate::services::{client_stream, responses};
+use crate::services::{client_stream, direct_stream, responses, takeover};
 use crate::settings;
 use crate::state::{AppState, RoutePlan};
 
@@ -65,33 +66,54 @@ pub(crate) async fn handle(
     };
     let upstream = settings::upstream_settings(&route.settings, &route.upstream, url);
     let last_event_id = last_event_id(session);
-    let queue = Arc::new(ClientQueue::new(topic_settings.client_queue));
+    // The direct path when the route allows it and the connection can
+    // leave pingora; the session path otherwise.
+    let writer = match &plan.direct {
+        Some(settings) if takeover::eligible(session) => {
+            Writer::Direct(Arc::new(DirectSink::new(settings.clone())))
+        }
+        _ => Writer::Session(Arc::new(ClientQueue::new(topic_settings.client_queue))),
+    };
+    let sink: Arc<dyn SubscriberSink> = match &writer {
+        Writer::Direct(sink) => sink.clone(),
+        Writer::Session(queue) => queue.clone(),
+    };
     let request = SubscribeRequest {
         route: &matched.route.name,
         topic,
         settings: topic_settings,
         last_event_id: last_event_id.as_deref(),
     };
-    let subscribed = hub.subscribe(request, queue.clone(), move |publisher| {
+    let subscribed = hub.subscribe(request, sink, move |publisher| {
         sse_gateway_upstream::feed(upstream, publisher)
     });
     match subscribed {
-        Ok(membership) => {
-            client_stream::serve(
-                session,
-                membership,
-                queue,
-                state.shutdown_signal(),
-                admitted,
-            )
-            .await;
-        }
+        Ok(membership) => match writer {
+            Writer::Direct(sink) => {
+                plan.metrics.client_stream_opened(StreamPath::Direct);
+                let shutdown = state.shutdown_signal();
+                direct_stream::start(session, membership, sink, shutdown, admitted).await;
+            }
+            Writer::Session(queue) => {
+                plan.metrics.client_stream_opened(StreamPath::Session);
+                let shutdown = state.shutdown_signal();
+                client_stream::serve(session, membership, queue, shutdown, admitted).await;
+            }
+        },
         Err(Refusal::Stopped) => responses::send(session, 204, &[], Bytes::new()).await,
         Err(refusal @ (Refusal::Limit(_) | Refusal::ShuttingDown)) => {
             tracing::debug!(route = %matched.route.name, %topic, "refused: {refusal}");
             refuse_for_now(session, plan).await;
         }
     }
+}
+
+/// Who writes the subscriber's stream.
+enum Writer {
+    /// The topic, straight to the socket taken out of pingora.
+    Direct(Arc<DirectSink>),
+    /// The subscriber's own task, through its pingora session.
+    Session(Arc<ClientQueue>),
 }
 
 /// Over a limit or draining: tell the client to come back later, in a way

@@ -2,9 +2,12 @@
 //! admin app and the hub's background service.
 
 pub(crate) mod access;
+pub(crate) mod access_log;
 pub(crate) mod admin;
 pub(crate) mod client_stream;
+pub(crate) mod direct_stream;
 pub(crate) mod fanout;
 pub(crate) mod hub_service;
 pub(crate) mod proxy;
 pub(crate) mod responses;
+pub(crate) mod takeover;

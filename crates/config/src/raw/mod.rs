@@ -83,6 +83,7 @@ pub(crate) struct RawSettings {
     pub(crate) gap_event: Option<Text>,
     pub(crate) write_window: Option<Text>,
     pub(crate) upstream_connect_timeout: Option<Text>,
+    pub(crate) direct_write: Option<Spanned<bool>>,
 }
 
 const TOP_KEYS: &[&str] = &[
@@ -113,6 +114,7 @@ pub(crate) const SETTINGS_KEYS: &[&str] = &[
     "gap_event",
     "write_window",
     "upstream_connect_timeout",
+    "direct_write",
 ];
 
 // === impl RawConfig ===
@@ -219,6 +221,7 @@ impl RawSettings {
             gap_event: map.string(diag, "gap_event"),
             write_window: map.string(diag, "write_window"),
             upstream_connect_timeout: map.string(diag, "upstream_connect_timeout"),
+            direct_write: map.boolean(diag, "direct_write"),
             ..RawSettings::default()
         };
         if let Some(replay) = map.map(diag, "replay", &["events", "max_age"]) {

@@ -320,6 +320,9 @@ fn proxy_route(
     if let Some(events) = &raw.settings.replay_events {
         diag.at(events, only_fan_out);
     }
+    if let Some(direct) = &raw.settings.direct_write {
+        diag.at(direct, only_fan_out);
+    }
     if let Some(topic) = &raw.topic {
         diag.at(topic, only_fan_out);
     }

@@ -60,6 +60,9 @@ pub(crate) fn apply(
         &raw.upstream_connect_timeout,
         |t| positive_duration(diag, t),
     );
+    if let Some(direct) = &raw.direct_write {
+        s.direct_write = direct.value;
+    }
     // Cross-field rules, reported at a value this layer set (and that was valid).
     let backoff_at = max_set.or(initial_set);
     let backoff = s.upstream_backoff;

@@ -1,0 +1,77 @@
+//! HTTP/1.1 chunk framing: `{len:x}\r\n` + payload + `\r\n`, written as
+//! three slices so the payload (the topic's shared `Bytes`) is never copied.
+
+/// Ends a chunk.
+pub(crate) const CRLF: &[u8] = b"\r\n";
+
+/// The last chunk: ends a chunked body (no trailers).
+pub(crate) const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+/// The size line of one chunk, formatted on the stack.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ChunkHeader {
+    buf: [u8; 18],
+    len: u8,
+}
+
+// === impl ChunkHeader ===
+
+impl ChunkHeader {
+    /// The size line for a payload of `len` bytes.
+    pub(crate) fn new(len: usize) -> Self {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut digits = [0u8; 16];
+        let mut n = len;
+        let mut count = 0;
+        loop {
+            digits[count] = HEX[n & 0xf];
+            count += 1;
+            n >>= 4;
+            if n == 0 {
+                break;
+            }
+        }
+        let mut buf = [0u8; 18];
+        for (slot, digit) in buf.iter_mut().zip(digits[..count].iter().rev()) {
+            *slot = *digit;
+        }
+        buf[count] = b'\r';
+        buf[count + 1] = b'\n';
+        Self {
+            buf,
+            len: (count + 2) as u8,
+        }
+    }
+
+    /// The size line's bytes.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
+    }
+}
+
+/// Bytes on the wire for a chunk carrying `payload` bytes.
+pub(crate) fn framed_len(payload: usize) -> usize {
+    ChunkHeader::new(payload).as_bytes().len() + payload + CRLF.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_lines_are_lowercase_hex() {
+        assert_eq!(ChunkHeader::new(0).as_bytes(), b"0\r\n");
+        assert_eq!(ChunkHeader::new(9).as_bytes(), b"9\r\n");
+        assert_eq!(ChunkHeader::new(255).as_bytes(), b"ff\r\n");
+        assert_eq!(ChunkHeader::new(4096).as_bytes(), b"1000\r\n");
+        assert_eq!(
+            ChunkHeader::new(usize::MAX).as_bytes(),
+            b"ffffffffffffffff\r\n"
+        );
+        for n in [0usize, 1, 15, 16, 1000, 65_536, 1 << 20] {
+            let expected = format!("{n:x}\r\n");
+            assert_eq!(ChunkHeader::new(n).as_bytes(), expected.as_bytes());
+            assert_eq!(framed_len(n), expected.len() + n + 2);
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! The direct write path for plain HTTP/1.1 subscribers.
+//!
+//! Pingora accepts the connection, parses the request, routes it, checks
+//! access and writes the response header; then the gateway takes the socket
+//! out of pingora and hands it to a [`DirectSink`]. From then on the topic
+//! writes each frame to the socket itself, under its lock, as one
+//! non-blocking vectored write of a chunk (size line, the topic's shared
+//! `Bytes`, CRLF): no per-subscriber task is woken, no bytes are copied per
+//! subscriber. A socket that does not take a whole chunk gets a pending
+//! queue bounded by `client_queue` and is flushed by its own small task on
+//! write-readiness ([`serve`]); that task otherwise only waits for the
+//! client to leave (`EPOLLRDHUP`/EOF), the topic to close the stream, the
+//! drain, or credential expiry.
+//!
+//! The session path (a task per subscriber draining a
+//! [`ClientQueue`](sse_gateway_hub::ClientQueue) into pingora) serves TLS
+//! and HTTP/2; both paths share the hub, so replay hand-over, heartbeats,
+//! the slow-client policy, `retry:` advice and metrics are the same.
+//!
+//! This crate knows nothing of pingora: the take-over itself is in the
+//! gateway binary. See `LIFECYCLE.md` for the subscriber's states.
+
+mod chunk;
+mod sink;
+mod stream;
+
+pub use sink::{DirectSettings, DirectSink, DrainAdvice};
+pub use stream::{serve, DirectEnd, DirectOutcome};

@@ -1,0 +1,366 @@
+//! [`DirectSink`]: a subscriber the topic writes to itself, with
+//! non-blocking writes straight to the client's socket.
+//!
+//! The topic offers each delivery under its lock. When nothing is pending,
+//! the sink writes the chunk (size line, the shared payload, CRLF) with one
+//! vectored `write` and returns: no task is woken. Whatever the socket does
+//! not take waits in a pending queue (allocated only while behind) that the
+//! subscriber's own task flushes when the socket becomes writable; past
+//! `client_queue` pending bytes the offer answers [`Offer::Full`] and the
+//! topic disconnects the subscriber as slow. See `LIFECYCLE.md`.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use sse_gateway_hub::{
+    CloseReason, Delivery, DeliveryKind, DeliveryRecorder, Offer, SubscriberSink,
+};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+
+use crate::chunk::{framed_len, ChunkHeader, CRLF};
+
+/// Most pending deliveries gathered into one vectored write.
+const MAX_BATCH: usize = 16;
+
+/// The opening comment: written when nothing else is queued when the
+/// stream starts (clients ignore comments). Not counted as delivered.
+const OPENING_COMMENT: Bytes = Bytes::from_static(b":\n");
+
+/// What the gateway tells direct streams about a drain.
+pub trait DrainAdvice: Send + Sync + 'static {
+    /// Whether the gateway is draining. While it is, the hub's `retry:`
+    /// advice is left out: each stream ends with its own final frame.
+    fn draining(&self) -> bool;
+    /// The last frame of a drained stream (a `retry:` jittered per client).
+    fn final_frame(&self) -> Option<Bytes>;
+}
+
+/// Settings shared by the direct subscribers of a route.
+pub struct DirectSettings {
+    /// Bytes of live deliveries a subscriber may have pending (not taken by
+    /// its socket) before it is disconnected as slow (`client_queue`).
+    pub client_queue: usize,
+    /// A subscriber whose socket takes nothing for this long while it has
+    /// pending bytes is cut off.
+    pub write_timeout: Duration,
+    /// The drain's final frame and whether it started.
+    pub drain: Arc<dyn DrainAdvice>,
+}
+
+impl std::fmt::Debug for DirectSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirectSettings")
+            .field("client_queue", &self.client_queue)
+            .field("write_timeout", &self.write_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One direct subscriber: its socket (once attached), pending bytes and
+/// counters. Implements [`SubscriberSink`].
+#[derive(Debug)]
+pub struct DirectSink {
+    state: Mutex<SinkState>,
+    /// Wakes the subscriber's task: it fell behind, closed or failed.
+    pub(crate) wake: Notify,
+    pub(crate) settings: Arc<DirectSettings>,
+}
+
+#[derive(Debug, Default)]
+struct SinkState {
+    /// `None` until [`DirectSink::attach`]: offers are held meanwhile.
+    stream: Option<Arc<TcpStream>>,
+    recorder: Option<DeliveryRecorder>,
+    pending: VecDeque<Held>,
+    /// Wire bytes of `pending.front()` already written.
+    front_written: usize,
+    /// Payload bytes of pending live (non-replay) deliveries.
+    live_bytes: usize,
+    /// Since when the socket has not taken everything offered.
+    behind_since: Option<Instant>,
+    closed: Option<CloseReason>,
+    /// A write failed: the client is gone.
+    failed: bool,
+    events: u64,
+    bytes: u64,
+}
+
+/// A delivery the socket has not taken whole yet.
+#[derive(Debug)]
+struct Held {
+    delivery: Delivery,
+    /// Counted in the metrics once written (all but the opening comment).
+    counted: bool,
+}
+
+/// What the subscriber's task needs to know.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Status {
+    pub(crate) behind_since: Option<Instant>,
+    pub(crate) closed: Option<CloseReason>,
+    pub(crate) failed: bool,
+}
+
+// === impl DirectSink ===
+
+impl DirectSink {
+    /// A sink that holds what it is offered until [`DirectSink::attach`].
+    pub fn new(settings: Arc<DirectSettings>) -> Self {
+        Self {
+            state: Mutex::new(SinkState::default()),
+            wake: Notify::new(),
+            settings,
+        }
+    }
+
+    /// Gives the sink its socket (the response header already written) and
+    /// the membership's recorder, then writes what was held: the join's
+    /// advice and replay, or an opening comment when there is none.
+    pub fn attach(&self, stream: Arc<TcpStream>, recorder: DeliveryRecorder) {
+        let mut state = self.state.lock();
+        state.recorder = Some(recorder);
+        if state.pending.is_empty() {
+            state.pending.push_back(Held {
+                delivery: Delivery {
+                    bytes: OPENING_COMMENT,
+                    kind: DeliveryKind::Heartbeat,
+                    received: Instant::now(),
+                },
+                counted: false,
+            });
+        }
+        state.stream = Some(stream);
+        if flush(&mut state).is_err() {
+            state.failed = true;
+        }
+        if state.failed || state.behind_since.is_some() {
+            drop(state);
+            self.wake.notify_one();
+        }
+    }
+
+    /// The attached socket.
+    pub(crate) fn stream(&self) -> Option<Arc<TcpStream>> {
+        self.state.lock().stream.clone()
+    }
+
+    pub(crate) fn status(&self) -> Status {
+        let state = self.state.lock();
+        Status {
+            behind_since: state.behind_since,
+            closed: state.closed,
+            failed: state.failed,
+        }
+    }
+
+    /// Writes what is pending. `Ok(true)` when nothing is left.
+    pub(crate) fn flush(&self) -> io::Result<bool> {
+        let mut state = self.state.lock();
+        let result = flush(&mut state);
+        if result.is_err() {
+            state.failed = true;
+        }
+        result
+    }
+
+    /// Marks the stream ended from the subscriber's side (no more offers are
+    /// taken); keeps what is pending unless the end is for being slow.
+    pub(crate) fn end(&self, reason: CloseReason) {
+        let mut state = self.state.lock();
+        if state.closed.is_none() {
+            state.closed = Some(reason);
+        }
+    }
+
+    /// Lets go of the socket; returns (events, bytes) written.
+    pub(crate) fn detach(&self) -> (u64, u64) {
+        let mut state = self.state.lock();
+        state.stream = None;
+        state.recorder = None;
+        state.pending.clear();
+        state.live_bytes = 0;
+        (state.events, state.bytes)
+    }
+
+    /// Events and payload bytes written so far.
+    pub fn written(&self) -> (u64, u64) {
+        let state = self.state.lock();
+        (state.events, state.bytes)
+    }
+}
+
+impl SubscriberSink for DirectSink {
+    fn offer(&self, delivery: &Delivery) -> Offer {
+        let mut state = self.state.lock();
+        if state.closed.is_some() || state.failed {
+            return Offer::Closed;
+        }
+        if delivery.kind == DeliveryKind::Advice
+            && delivery.bytes.starts_with(b"retry:")
+            && self.settings.drain.draining()
+        {
+            // The stream writes its own, per-client jittered final retry.
+            return Offer::Accepted;
+        }
+        let len = delivery.bytes.len();
+        let live = delivery.kind != DeliveryKind::Replay;
+        if live && state.live_bytes + len > self.settings.client_queue {
+            state.pending.clear();
+            state.live_bytes = 0;
+            state.closed = Some(CloseReason::SlowClient);
+            drop(state);
+            self.wake.notify_one();
+            return Offer::Full;
+        }
+        let written = match (&state.stream, state.pending.is_empty()) {
+            (Some(stream), true) => {
+                let header = ChunkHeader::new(len);
+                let slices = [
+                    IoSlice::new(header.as_bytes()),
+                    IoSlice::new(&delivery.bytes),
+                    IoSlice::new(CRLF),
+                ];
+                match write_vectored(stream, &slices) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+                    Err(_) => {
+                        state.failed = true;
+                        drop(state);
+                        self.wake.notify_one();
+                        return Offer::Closed;
+                    }
+                }
+            }
+            // Holding (not attached yet) or behind: queue after the rest.
+            _ => {
+                push(&mut state, delivery, live);
+                return Offer::Accepted;
+            }
+        };
+        if written == framed_len(len) {
+            record(&mut state, delivery);
+            return Offer::Accepted;
+        }
+        push(&mut state, delivery, live);
+        state.front_written = written;
+        state.behind_since = Some(Instant::now());
+        drop(state);
+        self.wake.notify_one();
+        Offer::Accepted
+    }
+
+    fn close(&self, reason: CloseReason) {
+        let mut state = self.state.lock();
+        if state.closed.is_none() {
+            if reason == CloseReason::SlowClient {
+                state.pending.clear();
+                state.live_bytes = 0;
+            }
+            state.closed = Some(reason);
+        }
+        drop(state);
+        self.wake.notify_one();
+    }
+}
+
+fn push(state: &mut SinkState, delivery: &Delivery, live: bool) {
+    if live {
+        state.live_bytes += delivery.bytes.len();
+    }
+    state.pending.push_back(Held {
+        delivery: delivery.clone(),
+        counted: true,
+    });
+}
+
+/// Counts a delivery the socket took whole.
+fn record(state: &mut SinkState, delivery: &Delivery) {
+    let bytes = delivery.bytes.len() as u64;
+    let events = u64::from(matches!(
+        delivery.kind,
+        DeliveryKind::Event | DeliveryKind::Replay
+    ));
+    state.events += events;
+    state.bytes += bytes;
+    if let Some(recorder) = &state.recorder {
+        recorder.record_delivered(events, bytes);
+        if delivery.kind == DeliveryKind::Event {
+            recorder.observe_fanout_delay(delivery.received.elapsed());
+        }
+    }
+}
+
+/// Writes pending deliveries, several per vectored write, until the socket
+/// would block (`Ok(false)`) or nothing is left (`Ok(true)`).
+fn flush(state: &mut SinkState) -> io::Result<bool> {
+    let Some(stream) = state.stream.clone() else {
+        return Ok(state.pending.is_empty());
+    };
+    while !state.pending.is_empty() {
+        let count = state.pending.len().min(MAX_BATCH);
+        let headers: Vec<ChunkHeader> = state
+            .pending
+            .iter()
+            .take(count)
+            .map(|held| ChunkHeader::new(held.delivery.bytes.len()))
+            .collect();
+        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(count * 3);
+        for (held, header) in state.pending.iter().zip(&headers) {
+            slices.push(IoSlice::new(header.as_bytes()));
+            slices.push(IoSlice::new(&held.delivery.bytes));
+            slices.push(IoSlice::new(CRLF));
+        }
+        let mut view: &mut [IoSlice<'_>] = &mut slices;
+        IoSlice::advance_slices(&mut view, state.front_written);
+        let written = match write_vectored(&stream, view) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                state.behind_since.get_or_insert_with(Instant::now);
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        };
+        drop(slices);
+        consume(state, written);
+    }
+    state.behind_since = None;
+    Ok(true)
+}
+
+/// Pops (and counts) what a write of `written` bytes completed.
+fn consume(state: &mut SinkState, written: usize) {
+    let mut n = state.front_written + written;
+    state.front_written = 0;
+    while let Some(front) = state.pending.front() {
+        let len = framed_len(front.delivery.bytes.len());
+        if n < len {
+            state.front_written = n;
+            return;
+        }
+        n -= len;
+        if let Some(held) = state.pending.pop_front() {
+            if held.delivery.kind != DeliveryKind::Replay && held.counted {
+                state.live_bytes = state.live_bytes.saturating_sub(held.delivery.bytes.len());
+            }
+            if held.counted {
+                record(state, &held.delivery);
+            }
+        }
+    }
+}
+
+/// One non-blocking vectored write; a write of zero bytes is an error.
+fn write_vectored(stream: &TcpStream, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+    loop {
+        match stream.try_write_vectored(slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
+}

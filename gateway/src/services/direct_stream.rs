@@ -1,0 +1,75 @@
+//! One subscriber on the direct path: the `text/event-stream` header written
+//! by pingora, then the socket taken out of pingora
+//! ([`takeover`](crate::services::takeover)) and handed to its
+//! [`DirectSink`], which the topic writes to itself. What is left here is a
+//! small task per subscriber ([`sse_gateway_direct::serve`]) that waits for
+//! the stream to end and writes the access-log line.
+//!
+//! The sink joined the topic before the header (so a refusal can still get
+//! its own status); what the topic offered meanwhile (advice, replay, live
+//! frames) is held and written right after the header.
+
+use std::sync::Arc;
+
+use pingora::proxy::Session;
+use sse_gateway_direct::{DirectEnd, DirectSink};
+use sse_gateway_hub::Membership;
+use tokio::sync::watch;
+
+use crate::services::access::{self, Admitted};
+use crate::services::access_log::{AccessLog, StreamEnd};
+use crate::services::{client_stream, takeover};
+
+/// Writes the header, takes the socket and starts the subscriber's task.
+/// Returns at once; pingora then finishes the (dummy) session.
+pub(crate) async fn start(
+    session: &mut Session,
+    membership: Membership,
+    sink: Arc<DirectSink>,
+    shutdown: watch::Receiver<bool>,
+    admitted: Admitted,
+) {
+    let mut log = AccessLog::new(&membership, session);
+    let Ok(mut header) = client_stream::stream_header() else {
+        log.end = StreamEnd::WriteFailed;
+        return;
+    };
+    access::apply(&mut header, &admitted.cors);
+    session.set_write_timeout(Some(client_stream::WRITE_TIMEOUT));
+    if session.write_response_header(header, false).await.is_err() {
+        log.end = StreamEnd::WriteFailed;
+        return;
+    }
+    let stream = match takeover::take(session) {
+        Ok(stream) => Arc::new(stream),
+        Err(e) => {
+            tracing::error!(
+                route = %membership.route(),
+                "direct path: could not take the connection out of pingora: {e}"
+            );
+            log.end = StreamEnd::WriteFailed;
+            return;
+        }
+    };
+    sink.attach(stream, membership.recorder());
+    tokio::spawn(async move {
+        let outcome =
+            sse_gateway_direct::serve(sink, shutdown, access::expiry(admitted.deadline)).await;
+        log.events = outcome.events;
+        log.bytes = outcome.bytes;
+        log.end = stream_end(outcome.end);
+        drop(membership);
+        drop(log);
+    });
+}
+
+fn stream_end(end: DirectEnd) -> StreamEnd {
+    match end {
+        DirectEnd::ClientClosed => StreamEnd::ClientClosed,
+        DirectEnd::SlowClient => StreamEnd::SlowClient,
+        DirectEnd::UpstreamStopped => StreamEnd::UpstreamStopped,
+        DirectEnd::Shutdown => StreamEnd::Shutdown,
+        DirectEnd::WriteFailed => StreamEnd::WriteFailed,
+        DirectEnd::CredentialsExpired => StreamEnd::CredentialsExpired,
+    }
+}
