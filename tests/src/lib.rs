@@ -23,6 +23,7 @@
 pub mod browser;
 pub mod client;
 pub mod gateway;
+pub mod paths;
 pub mod ports;
 pub mod sse;
 pub mod upstream;
@@ -32,6 +33,7 @@ use std::time::{Duration, Instant};
 
 pub use client::{HttpResponse, SseClient, StalledClient};
 pub use gateway::GatewayProcess;
+pub use paths::WritePath;
 pub use sse::{SseEvent, SseParser};
 pub use upstream::{Response, Upstream, UpstreamServer};
 

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sse_gateway_tests::{deadline, GatewayProcess, Response, SseClient, UpstreamServer};
+use sse_gateway_tests::{deadline, GatewayProcess, Response, SseClient, UpstreamServer, WritePath};
 
 const SUBSCRIBERS: usize = 1000;
 
@@ -24,6 +24,15 @@ fn upstream_events() -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousand_subscribers_share_one_upstream_connection_byte_identical() {
+    fan_out(WritePath::Direct).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousand_subscribers_on_the_session_path() {
+    fan_out(WritePath::Session).await;
+}
+
+async fn fan_out(path: WritePath) {
     let events = upstream_events();
     let mut script = Response::sse().wait_release();
     for event in &events {
@@ -38,6 +47,7 @@ async fn thousand_subscribers_share_one_upstream_connection_byte_identical() {
         r#"
 threads: 2
 defaults:
+{direct}
   heartbeat: 0s
   client_retry: 0s
   linger: 30s
@@ -49,7 +59,8 @@ routes:
     upstream:
       url: "{}"
 "#,
-        upstream.url("/stream/{name}")
+        upstream.url("/stream/{name}"),
+        direct = path.yaml(),
     );
     let gateway = GatewayProcess::start(&yaml).await.unwrap();
     let addr = gateway.addr();
@@ -91,6 +102,7 @@ routes:
         )
         .await;
     assert!(ok, "sse_gateway_subscribers reached only {subscribers}");
+    path.assert_used(&gateway.metrics().await.unwrap(), "fan");
 
     upstream.release();
     for task in tasks {

@@ -4,10 +4,19 @@
 
 use std::time::Duration;
 
-use sse_gateway_tests::{deadline, GatewayProcess, Response, SseClient, UpstreamServer};
+use sse_gateway_tests::{deadline, GatewayProcess, Response, SseClient, UpstreamServer, WritePath};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_stream_gets_heartbeat_comments() {
+    heartbeats(WritePath::Direct).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_stream_gets_heartbeat_comments_on_the_session_path() {
+    heartbeats(WritePath::Session).await;
+}
+
+async fn heartbeats(path: WritePath) {
     // The upstream answers and then says nothing at all.
     let upstream = UpstreamServer::new()
         .default_response(Response::sse())
@@ -18,6 +27,7 @@ async fn idle_stream_gets_heartbeat_comments() {
         r#"
 threads: 2
 defaults:
+{direct}
   heartbeat: 200ms
   client_retry: 0s
   linger: 30s
@@ -28,11 +38,13 @@ routes:
     upstream:
       url: "{}"
 "#,
-        upstream.url("/stream/{name}")
+        upstream.url("/stream/{name}"),
+        direct = path.yaml(),
     );
     let gateway = GatewayProcess::start(&yaml).await.unwrap();
     let mut client = SseClient::get(gateway.addr(), "/quiet/a").await.unwrap();
     assert_eq!(client.status(), 200);
+    path.assert_used(&gateway.metrics().await.unwrap(), "quiet");
     client
         .read_until(deadline(Duration::from_secs(10)), |c| {
             c.comments().len() >= 3

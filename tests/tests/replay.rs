@@ -6,12 +6,12 @@
 use std::time::Duration;
 
 use sse_gateway_tests::{
-    deadline, GatewayProcess, Response, SseClient, SseEvent, Upstream, UpstreamServer,
+    deadline, GatewayProcess, Response, SseClient, SseEvent, Upstream, UpstreamServer, WritePath,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
 
-async fn setup() -> (Upstream, GatewayProcess) {
+async fn setup(path: WritePath) -> (Upstream, GatewayProcess) {
     let upstream = UpstreamServer::new()
         .default_response(Response::live(2000))
         .run()
@@ -21,6 +21,7 @@ async fn setup() -> (Upstream, GatewayProcess) {
         r#"
 threads: 2
 defaults:
+{direct}
   heartbeat: 0s
   client_retry: 0s
   linger: 30s
@@ -36,7 +37,8 @@ routes:
     upstream:
       url: "{url}"
 "#,
-        url = upstream.url("/stream/{name}")
+        url = upstream.url("/stream/{name}"),
+        direct = path.yaml(),
     );
     let gateway = GatewayProcess::start(&yaml).await.unwrap();
     (upstream, gateway)
@@ -67,7 +69,16 @@ async fn read_some(gateway: &GatewayProcess, path: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn header_resume_has_no_gap_and_no_duplicate() {
-    let (_upstream, gateway) = setup().await;
+    header_resume(WritePath::Direct).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_resume_on_the_session_path() {
+    header_resume(WritePath::Session).await;
+}
+
+async fn header_resume(path: WritePath) {
+    let (_upstream, gateway) = setup(path).await;
     for _round in 0..3 {
         let k = read_some(&gateway, "/live/AAPL").await;
         let mut resumed = SseClient::resume(gateway.addr(), "/live/AAPL", &k.to_string())
@@ -86,11 +97,12 @@ async fn header_resume_has_no_gap_and_no_duplicate() {
         )
         .await;
     assert!(ok, "replayed_events_total = {replayed}");
+    path.assert_used(&gateway.metrics().await.unwrap(), "live");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn query_parameter_resume_has_no_gap_and_no_duplicate() {
-    let (_upstream, gateway) = setup().await;
+    let (_upstream, gateway) = setup(WritePath::Direct).await;
     let k = read_some(&gateway, "/live/MSFT").await;
     let path = format!("/live/MSFT?lastEventId={k}");
     let mut resumed = SseClient::get(gateway.addr(), &path).await.unwrap();
@@ -101,7 +113,16 @@ async fn query_parameter_resume_has_no_gap_and_no_duplicate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_id_gets_the_live_stream_and_a_gap_event_when_configured() {
-    let (_upstream, gateway) = setup().await;
+    unknown_id(WritePath::Direct).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_id_gets_a_gap_event_on_the_session_path() {
+    unknown_id(WritePath::Session).await;
+}
+
+async fn unknown_id(path: WritePath) {
+    let (_upstream, gateway) = setup(path).await;
     // Warm both topics so their rings hold events.
     read_some(&gateway, "/live/IBM").await;
     read_some(&gateway, "/gapped/IBM").await;

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use sse_gateway_tests::client::http_get;
 use sse_gateway_tests::gateway::{gateway_binary, workspace_root};
 use sse_gateway_tests::ports::free_addr;
-use sse_gateway_tests::{deadline, poll_until, Response, SseClient, UpstreamServer};
+use sse_gateway_tests::{deadline, poll_until, Response, SseClient, UpstreamServer, WritePath};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -75,6 +75,12 @@ impl Setup {
             .spawn()
             .unwrap();
         Proc { child, log }
+    }
+
+    /// The gateway's `/metrics` text.
+    async fn metrics(&self) -> String {
+        let resp = http_get(self.admin, "/metrics", &[]).await.unwrap();
+        resp.text()
     }
 
     /// The upgrade socket the gateway derives from its admin port (see settings.rs).
@@ -149,12 +155,14 @@ fn final_retry(body: &[u8]) -> Option<u64> {
     last.strip_prefix("retry: ")?.trim().parse().ok()
 }
 
-fn yaml(upstream: &str) -> String {
+fn yaml(upstream: &str, path: WritePath) -> String {
+    let direct = path.yaml();
     format!(
         r#"
 threads: 2
 shutdown_grace: 1s
 defaults:
+{direct}
   heartbeat: 0s
   client_retry: 1s
   linger: 30s
@@ -171,13 +179,13 @@ routes:
 /// SIGTERM or SIGINT: every client ends with its own jittered final `retry:`, the
 /// upstreams close, and the process exits 0 within the grace period (plus pingora's one
 /// second for runtimes).
-async fn drains_on(signal: &str) {
+async fn drains_on(signal: &str, path: WritePath) {
     let upstream = UpstreamServer::new()
         .default_response(Response::live(20))
         .run()
         .await
         .unwrap();
-    let setup = Setup::new(&yaml(&upstream.url("/stream/{name}")));
+    let setup = Setup::new(&yaml(&upstream.url("/stream/{name}"), path));
     let mut gateway = setup.spawn("gateway", false);
     setup.wait_ready(&mut gateway).await;
 
@@ -189,6 +197,7 @@ async fn drains_on(signal: &str) {
         clients.push(client);
     }
     assert_eq!(upstream.open_connections(), 2);
+    path.assert_used(&setup.metrics().await, "s");
 
     let signalled = Instant::now();
     gateway.signal(signal);
@@ -236,12 +245,12 @@ async fn drains_on(signal: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_every_client_with_a_jittered_retry_and_exits_in_grace() {
-    drains_on("TERM").await;
+    drains_on("TERM", WritePath::Direct).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigint_drains_like_sigterm() {
-    drains_on("INT").await;
+async fn sigint_drains_like_sigterm_on_the_session_path() {
+    drains_on("INT", WritePath::Session).await;
 }
 
 /// A client that behaves like `EventSource`: on stream end it waits the advised retry and
@@ -328,7 +337,8 @@ async fn upgrade_hands_clients_to_the_new_process_with_every_event_exactly_once(
         .await
         .unwrap();
     let setup = Setup::new(
-        &yaml(&upstream.url("/stream/{name}")).replace("1s\n  linger", "500ms\n  linger"),
+        &yaml(&upstream.url("/stream/{name}"), WritePath::Direct)
+            .replace("1s\n  linger", "500ms\n  linger"),
     );
     let mut old = setup.spawn("old", false);
     setup.wait_ready(&mut old).await;

@@ -6,11 +6,20 @@
 use std::time::Duration;
 
 use sse_gateway_tests::{
-    deadline, GatewayProcess, Response, SseClient, StalledClient, UpstreamServer,
+    deadline, GatewayProcess, Response, SseClient, StalledClient, UpstreamServer, WritePath,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_client_is_disconnected_while_another_gets_everything() {
+    stalled_client(WritePath::Direct).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_client_is_disconnected_on_the_session_path() {
+    stalled_client(WritePath::Session).await;
+}
+
+async fn stalled_client(path: WritePath) {
     // 2,000 events/s of ~1 KiB: about 2 MB/s against a 64 KiB client queue.
     let upstream = UpstreamServer::new()
         .default_response(Response::live(2000).padding(1000))
@@ -21,6 +30,7 @@ async fn a_stalled_client_is_disconnected_while_another_gets_everything() {
         r#"
 threads: 2
 defaults:
+{direct}
   heartbeat: 0s
   client_retry: 0s
   client_queue: 64KiB
@@ -32,11 +42,13 @@ routes:
     upstream:
       url: "{}"
 "#,
-        upstream.url("/stream/{name}")
+        upstream.url("/stream/{name}"),
+        direct = path.yaml(),
     );
     let gateway = GatewayProcess::start(&yaml).await.unwrap();
     let mut good = SseClient::get(gateway.addr(), "/fast/X").await.unwrap();
     assert_eq!(good.status(), 200);
+    path.assert_used(&gateway.metrics().await.unwrap(), "fast");
     let first = good
         .next_event(deadline(Duration::from_secs(20)))
         .await

@@ -1,0 +1,262 @@
+//! The direct write path: which requests take it, the exact bytes it writes, and how its
+//! streams end. The take-over of a connection out of pingora leans on pingora 0.9.1's
+//! behaviour (see gateway/src/services/takeover.rs): these tests fail if an upgrade of
+//! pingora breaks it (the streams would not open, or would be counted on the session path).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use sse_gateway_tests::{deadline, GatewayProcess, Response, SseClient, UpstreamServer, WritePath};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn events(count: usize) -> Vec<String> {
+    (1..=count)
+        .map(|i| {
+            format!(
+                "id: {i}\nevent: tick\ndata: {{\"n\":{i},\"pad\":\"{}\"}}\n\n",
+                "x".repeat(i % 50)
+            )
+        })
+        .collect()
+}
+
+async fn gateway_with(upstream: &str) -> GatewayProcess {
+    let yaml = format!(
+        r#"
+threads: 2
+defaults:
+  heartbeat: 0s
+  client_retry: 0s
+  linger: 30s
+routes:
+  - name: direct
+    path: /direct/{{name}}
+    upstream:
+      url: "{upstream}"
+  - name: session
+    path: /session/{{name}}
+    direct_write: false
+    upstream:
+      url: "{upstream}"
+"#
+    );
+    GatewayProcess::start(&yaml).await.unwrap()
+}
+
+/// Sends a raw request and returns the socket and the bytes after the response head.
+async fn raw_request(addr: SocketAddr, request: &str) -> (TcpStream, String, Vec<u8>) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let end = deadline(Duration::from_secs(10));
+    let mut wire = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(at) = wire.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&wire[..at]).into_owned();
+            let rest = wire[at + 4..].to_vec();
+            return (stream, head, rest);
+        }
+        let n = tokio::time::timeout_at(end.into(), stream.read(&mut buf))
+            .await
+            .expect("response head in time")
+            .unwrap();
+        assert!(n > 0, "closed before the response head");
+        wire.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// Reads strictly framed chunks until `count` chunks arrived; returns each chunk's payload.
+async fn read_chunks(stream: &mut TcpStream, mut wire: Vec<u8>, count: usize) -> Vec<String> {
+    let end = deadline(WAIT);
+    let mut chunks = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    while chunks.len() < count {
+        // Parse as many whole chunks as the buffer holds.
+        loop {
+            let Some(line_end) = wire.windows(2).position(|w| w == b"\r\n") else {
+                break;
+            };
+            let size_line = std::str::from_utf8(&wire[..line_end]).unwrap();
+            assert!(
+                !size_line.is_empty() && size_line.bytes().all(|b| b.is_ascii_hexdigit()),
+                "bad chunk size line {size_line:?}"
+            );
+            let size = usize::from_str_radix(size_line, 16).unwrap();
+            let total = line_end + 2 + size + 2;
+            if wire.len() < total {
+                break;
+            }
+            assert_eq!(&wire[total - 2..total], b"\r\n", "chunk not ended by CRLF");
+            let payload =
+                String::from_utf8(wire[line_end + 2..line_end + 2 + size].to_vec()).unwrap();
+            wire.drain(..total);
+            if size == 0 {
+                return chunks;
+            }
+            chunks.push(payload);
+            if chunks.len() == count {
+                return chunks;
+            }
+        }
+        let n = tokio::time::timeout_at(end.into(), stream.read(&mut buf))
+            .await
+            .expect("chunks in time")
+            .unwrap();
+        if n == 0 {
+            return chunks;
+        }
+        wire.extend_from_slice(&buf[..n]);
+    }
+    chunks
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http11_subscribers_take_the_direct_path_one_chunk_per_frame() {
+    let frames = events(200);
+    let mut script = Response::sse().wait_release();
+    for frame in &frames {
+        script = script.chunk(frame.clone());
+    }
+    let upstream = UpstreamServer::new()
+        .default_response(script)
+        .run()
+        .await
+        .unwrap();
+    let gateway = gateway_with(&upstream.url("/stream/{name}")).await;
+
+    let request = format!(
+        "GET /direct/A HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n\r\n",
+        gateway.addr()
+    );
+    let (mut stream, head, rest) = raw_request(gateway.addr(), &request).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let lower = head.to_ascii_lowercase();
+    assert!(lower.contains("transfer-encoding: chunked"), "{head}");
+    assert!(lower.contains("content-type: text/event-stream"), "{head}");
+    let (subscribers, ok) = gateway
+        .wait_metric(
+            "sse_gateway_subscribers",
+            &[("route", "direct")],
+            WAIT,
+            |v| v >= 1.0,
+        )
+        .await;
+    assert!(ok, "subscribers = {subscribers}");
+    upstream.release();
+
+    // The opening comment, then exactly one chunk per upstream frame, byte for byte.
+    let chunks = read_chunks(&mut stream, rest, 1 + frames.len()).await;
+    assert_eq!(chunks.first().map(String::as_str), Some(":\n"));
+    assert_eq!(&chunks[1..], &frames[..]);
+    WritePath::Direct.assert_used(&gateway.metrics().await.unwrap(), "direct");
+    let delivered = gateway
+        .metric("sse_gateway_delivered_events_total", &[("route", "direct")])
+        .await
+        .unwrap();
+    assert_eq!(delivered, frames.len() as f64);
+
+    // The client leaves: the topic lets go of it and the access log says so.
+    drop(stream);
+    let (left, ok) = gateway
+        .wait_metric(
+            "sse_gateway_subscribers",
+            &[("route", "direct")],
+            WAIT,
+            |v| v == 0.0,
+        )
+        .await;
+    assert!(ok, "subscribers after the client left = {left}");
+    let end = Instant::now() + WAIT;
+    loop {
+        let log = gateway.log();
+        let line = log
+            .lines()
+            .find(|l| l.contains("sse_gateway::access") && l.contains("route=direct"));
+        if let Some(line) = line {
+            assert!(line.contains("reason=client_closed"), "{line}");
+            assert!(line.contains(&format!("events={}", frames.len())), "{line}");
+            break;
+        }
+        assert!(Instant::now() < end, "no access line:\n{log}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_paths_write_the_same_stream() {
+    let upstream = UpstreamServer::new()
+        .default_response(Response::live(200))
+        .run()
+        .await
+        .unwrap();
+    let gateway = gateway_with(&upstream.url("/stream/{name}")).await;
+    let mut direct = SseClient::resume(gateway.addr(), "/direct/B", "0")
+        .await
+        .unwrap();
+    let mut session = SseClient::resume(gateway.addr(), "/session/B", "0")
+        .await
+        .unwrap();
+    let a = direct.events_until(100, deadline(WAIT)).await.unwrap();
+    let b = session.events_until(100, deadline(WAIT)).await.unwrap();
+    let raw = |events: &[sse_gateway_tests::SseEvent]| {
+        events.iter().map(|e| e.raw.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(raw(&a), raw(&b), "the two paths wrote different events");
+    let metrics = gateway.metrics().await.unwrap();
+    WritePath::Direct.assert_used(&metrics, "direct");
+    WritePath::Session.assert_used(&metrics, "session");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http10_and_requests_with_a_body_stay_on_the_session_path() {
+    let upstream = UpstreamServer::new()
+        .default_response(Response::live(50))
+        .run()
+        .await
+        .unwrap();
+    let gateway = gateway_with(&upstream.url("/stream/{name}")).await;
+
+    let http10 = "GET /direct/C HTTP/1.0\r\nAccept: text/event-stream\r\n\r\n";
+    let (mut stream, head, mut rest) = raw_request(gateway.addr(), http10).await;
+    assert!(head.contains(" 200 "), "{head}");
+    let end = deadline(WAIT);
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&rest).contains("data:") {
+        let n = tokio::time::timeout_at(end.into(), stream.read(&mut buf))
+            .await
+            .expect("an event in time")
+            .unwrap();
+        assert!(n > 0, "HTTP/1.0 stream closed without an event");
+        rest.extend_from_slice(&buf[..n]);
+    }
+
+    let with_body = format!(
+        "GET /direct/C HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\nContent-Length: 2\r\n\r\n{{}}",
+        gateway.addr()
+    );
+    let (_stream2, head, _) = raw_request(gateway.addr(), &with_body).await;
+    assert!(head.contains(" 200 "), "{head}");
+
+    let (sessions, ok) = gateway
+        .wait_metric(
+            "sse_gateway_client_streams_total",
+            &[("route", "direct"), ("path", "session")],
+            WAIT,
+            |v| v >= 2.0,
+        )
+        .await;
+    assert!(ok, "session-path streams = {sessions}");
+    let direct = gateway
+        .metric(
+            "sse_gateway_client_streams_total",
+            &[("route", "direct"), ("path", "direct")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(direct, 0.0);
+}
