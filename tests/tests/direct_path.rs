@@ -74,13 +74,10 @@ async fn raw_request(addr: SocketAddr, request: &str) -> (TcpStream, String, Vec
 async fn read_chunks(stream: &mut TcpStream, mut wire: Vec<u8>, count: usize) -> Vec<String> {
     let end = deadline(WAIT);
     let mut chunks = Vec::new();
-    let mut buf = [0u8; 16 * 1024];
+    let mut buf = vec![0u8; 16 * 1024];
     while chunks.len() < count {
         // Parse as many whole chunks as the buffer holds.
-        loop {
-            let Some(line_end) = wire.windows(2).position(|w| w == b"\r\n") else {
-                break;
-            };
+        while let Some(line_end) = wire.windows(2).position(|w| w == b"\r\n") {
             let size_line = std::str::from_utf8(&wire[..line_end]).unwrap();
             assert!(
                 !size_line.is_empty() && size_line.bytes().all(|b| b.is_ascii_hexdigit()),
