@@ -81,7 +81,8 @@ struct SinkState {
     front_written: usize,
     /// Payload bytes of pending live (non-replay) deliveries.
     live_bytes: usize,
-    /// Since when the socket has not taken everything offered.
+    /// While something is pending: when the socket last took bytes (or when
+    /// it fell behind). The write timeout counts from here.
     behind_since: Option<Instant>,
     closed: Option<CloseReason>,
     /// A write failed: the client is gone.
@@ -327,6 +328,8 @@ fn flush(state: &mut SinkState) -> io::Result<bool> {
         };
         drop(slices);
         consume(state, written);
+        // Progress: the write timeout counts from the last byte taken.
+        state.behind_since = Some(Instant::now());
     }
     state.behind_since = None;
     Ok(true)

@@ -144,15 +144,18 @@ fn client_left(stream: &TcpStream, ready: io::Result<Ready>) -> bool {
 }
 
 /// Ends the response: flushes what is pending, then the drain's final frame
-/// (when draining) and the last chunk, each bounded by the write timeout.
+/// (when draining) and the last chunk; gives up when the socket takes nothing
+/// for the write timeout.
 async fn finish_response(sink: &DirectSink, stream: &TcpStream, end: DirectEnd) {
-    let deadline = tokio::time::Instant::now() + sink.settings.write_timeout;
+    let timeout = sink.settings.write_timeout;
     loop {
         match sink.flush() {
             Ok(true) => break,
             Ok(false) => {}
             Err(_) => return,
         }
+        let since = sink.status().behind_since.unwrap_or_else(Instant::now);
+        let deadline = tokio::time::Instant::from_std(since + timeout);
         match tokio::time::timeout_at(deadline, stream.writable()).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) | Err(_) => return,
@@ -168,10 +171,14 @@ async fn finish_response(sink: &DirectSink, stream: &TcpStream, end: DirectEnd) 
     }
     tail.put_slice(LAST_CHUNK);
     let mut written = 0;
+    let mut deadline = tokio::time::Instant::now() + timeout;
     while written < tail.len() {
         match stream.try_write(&tail[written..]) {
             Ok(0) => return,
-            Ok(n) => written += n,
+            Ok(n) => {
+                written += n;
+                deadline = tokio::time::Instant::now() + timeout;
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 match tokio::time::timeout_at(deadline, stream.writable()).await {
                     Ok(Ok(())) => {}
