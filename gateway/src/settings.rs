@@ -29,6 +29,7 @@ pub(crate) fn topic_settings(config: &TopicSettingsConfig) -> TopicSettings {
         linger: config.linger,
         stop_holdoff: config.stop_holdoff,
         gap_event: config.gap_event.clone(),
+        write_window: config.write_window,
     }
 }
 

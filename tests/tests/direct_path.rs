@@ -257,3 +257,44 @@ async fn http10_and_requests_with_a_body_stay_on_the_session_path() {
         .unwrap();
     assert_eq!(direct, 0.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_window_loses_and_repeats_nothing_on_both_paths() {
+    let upstream = UpstreamServer::new()
+        .default_response(Response::live(500))
+        .run()
+        .await
+        .unwrap();
+    let yaml = format!(
+        r#"
+threads: 2
+defaults:
+  heartbeat: 0s
+  client_retry: 0s
+  write_window: 50ms
+routes:
+  - name: direct
+    path: /direct/{{name}}
+    upstream:
+      url: "{url}"
+  - name: session
+    path: /session/{{name}}
+    direct_write: false
+    upstream:
+      url: "{url}"
+"#,
+        url = upstream.url("/stream/{name}")
+    );
+    let gateway = GatewayProcess::start(&yaml).await.unwrap();
+    for route in ["direct", "session"] {
+        let mut client = SseClient::resume(gateway.addr(), &format!("/{route}/W"), "0")
+            .await
+            .unwrap();
+        let events = client.events_until(1000, deadline(WAIT)).await.unwrap();
+        let ids: Vec<u64> = events.iter().map(|e| e.id_num().unwrap()).collect();
+        assert_eq!(ids, (1..=1000).collect::<Vec<_>>(), "route {route}");
+    }
+    let metrics = gateway.metrics().await.unwrap();
+    WritePath::Direct.assert_used(&metrics, "direct");
+    WritePath::Session.assert_used(&metrics, "session");
+}

@@ -282,15 +282,12 @@ fn push(state: &mut SinkState, delivery: &Delivery, live: bool) {
 /// Counts a delivery the socket took whole.
 fn record(state: &mut SinkState, delivery: &Delivery) {
     let bytes = delivery.bytes.len() as u64;
-    let events = u64::from(matches!(
-        delivery.kind,
-        DeliveryKind::Event | DeliveryKind::Replay
-    ));
+    let events = delivery.events();
     state.events += events;
     state.bytes += bytes;
     if let Some(recorder) = &state.recorder {
         recorder.record_delivered(events, bytes);
-        if delivery.kind == DeliveryKind::Event {
+        if delivery.is_live_event() {
             recorder.observe_fanout_delay(delivery.received.elapsed());
         }
     }

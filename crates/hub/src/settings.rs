@@ -21,6 +21,12 @@ pub struct TopicSettings {
     pub stop_holdoff: Duration,
     /// Event type of the `gap` event sent on a replay miss; `None` = no event.
     pub gap_event: Option<String>,
+    /// How long a busy topic gathers frames into one delivery; zero = each
+    /// frame is offered when it arrives. A frame that arrives when the topic
+    /// offered nothing for this long goes out at once; frames arriving
+    /// within the window after an offer wait for its end and go out
+    /// together.
+    pub write_window: Duration,
 }
 
 /// Process-wide limits. Over any of them a subscription is refused with
@@ -49,6 +55,7 @@ impl Default for TopicSettings {
             linger: Duration::from_secs(30),
             stop_holdoff: Duration::from_secs(30),
             gap_event: None,
+            write_window: Duration::ZERO,
         }
     }
 }

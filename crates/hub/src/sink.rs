@@ -28,6 +28,31 @@ pub enum DeliveryKind {
     Heartbeat,
     /// Gateway advice: `retry:` lines and `gap` events.
     Advice,
+    /// Several live events gathered by the route's write window, as one
+    /// buffer.
+    Batch {
+        /// How many events the buffer holds.
+        events: u32,
+    },
+}
+
+// === impl Delivery ===
+
+impl Delivery {
+    /// How many events the bytes hold: one for an event (live or replayed),
+    /// the count for a batch, none for heartbeats and advice.
+    pub fn events(&self) -> u64 {
+        match self.kind {
+            DeliveryKind::Event | DeliveryKind::Replay => 1,
+            DeliveryKind::Batch { events } => u64::from(events),
+            DeliveryKind::Heartbeat | DeliveryKind::Advice => 0,
+        }
+    }
+
+    /// Whether the bytes hold live events (whose fan-out delay is measured).
+    pub fn is_live_event(&self) -> bool {
+        matches!(self.kind, DeliveryKind::Event | DeliveryKind::Batch { .. })
+    }
 }
 
 /// A sink's answer to an offer.

@@ -56,6 +56,12 @@ struct TopicState {
     /// The first subscriber's `Last-Event-ID`, which the feed resumed from.
     opened_from: Option<String>,
     events_received: u64,
+    /// Frames the write window gathered, not yet offered nor in the ring.
+    window: Vec<(Frame, Instant)>,
+    /// When the gathered frames are due.
+    window_due: Option<Instant>,
+    /// When live frames were last offered (the write window starts there).
+    last_offer: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +141,9 @@ impl Topic {
                 last_event_id: seed_last_event_id.map(str::to_owned),
                 opened_from: seed_last_event_id.map(str::to_owned),
                 events_received: 0,
+                window: Vec::new(),
+                window_due: None,
+                last_offer: None,
             }),
             wake: Notify::new(),
             closed: watch::channel(false).0,
@@ -178,6 +187,8 @@ impl Topic {
             sink.offer(&advice(retry, DeliveryKind::Advice));
         }
         if let Some(asked) = last_event_id {
+            // Gathered frames go out first, so that the ring holds them.
+            self.flush_window(&mut state, now);
             self.replay(&state, sink.as_ref(), asked, now);
         }
         let key = state.subscribers.insert((id, sink));
@@ -267,16 +278,70 @@ impl Topic {
             last.clear();
             last.push_str(id);
         }
+        state.last_activity = received;
+        let window = self.settings.write_window;
+        if !window.is_zero() {
+            let gathering = !state.window.is_empty();
+            let recent = state.last_offer.filter(|at| received < *at + window);
+            if gathering || recent.is_some() {
+                // Busy: gather until the window after the last offer ends.
+                if let (false, Some(last_offer)) = (gathering, recent) {
+                    state.window_due = Some(last_offer + window);
+                    self.wake.notify_one();
+                }
+                state.window.push((frame, received));
+                drop(state);
+                self.metrics.upstream_event();
+                return;
+            }
+            state.last_offer = Some(received);
+        }
         let delivery = Delivery {
             bytes: frame.bytes().clone(),
             kind: DeliveryKind::Event,
             received,
         };
         state.ring.push(frame, received);
-        state.last_activity = received;
         self.offer_all(&mut state, &delivery);
         drop(state);
         self.metrics.upstream_event();
+    }
+
+    /// Offers the frames the write window gathered, as one delivery, and
+    /// keeps them for replay.
+    fn flush_window(&self, state: &mut TopicState, now: Instant) {
+        state.window_due = None;
+        if state.window.is_empty() {
+            return;
+        }
+        let frames = std::mem::take(&mut state.window);
+        let received = frames.first().map_or(now, |(_, at)| *at);
+        let delivery = match frames.as_slice() {
+            [(frame, _)] => Delivery {
+                bytes: frame.bytes().clone(),
+                kind: DeliveryKind::Event,
+                received,
+            },
+            many => {
+                let total = many.iter().map(|(f, _)| f.bytes().len()).sum();
+                let mut bytes = bytes::BytesMut::with_capacity(total);
+                for (frame, _) in many {
+                    bytes.extend_from_slice(frame.bytes());
+                }
+                Delivery {
+                    bytes: bytes.freeze(),
+                    kind: DeliveryKind::Batch {
+                        events: u32::try_from(many.len()).unwrap_or(u32::MAX),
+                    },
+                    received,
+                }
+            }
+        };
+        for (frame, at) in frames {
+            state.ring.push(frame, at);
+        }
+        state.last_offer = Some(now);
+        self.offer_all(state, &delivery);
     }
 
     /// Offers a delivery to everyone; removes the slow and the gone.
@@ -338,6 +403,7 @@ impl Topic {
         if state.phase == Phase::Closed {
             return;
         }
+        self.flush_window(&mut state, now);
         state.phase = Phase::Stopped {
             until: now + self.settings.stop_holdoff,
         };
@@ -351,6 +417,9 @@ impl Topic {
     /// Closes the topic for good: subscribers (after `last` advice), feed, timer.
     pub(crate) fn close(&self, reason: CloseReason, last: Option<Bytes>) {
         let mut state = self.state.lock();
+        if state.phase != Phase::Closed {
+            self.flush_window(&mut state, Instant::now());
+        }
         self.close_subscribers(&mut state, reason, last);
         state.phase = Phase::Closed;
         drop(state);
@@ -407,6 +476,13 @@ impl Topic {
                 next = Some(until);
             }
             Phase::Opening | Phase::Active => {}
+        }
+        if let Some(due) = state.window_due {
+            if now >= due {
+                self.flush_window(&mut state, now);
+            } else {
+                next = Some(next.map_or(due, |n: Instant| n.min(due)));
+            }
         }
         let heartbeat = self.settings.heartbeat;
         if !heartbeat.is_zero() && !state.subscribers.is_empty() {

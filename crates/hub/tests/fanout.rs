@@ -458,3 +458,123 @@ async fn clients_resuming_from_the_id_the_topic_opened_from_miss_nothing() {
         .encode_text()
         .contains(r#"sse_gateway_replay_misses_total{route="r"} 1"#));
 }
+
+// === the write window ===
+
+fn windowed(window: Duration) -> TopicSettings {
+    TopicSettings {
+        write_window: window,
+        ..quiet()
+    }
+}
+
+/// Every `id:` in the deliveries, batches included, in order.
+fn all_ids(deliveries: &[Delivery]) -> Vec<u64> {
+    deliveries
+        .iter()
+        .filter(|d| d.events() > 0)
+        .flat_map(|d| {
+            let text = std::str::from_utf8(&d.bytes).unwrap().to_owned();
+            let ids: Vec<u64> = text
+                .split("\n\n")
+                .filter(|frame| !frame.is_empty())
+                .map(|frame| {
+                    frame
+                        .strip_prefix("id: ")
+                        .unwrap()
+                        .split('\n')
+                        .next()
+                        .unwrap()
+                        .parse()
+                        .unwrap()
+                })
+                .collect();
+            assert_eq!(ids.len() as u64, d.events(), "events() counts the frames");
+            ids
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_topics_frame_goes_out_at_once_despite_the_window() {
+    let h = Harness::new(windowed(Duration::from_secs(3600)), HubLimits::default());
+    let (_member, queue) = h.join("t", None, 1 << 20).unwrap();
+    h.feed.publisher().publish(frame(1), Instant::now());
+    // Far less than the (one hour) window: the first frame is not held.
+    let got = batch(&queue).await.unwrap();
+    assert_eq!(all_ids(&got), vec![1]);
+    assert_eq!(got[0].kind, DeliveryKind::Event);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_topic_gathers_frames_into_one_delivery_per_window() {
+    let window = Duration::from_millis(100);
+    let h = Harness::new(windowed(window), HubLimits::default());
+    let (_member, queue) = h.join("t", None, 1 << 20).unwrap();
+    let publisher = h.feed.publisher();
+    let start = Instant::now();
+    for id in 1..=20 {
+        publisher.publish(frame(id), Instant::now());
+    }
+    let mut got = batch(&queue).await.unwrap();
+    // The first frame at once, the other 19 together when the window ends.
+    while all_ids(&got).len() < 20 {
+        got.extend(batch(&queue).await.unwrap());
+    }
+    assert!(start.elapsed() >= window, "the batch waited for the window");
+    assert_eq!(all_ids(&got), (1..=20).collect::<Vec<_>>());
+    let kinds: Vec<_> = got.iter().map(|d| d.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![DeliveryKind::Event, DeliveryKind::Batch { events: 19 }]
+    );
+    // Counted as 20 upstream events; the ring holds all of them.
+    let (_late, late_queue) = h.join("t", Some("10"), 1 << 20).unwrap();
+    assert_eq!(
+        all_ids(&batch(&late_queue).await.unwrap()),
+        (11..=20).collect::<Vec<_>>()
+    );
+    assert!(h
+        .metrics
+        .encode_text()
+        .contains(r#"sse_gateway_upstream_events_total{route="r",topic="t"} 20"#));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resuming_during_a_window_has_no_gap_and_no_duplicate() {
+    let h = Harness::new(windowed(Duration::from_millis(20)), HubLimits::default());
+    let (_first, _queue) = h.join("t", None, 64 << 20).unwrap();
+    let publisher = h.feed.publisher();
+    let producer = {
+        let publisher = publisher.clone();
+        tokio::spawn(async move {
+            for id in 1..=20_000u64 {
+                publisher.publish(frame(id), Instant::now());
+                if id % 16 == 0 {
+                    tokio::time::sleep(Duration::from_micros(200)).await;
+                }
+            }
+        })
+    };
+    let p = publisher.clone();
+    eventually(move || {
+        p.last_event_id()
+            .is_some_and(|id| id.parse::<u64>().unwrap() > 200)
+    })
+    .await;
+    for _ in 0..20 {
+        let live: u64 = publisher
+            .last_event_id()
+            .map_or(0, |id| id.parse().unwrap());
+        let asked = live.saturating_sub(30).max(1);
+        let (member, queue) = h.join("t", Some(&asked.to_string()), 64 << 20).unwrap();
+        let mut seen = Vec::new();
+        while seen.len() < 200 {
+            seen.extend(all_ids(&batch(&queue).await.unwrap()));
+        }
+        drop(member);
+        let expected: Vec<u64> = (asked + 1..asked + 1 + seen.len() as u64).collect();
+        assert_eq!(seen, expected, "contiguous after {asked}");
+    }
+    producer.abort();
+}

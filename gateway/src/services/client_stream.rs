@@ -214,7 +214,7 @@ async fn write_batch(
         membership.record_delivered(events, len);
         log.events += events;
         log.bytes += len;
-        for delivery in batch.iter().filter(|d| d.kind == DeliveryKind::Event) {
+        for delivery in batch.iter().filter(|d| d.is_live_event()) {
             membership.observe_fanout_delay(delivery.received.elapsed());
         }
     }
@@ -229,10 +229,7 @@ fn is_retry_advice(delivery: &Delivery) -> bool {
 /// The batch as one `Bytes` (the shared one itself when there is a single
 /// delivery) and how many of its deliveries are events.
 fn join(batch: &[Delivery]) -> (Bytes, u64) {
-    let events = batch
-        .iter()
-        .filter(|d| matches!(d.kind, DeliveryKind::Event | DeliveryKind::Replay))
-        .count() as u64;
+    let events = batch.iter().map(Delivery::events).sum();
     let bytes = match batch {
         [] => Bytes::new(),
         [one] => one.bytes.clone(),
