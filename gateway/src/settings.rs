@@ -34,11 +34,12 @@ pub(crate) fn topic_settings(config: &TopicSettingsConfig) -> TopicSettings {
 }
 
 /// The hub's global limits.
-pub(crate) fn hub_limits(limits: &Limits) -> HubLimits {
+pub(crate) fn hub_limits(limits: &Limits, threads: usize) -> HubLimits {
     HubLimits {
         max_clients: limits.max_clients,
         max_clients_per_topic: limits.max_clients_per_topic,
         max_topics: limits.max_topics,
+        shard_threads: threads.max(1),
     }
 }
 
@@ -189,7 +190,7 @@ routes:
     #[test]
     fn limits_and_upstream_map() {
         let config = config();
-        let limits = hub_limits(&config.limits);
+        let limits = hub_limits(&config.limits, 2);
         assert_eq!(
             (
                 limits.max_clients,

@@ -86,7 +86,7 @@ impl AppState {
             routes,
             plans,
             metrics,
-            limits: settings::hub_limits(&config.limits),
+            limits: settings::hub_limits(&config.limits, config.threads),
             drain_retry: settings::advised_retry(&config.defaults),
             demo_page,
             hub: OnceLock::new(),

@@ -1,5 +1,8 @@
-//! HTTP/1.1 chunk framing: `{len:x}\r\n` + payload + `\r\n`, written as
-//! three slices so the payload (the topic's shared `Bytes`) is never copied.
+//! HTTP/1.1 chunk framing: `{len:x}\r\n` + payload + `\r\n`. A frame is
+//! framed once per delivery ([`chunk`], cached in the delivery) and the same
+//! chunk is sent to every direct subscriber with one `send`.
+
+use bytes::{Bytes, BytesMut};
 
 /// Ends a chunk.
 pub(crate) const CRLF: &[u8] = b"\r\n";
@@ -49,9 +52,15 @@ impl ChunkHeader {
     }
 }
 
-/// Bytes on the wire for a chunk carrying `payload` bytes.
-pub(crate) fn framed_len(payload: usize) -> usize {
-    ChunkHeader::new(payload).as_bytes().len() + payload + CRLF.len()
+/// `payload` as one HTTP/1.1 chunk (made once per delivery and shared by
+/// every direct subscriber).
+pub(crate) fn chunk(payload: &Bytes) -> Bytes {
+    let header = ChunkHeader::new(payload.len());
+    let mut out = BytesMut::with_capacity(header.as_bytes().len() + payload.len() + CRLF.len());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(payload);
+    out.extend_from_slice(CRLF);
+    out.freeze()
 }
 
 #[cfg(test)]
@@ -71,7 +80,10 @@ mod tests {
         for n in [0usize, 1, 15, 16, 1000, 65_536, 1 << 20] {
             let expected = format!("{n:x}\r\n");
             assert_eq!(ChunkHeader::new(n).as_bytes(), expected.as_bytes());
-            assert_eq!(framed_len(n), expected.len() + n + 2);
+            let payload = Bytes::from(vec![b'x'; n]);
+            let framed = chunk(&payload);
+            assert_eq!(framed.len(), expected.len() + n + 2);
+            assert!(framed.starts_with(expected.as_bytes()) && framed.ends_with(b"\r\n"));
         }
     }
 }

@@ -4,9 +4,12 @@
 //! access and writes the response header; then the gateway takes the socket
 //! out of pingora and hands it to a [`DirectSink`]. From then on the topic
 //! writes each frame to the socket itself, under its lock, as one
-//! non-blocking vectored write of a chunk (size line, the topic's shared
-//! `Bytes`, CRLF): no per-subscriber task is woken, no bytes are copied per
-//! subscriber. A socket that does not take a whole chunk gets a pending
+//! non-blocking `send` of a chunk (size line, frame, CRLF) made once per
+//! frame and shared by every direct subscriber
+//! ([`Delivery::wire`](sse_gateway_hub::Delivery::wire)): no per-subscriber
+//! task is woken, no bytes are copied or framed per subscriber. Large topics
+//! are split into shards written on several threads (the hub's
+//! `shard_threads`). A socket that does not take a whole chunk gets a pending
 //! queue bounded by `client_queue` and is flushed by its own small task on
 //! write-readiness ([`serve`]); that task otherwise only waits for the
 //! client to leave (`EPOLLRDHUP`/EOF), the topic to close the stream, the

@@ -2,8 +2,9 @@
 //! non-blocking writes straight to the client's socket.
 //!
 //! The topic offers each delivery under its lock. When nothing is pending,
-//! the sink writes the chunk (size line, the shared payload, CRLF) with one
-//! vectored `write` and returns: no task is woken. Whatever the socket does
+//! the sink sends the delivery's chunk (size line, payload, CRLF; framed once
+//! per delivery and shared) with one non-blocking `send` and returns: no
+//! task is woken. Whatever the socket does
 //! not take waits in a pending queue (allocated only while behind) that the
 //! subscriber's own task flushes when the socket becomes writable; past
 //! `client_queue` pending bytes the offer answers [`Offer::Full`] and the
@@ -16,13 +17,15 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
+use socket2::SockRef;
 use sse_gateway_hub::{
     CloseReason, Delivery, DeliveryKind, DeliveryRecorder, Offer, SubscriberSink,
 };
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
-use crate::chunk::{framed_len, ChunkHeader, CRLF};
+use crate::chunk::chunk;
 
 /// Most pending deliveries gathered into one vectored write.
 const MAX_BATCH: usize = 16;
@@ -95,6 +98,8 @@ struct SinkState {
 #[derive(Debug)]
 struct Held {
     delivery: Delivery,
+    /// The delivery as a chunk: what is written.
+    wire: Bytes,
     /// Counted in the metrics once written (all but the opening comment).
     counted: bool,
 }
@@ -127,11 +132,8 @@ impl DirectSink {
         state.recorder = Some(recorder);
         if state.pending.is_empty() {
             state.pending.push_back(Held {
-                delivery: Delivery {
-                    bytes: OPENING_COMMENT,
-                    kind: DeliveryKind::Heartbeat,
-                    received: Instant::now(),
-                },
+                delivery: Delivery::new(OPENING_COMMENT, DeliveryKind::Heartbeat, Instant::now()),
+                wire: chunk(&OPENING_COMMENT),
                 counted: false,
             });
         }
@@ -218,36 +220,29 @@ impl SubscriberSink for DirectSink {
             self.wake.notify_one();
             return Offer::Full;
         }
+        let wire = delivery.wire(chunk);
         let written = match (&state.stream, state.pending.is_empty()) {
-            (Some(stream), true) => {
-                let header = ChunkHeader::new(len);
-                let slices = [
-                    IoSlice::new(header.as_bytes()),
-                    IoSlice::new(&delivery.bytes),
-                    IoSlice::new(CRLF),
-                ];
-                match write_vectored(stream, &slices) {
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
-                    Err(_) => {
-                        state.failed = true;
-                        drop(state);
-                        self.wake.notify_one();
-                        return Offer::Closed;
-                    }
+            (Some(stream), true) => match send(stream, wire) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+                Err(_) => {
+                    state.failed = true;
+                    drop(state);
+                    self.wake.notify_one();
+                    return Offer::Closed;
                 }
-            }
+            },
             // Holding (not attached yet) or behind: queue after the rest.
             _ => {
-                push(&mut state, delivery, live);
+                push(&mut state, delivery, wire.clone(), live);
                 return Offer::Accepted;
             }
         };
-        if written == framed_len(len) {
+        if written == wire.len() {
             record(&mut state, delivery);
             return Offer::Accepted;
         }
-        push(&mut state, delivery, live);
+        push(&mut state, delivery, wire.clone(), live);
         state.front_written = written;
         state.behind_since = Some(Instant::now());
         drop(state);
@@ -269,12 +264,13 @@ impl SubscriberSink for DirectSink {
     }
 }
 
-fn push(state: &mut SinkState, delivery: &Delivery, live: bool) {
+fn push(state: &mut SinkState, delivery: &Delivery, wire: Bytes, live: bool) {
     if live {
         state.live_bytes += delivery.bytes.len();
     }
     state.pending.push_back(Held {
         delivery: delivery.clone(),
+        wire,
         counted: true,
     });
 }
@@ -300,19 +296,12 @@ fn flush(state: &mut SinkState) -> io::Result<bool> {
         return Ok(state.pending.is_empty());
     };
     while !state.pending.is_empty() {
-        let count = state.pending.len().min(MAX_BATCH);
-        let headers: Vec<ChunkHeader> = state
+        let mut slices: Vec<IoSlice<'_>> = state
             .pending
             .iter()
-            .take(count)
-            .map(|held| ChunkHeader::new(held.delivery.bytes.len()))
+            .take(MAX_BATCH)
+            .map(|held| IoSlice::new(&held.wire))
             .collect();
-        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(count * 3);
-        for (held, header) in state.pending.iter().zip(&headers) {
-            slices.push(IoSlice::new(header.as_bytes()));
-            slices.push(IoSlice::new(&held.delivery.bytes));
-            slices.push(IoSlice::new(CRLF));
-        }
         let mut view: &mut [IoSlice<'_>] = &mut slices;
         IoSlice::advance_slices(&mut view, state.front_written);
         let written = match write_vectored(&stream, view) {
@@ -337,7 +326,7 @@ fn consume(state: &mut SinkState, written: usize) {
     let mut n = state.front_written + written;
     state.front_written = 0;
     while let Some(front) = state.pending.front() {
-        let len = framed_len(front.delivery.bytes.len());
+        let len = front.wire.len();
         if n < len {
             state.front_written = n;
             return;
@@ -350,6 +339,19 @@ fn consume(state: &mut SinkState, written: usize) {
             if held.counted {
                 record(state, &held.delivery);
             }
+        }
+    }
+}
+
+/// One non-blocking `send` of a whole buffer; zero bytes taken is an error.
+/// (`send` skips the VFS layers of `write`/`writev`.)
+fn send(stream: &TcpStream, buf: &[u8]) -> io::Result<usize> {
+    loop {
+        let sent = stream.try_io(Interest::WRITABLE, || SockRef::from(stream).send(buf));
+        match sent {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
         }
     }
 }

@@ -35,6 +35,8 @@ struct HubShared {
     metrics: GatewayMetrics,
     /// Where feeds and topic timers run.
     runtime: Handle,
+    /// Shares the writes of large topics; `None` with one shard thread.
+    shards: Option<Arc<rayon::ThreadPool>>,
 }
 
 /// What a client asks for.
@@ -63,6 +65,16 @@ pub struct Membership {
 impl TopicHub {
     /// A hub with the given limits; feeds and timers run on `runtime`.
     pub fn new(limits: HubLimits, metrics: GatewayMetrics, runtime: Handle) -> Self {
+        let shards = (limits.shard_threads > 1)
+            .then(|| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(limits.shard_threads)
+                    .thread_name(|i| format!("sse-shard-{i}"))
+                    .build()
+                    .ok()
+            })
+            .flatten()
+            .map(Arc::new);
         Self {
             shared: Arc::new(HubShared {
                 topics: Mutex::new(HashMap::new()),
@@ -72,6 +84,7 @@ impl TopicHub {
                 limits,
                 metrics,
                 runtime,
+                shards,
             }),
         }
     }
@@ -170,6 +183,7 @@ impl TopicHub {
             metrics,
             self.shared.metrics.route(request.route),
             self.shared.limits.max_clients_per_topic,
+            self.shared.shards.clone(),
             request.last_event_id,
             Instant::now(),
         ));

@@ -52,3 +52,4 @@ pub use queue::ClientQueue;
 pub use replay::{ReplayRing, Resume};
 pub use settings::{HubLimits, TopicSettings};
 pub use sink::{CloseReason, Delivery, DeliveryKind, Offer, Refusal, SubscriberSink};
+pub use topic::SHARD_MIN;

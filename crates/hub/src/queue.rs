@@ -111,11 +111,7 @@ mod tests {
     use super::*;
 
     fn delivery(len: usize, kind: DeliveryKind) -> Delivery {
-        Delivery {
-            bytes: Bytes::from(vec![b'x'; len]),
-            kind,
-            received: Instant::now(),
-        }
+        Delivery::new(Bytes::from(vec![b'x'; len]), kind, Instant::now())
     }
 
     #[tokio::test]

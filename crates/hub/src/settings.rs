@@ -39,6 +39,10 @@ pub struct HubLimits {
     pub max_clients_per_topic: usize,
     /// Open topics.
     pub max_topics: usize,
+    /// Threads that share the writes of a large topic (one shard of at
+    /// least [`SHARD_MIN`](crate::SHARD_MIN) subscribers each); 1 = the
+    /// feed's own thread writes to everyone.
+    pub shard_threads: usize,
 }
 
 // === impl TopicSettings ===
@@ -68,6 +72,7 @@ impl Default for HubLimits {
             max_clients: 100_000,
             max_clients_per_topic: 50_000,
             max_topics: 10_000,
+            shard_threads: 1,
         }
     }
 }

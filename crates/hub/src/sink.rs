@@ -1,11 +1,16 @@
 //! What a topic hands to subscribers, and the sink trait that receives it.
 
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use bytes::Bytes;
 use thiserror::Error;
 
 /// One piece of a client stream: the shared bytes plus what they are.
+///
+/// A topic makes one `Delivery` per frame and offers the same value (by
+/// reference) to every sink, so whatever a sink derives from the bytes can
+/// be made once and shared: [`Delivery::wire`].
 #[derive(Debug, Clone)]
 pub struct Delivery {
     /// Bytes to write, shared by every subscriber.
@@ -14,6 +19,9 @@ pub struct Delivery {
     pub kind: DeliveryKind,
     /// When the frame was read from the upstream (for the fan-out delay).
     pub received: Instant,
+    /// The bytes as a transport frames them, made by the first sink that
+    /// asks and shared by the others (the direct path's HTTP/1.1 chunk).
+    wire: OnceLock<Bytes>,
 }
 
 /// The kinds of [`Delivery`].
@@ -39,6 +47,24 @@ pub enum DeliveryKind {
 // === impl Delivery ===
 
 impl Delivery {
+    /// A delivery of `bytes`.
+    pub fn new(bytes: Bytes, kind: DeliveryKind, received: Instant) -> Self {
+        Self {
+            bytes,
+            kind,
+            received,
+            wire: OnceLock::new(),
+        }
+    }
+
+    /// The bytes framed for a transport by `frame`, computed once per
+    /// delivery: every sink that asks gets the same `Bytes`. (A delivery
+    /// serves one transport framing; `frame` must be the same function for
+    /// every caller.)
+    pub fn wire(&self, frame: impl FnOnce(&Bytes) -> Bytes) -> &Bytes {
+        self.wire.get_or_init(|| frame(&self.bytes))
+    }
+
     /// How many events the bytes hold: one for an event (live or replayed),
     /// the count for a batch, none for heartbeats and advice.
     pub fn events(&self) -> u64 {

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
+use rayon::prelude::*;
 use slab::Slab;
 use sse_gateway_codec::Frame;
 use sse_gateway_metrics::{RouteMetrics, TopicMetrics};
@@ -34,6 +35,8 @@ pub(crate) struct Topic {
     pub(crate) route_metrics: RouteMetrics,
     /// `HubLimits::max_clients_per_topic`.
     max_clients: usize,
+    /// Threads that share the offers when the topic is large.
+    shards: Option<Arc<rayon::ThreadPool>>,
     state: Mutex<TopicState>,
     /// Wakes the topic's timer task when its deadlines change.
     pub(crate) wake: Notify,
@@ -112,15 +115,31 @@ pub struct TopicInfo {
     pub replay_capacity: usize,
 }
 
+/// Fewest subscribers in one shard of a large topic's offers: below it, one
+/// thread writes to everyone (waking another costs more than it saves).
+pub const SHARD_MIN: usize = 256;
+
+/// Offers to one sink; `Some((key, slow))` when it must be removed.
+fn offer_one(key: usize, sink: &dyn SubscriberSink, delivery: &Delivery) -> Option<(usize, bool)> {
+    match sink.offer(delivery) {
+        Offer::Accepted => None,
+        Offer::Full => Some((key, true)),
+        Offer::Closed => Some((key, false)),
+    }
+}
+
 // === impl Topic ===
 
 impl Topic {
+    // One call site (the hub); each argument is a plain value it resolved.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         key: TopicKey,
         settings: Arc<TopicSettings>,
         metrics: TopicMetrics,
         route_metrics: RouteMetrics,
         max_clients: usize,
+        shards: Option<Arc<rayon::ThreadPool>>,
         seed_last_event_id: Option<&str>,
         now: Instant,
     ) -> Self {
@@ -131,6 +150,7 @@ impl Topic {
             metrics,
             route_metrics,
             max_clients,
+            shards,
             state: Mutex::new(TopicState {
                 subscribers: Slab::new(),
                 ring,
@@ -171,11 +191,7 @@ impl Topic {
         if state.subscribers.len() >= self.max_clients {
             return Err(JoinError::Refused(Refusal::Limit("max_clients_per_topic")));
         }
-        let advice = |bytes: Bytes, kind| Delivery {
-            bytes,
-            kind,
-            received: now,
-        };
+        let advice = |bytes: Bytes, kind| Delivery::new(bytes, kind, now);
         let retry = match state.upstream_retry {
             Some(ms) => Some(sse_gateway_codec::encode_retry(ms)),
             None if !self.settings.client_retry.is_zero() => {
@@ -205,11 +221,7 @@ impl Topic {
         match state.ring.resume(asked) {
             Resume::Found(frames) => {
                 for frame in &frames {
-                    let delivery = Delivery {
-                        bytes: frame.bytes().clone(),
-                        kind: DeliveryKind::Replay,
-                        received: now,
-                    };
+                    let delivery = Delivery::new(frame.bytes().clone(), DeliveryKind::Replay, now);
                     sink.offer(&delivery);
                 }
                 self.metrics.replayed(frames.len() as u64);
@@ -223,11 +235,11 @@ impl Topic {
             {
                 let frames = state.ring.all();
                 for frame in &frames {
-                    sink.offer(&Delivery {
-                        bytes: frame.bytes().clone(),
-                        kind: DeliveryKind::Replay,
-                        received: now,
-                    });
+                    sink.offer(&Delivery::new(
+                        frame.bytes().clone(),
+                        DeliveryKind::Replay,
+                        now,
+                    ));
                 }
                 self.metrics.replayed(frames.len() as u64);
             }
@@ -239,11 +251,7 @@ impl Topic {
                     .as_deref()
                     .and_then(|event_type| gap_event(event_type, asked, oldest))
                 {
-                    sink.offer(&Delivery {
-                        bytes: gap,
-                        kind: DeliveryKind::Advice,
-                        received: now,
-                    });
+                    sink.offer(&Delivery::new(gap, DeliveryKind::Advice, now));
                 }
             }
         }
@@ -296,11 +304,7 @@ impl Topic {
             }
             state.last_offer = Some(received);
         }
-        let delivery = Delivery {
-            bytes: frame.bytes().clone(),
-            kind: DeliveryKind::Event,
-            received,
-        };
+        let delivery = Delivery::new(frame.bytes().clone(), DeliveryKind::Event, received);
         state.ring.push(frame, received);
         self.offer_all(&mut state, &delivery);
         drop(state);
@@ -317,24 +321,15 @@ impl Topic {
         let frames = std::mem::take(&mut state.window);
         let received = frames.first().map_or(now, |(_, at)| *at);
         let delivery = match frames.as_slice() {
-            [(frame, _)] => Delivery {
-                bytes: frame.bytes().clone(),
-                kind: DeliveryKind::Event,
-                received,
-            },
+            [(frame, _)] => Delivery::new(frame.bytes().clone(), DeliveryKind::Event, received),
             many => {
                 let total = many.iter().map(|(f, _)| f.bytes().len()).sum();
                 let mut bytes = bytes::BytesMut::with_capacity(total);
                 for (frame, _) in many {
                     bytes.extend_from_slice(frame.bytes());
                 }
-                Delivery {
-                    bytes: bytes.freeze(),
-                    kind: DeliveryKind::Batch {
-                        events: u32::try_from(many.len()).unwrap_or(u32::MAX),
-                    },
-                    received,
-                }
+                let events = u32::try_from(many.len()).unwrap_or(u32::MAX);
+                Delivery::new(bytes.freeze(), DeliveryKind::Batch { events }, received)
             }
         };
         for (frame, at) in frames {
@@ -345,13 +340,40 @@ impl Topic {
     }
 
     /// Offers a delivery to everyone; removes the slow and the gone.
+    ///
+    /// A topic of at least two [`SHARD_MIN`]s of subscribers is split into
+    /// shards offered in parallel on the hub's shard threads; the lock is
+    /// held until every shard is done, so joins and leaves see a frame
+    /// offered to all or to none.
     fn offer_all(&self, state: &mut TopicState, delivery: &Delivery) -> usize {
         let mut dropped: Vec<(usize, bool)> = Vec::new();
-        for (key, (_, sink)) in state.subscribers.iter() {
-            match sink.offer(delivery) {
-                Offer::Accepted => {}
-                Offer::Full => dropped.push((key, true)),
-                Offer::Closed => dropped.push((key, false)),
+        let count = state.subscribers.len();
+        match &self.shards {
+            Some(pool) if count >= 2 * SHARD_MIN => {
+                let sinks: Vec<(usize, &Arc<dyn SubscriberSink>)> = state
+                    .subscribers
+                    .iter()
+                    .map(|(key, (_, sink))| (key, sink))
+                    .collect();
+                let shards = pool.current_num_threads().clamp(1, count / SHARD_MIN);
+                let per_shard = count.div_ceil(shards);
+                dropped = pool.install(|| {
+                    sinks
+                        .par_chunks(per_shard)
+                        .flat_map_iter(|shard| {
+                            shard
+                                .iter()
+                                .filter_map(|(key, sink)| offer_one(*key, sink.as_ref(), delivery))
+                        })
+                        .collect()
+                });
+            }
+            _ => {
+                for (key, (_, sink)) in state.subscribers.iter() {
+                    if let Some(drop) = offer_one(key, sink.as_ref(), delivery) {
+                        dropped.push(drop);
+                    }
+                }
             }
         }
         for (key, slow) in &dropped {
@@ -378,11 +400,11 @@ impl Topic {
             return;
         }
         state.upstream_retry = Some(ms);
-        let delivery = Delivery {
-            bytes: sse_gateway_codec::encode_retry(ms),
-            kind: DeliveryKind::Advice,
-            received: now,
-        };
+        let delivery = Delivery::new(
+            sse_gateway_codec::encode_retry(ms),
+            DeliveryKind::Advice,
+            now,
+        );
         self.offer_all(&mut state, &delivery);
     }
 
@@ -431,11 +453,7 @@ impl Topic {
         let now = Instant::now();
         for (_, (_, sink)) in state.subscribers.iter() {
             if let Some(bytes) = &last {
-                sink.offer(&Delivery {
-                    bytes: bytes.clone(),
-                    kind: DeliveryKind::Advice,
-                    received: now,
-                });
+                sink.offer(&Delivery::new(bytes.clone(), DeliveryKind::Advice, now));
             }
             sink.close(reason);
             self.metrics.subscriber_left();
@@ -488,11 +506,7 @@ impl Topic {
         if !heartbeat.is_zero() && !state.subscribers.is_empty() {
             let due = state.last_activity + heartbeat;
             let due = if now >= due {
-                let delivery = Delivery {
-                    bytes: HEARTBEAT,
-                    kind: DeliveryKind::Heartbeat,
-                    received: now,
-                };
+                let delivery = Delivery::new(HEARTBEAT, DeliveryKind::Heartbeat, now);
                 state.last_activity = now;
                 let sent = self.offer_all(&mut state, &delivery);
                 self.route_metrics.heartbeats_sent(sent as u64);

@@ -391,6 +391,7 @@ async fn limits_refuse_and_release() {
         max_clients: 3,
         max_clients_per_topic: 2,
         max_topics: 2,
+        shard_threads: 1,
     };
     let h = Harness::new(quiet(), limits);
     let a = h.join("t", None, 1024).unwrap();
@@ -577,4 +578,51 @@ async fn resuming_during_a_window_has_no_gap_and_no_duplicate() {
         assert_eq!(seen, expected, "contiguous after {asked}");
     }
     producer.abort();
+}
+
+// === shards ===
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_topic_is_offered_in_shards_with_order_and_the_slow_policy_kept() {
+    let limits = HubLimits {
+        shard_threads: 2,
+        ..HubLimits::default()
+    };
+    let h = Harness::new(quiet(), limits);
+    let count = 4 * sse_gateway_hub::SHARD_MIN;
+    let members: Vec<_> = (0..count)
+        .map(|i| {
+            // Every 100th subscriber has room for 10 frames only.
+            let bound = if i % 100 == 7 {
+                10 * frame(1).bytes().len()
+            } else {
+                1 << 20
+            };
+            h.join("t", None, bound).unwrap()
+        })
+        .collect();
+    let publisher = h.feed.publisher();
+    for id in 1..=50 {
+        publisher.publish(frame(id), Instant::now());
+    }
+    for (i, (_member, queue)) in members.iter().enumerate() {
+        let got = batch(queue).await;
+        if i % 100 == 7 {
+            assert_eq!(got.unwrap_err(), CloseReason::SlowClient, "subscriber {i}");
+        } else {
+            assert_eq!(
+                ids(&got.unwrap()),
+                (1..=50).collect::<Vec<_>>(),
+                "subscriber {i}"
+            );
+        }
+    }
+    let slow = (0..count).filter(|i| i % 100 == 7).count();
+    assert!(h.metrics.encode_text().contains(&format!(
+        r#"sse_gateway_slow_client_disconnects_total{{route="r",topic="t"}} {slow}"#
+    )));
+    assert!(h.metrics.encode_text().contains(&format!(
+        r#"sse_gateway_subscribers{{route="r",topic="t"}} {}"#,
+        count - slow
+    )));
 }

@@ -252,21 +252,17 @@ mod tests {
     use super::*;
 
     fn delivery(bytes: &'static [u8], kind: DeliveryKind) -> Delivery {
-        Delivery {
-            bytes: Bytes::from_static(bytes),
-            kind,
-            received: Instant::now(),
-        }
+        Delivery::new(Bytes::from_static(bytes), kind, Instant::now())
     }
 
     #[test]
     fn one_delivery_is_written_as_is() {
         let shared = Bytes::from_static(b"data: x\n\n");
-        let batch = vec![Delivery {
-            bytes: shared.clone(),
-            kind: DeliveryKind::Event,
-            received: Instant::now(),
-        }];
+        let batch = vec![Delivery::new(
+            shared.clone(),
+            DeliveryKind::Event,
+            Instant::now(),
+        )];
         let (bytes, events) = join(&batch);
         assert_eq!(
             bytes.as_ptr(),
