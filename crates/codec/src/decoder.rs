@@ -3,9 +3,14 @@
 //! Bytes are read in whatever chunks the network delivers. A block (the lines
 //! of one event, up to and including its empty line) that lies entirely in
 //! one chunk is sliced out of it without a copy; a block that spans chunks is
-//! gathered in `partial`, each byte copied once. Lines are found with
-//! `memchr2` and interpreted as soon as they are complete; nothing is scanned
-//! twice except when a non-canonical frame must be rebuilt.
+//! gathered in `partial`, each byte copied once. Each chunk is validated as
+//! UTF-8 in one pass when it arrives (see [`valid_span`]); a block inside the
+//! valid part is not checked again, and the bytes gathered in `partial` carry
+//! that knowledge with them (only the seam of a character split between
+//! chunks is checked again). Lines are found with `memchr2` (short ones in a
+//! register) and interpreted as soon as they are complete, the usual LF-ended
+//! field lines in a tight loop; nothing is scanned twice except when a
+//! non-canonical frame must be rebuilt.
 
 use std::ops::Range;
 
@@ -13,7 +18,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::event::{EventData, LastEventId};
 use crate::field::{parse_line, Line, BOM};
-use crate::text::{is_utf8, validated, Span};
+use crate::text::{is_utf8, valid_prefix, valid_span, validated, Prefix, Span};
 use crate::{CodecLimits, DecodeError, Event, Frame};
 
 /// What the decoder yields, in stream order.
@@ -42,11 +47,17 @@ pub struct Decoder {
     /// The chunk being processed and the read position in it.
     input: Bytes,
     pos: usize,
+    /// The part of `input` validated as UTF-8 when it was pushed (see
+    /// [`valid_span`]): a block or line within it needs no other check.
+    valid: Range<usize>,
     /// Where the current block starts in `input`, while it lies there.
     block_start: usize,
     /// The current block's bytes, once it has spanned a chunk boundary.
     partial: BytesMut,
     accumulating: bool,
+    /// `partial[..partial_valid]` is known to be valid UTF-8 (ending on a
+    /// character boundary), or `None`: it has an invalid sequence.
+    partial_valid: Option<usize>,
     /// Size of the last event that spanned reads: the next one's likely size.
     spanning_size_hint: usize,
     /// Start of the incomplete line, relative to the block, while accumulating.
@@ -128,9 +139,11 @@ impl Decoder {
             limits,
             input: Bytes::new(),
             pos: 0,
+            valid: 0..0,
             block_start: 0,
             partial: BytesMut::new(),
             accumulating: false,
+            partial_valid: Some(0),
             spanning_size_hint: 0,
             line_start: 0,
             skip_lf: false,
@@ -190,6 +203,51 @@ impl Decoder {
             self.pos = 0;
             self.block_start = 0;
         }
+        // One pass over the whole chunk, instead of one per block: blocks that
+        // lie in the valid span are not validated again.
+        self.valid = valid_span(&self.input);
+    }
+
+    /// Appends `input[range]` to `partial`, keeping track of how much of
+    /// `partial` is known to be valid UTF-8. `range` starts on a character
+    /// boundary: at a line start or at the chunk's first byte.
+    #[inline]
+    fn extend_partial(&mut self, range: Range<usize>) {
+        let old = self.partial.len();
+        self.partial.extend_from_slice(&self.input[range.clone()]);
+        let Some(known) = self.partial_valid else {
+            return;
+        };
+        if known == old && self.valid.start <= range.start && range.end <= self.valid.end {
+            // The common case: valid so far, and the new bytes were validated
+            // with their chunk.
+            self.partial_valid = Some(self.partial.len());
+            return;
+        }
+        self.validate_partial(range, old, known);
+    }
+
+    /// The rare case of [`Self::extend_partial`].
+    #[cold]
+    fn validate_partial(&mut self, range: Range<usize>, old: usize, known: usize) {
+        // A sequence split across chunks, or bytes outside the valid span:
+        // validate from the last known character boundary. When the new bytes
+        // were validated with their chunk from `valid.start`, only the seam
+        // before it needs a check.
+        let seam_end = old + self.valid.start.saturating_sub(range.start);
+        let interior_end = old + self.valid.end.min(range.end).saturating_sub(range.start);
+        let mut known = known;
+        if range.start <= self.valid.end
+            && seam_end < interior_end
+            && valid_prefix(&self.partial[known..seam_end]) == Prefix::Whole
+        {
+            known = interior_end;
+        }
+        self.partial_valid = match valid_prefix(&self.partial[known..]) {
+            Prefix::Whole => Some(self.partial.len()),
+            Prefix::Incomplete(n) => Some(known + n),
+            Prefix::Invalid(_) => None,
+        };
     }
 
     /// Removes a byte order mark at the very start of the stream. Returns
@@ -235,7 +293,7 @@ impl Decoder {
                     if self.accumulating {
                         // Keep the block's bytes exactly as received, so its
                         // size does not depend on where the reads split it.
-                        self.partial.extend_from_slice(b"\n");
+                        self.extend_partial(self.pos - 1..self.pos);
                         self.line_start = self.partial.len();
                     }
                     if !self.accumulating && !self.block.has_lines {
@@ -248,12 +306,63 @@ impl Decoder {
                 self.skip_step();
                 continue;
             }
+            // Where the line at `pos` ends, when already known.
+            let mut known = None;
+            if !self.accumulating {
+                // The common case in a tight loop: LF-ended field lines of a
+                // block that starts in this chunk. A line that needs more (CR,
+                // comment, `retry`, BOM, a limit) goes on to the general code
+                // below, with its end when it was found.
+                loop {
+                    let rest = &self.input[self.pos..];
+                    let Some(&first) = rest.first() else {
+                        return self.input_exhausted();
+                    };
+                    if first == b'\n' {
+                        self.pos += 1;
+                        match self.end_of_block(true) {
+                            Some(item) => return Some(item),
+                            None => continue,
+                        }
+                    }
+                    if matches!(first, b':' | 0xEF) {
+                        break;
+                    }
+                    let Some(i) = find_line_end(rest) else {
+                        return self.input_exhausted();
+                    };
+                    let end = self.pos + i;
+                    if rest[i] != b'\n'
+                        || i > self.limits.max_line_len
+                        || end + 1 - self.block_start > self.limits.max_event_size
+                    {
+                        known = Some(i);
+                        break;
+                    }
+                    let offset = self.pos - self.block_start;
+                    let shift = |r: Range<usize>| Span::new(r.start + offset..r.end + offset);
+                    match parse_line(&rest[..i]) {
+                        Line::Data(value) => self.block.fields.data.push(shift(value)),
+                        Line::Event(value) => self.block.fields.event_type = Some(shift(value)),
+                        Line::Id(value) => self.block.fields.id = Some(shift(value)),
+                        Line::Ignored => {}
+                        Line::Comment(_) | Line::Retry(_) => {
+                            known = Some(i);
+                            break;
+                        }
+                    }
+                    self.block.has_lines = true;
+                    self.pos = end + 1;
+                }
+            }
             let rest = &self.input[self.pos..];
             // An empty line right after a line end is the common case: skip the search.
-            let found = if matches!(rest[0], b'\n' | b'\r') {
+            let found = if known.is_some() {
+                known
+            } else if matches!(rest[0], b'\n' | b'\r') {
                 Some(0)
             } else {
-                memchr::memchr2(b'\n', b'\r', rest)
+                find_line_end(rest)
             };
             let Some(i) = found else {
                 return self.input_exhausted();
@@ -261,7 +370,7 @@ impl Decoder {
             let terminator = rest[i];
             let end = self.pos + i;
             let line = if self.accumulating {
-                self.partial.extend_from_slice(&self.input[self.pos..=end]);
+                self.extend_partial(self.pos..end + 1);
                 let start = self.line_start;
                 self.line_start = self.partial.len();
                 start..self.partial.len() - 1
@@ -285,14 +394,14 @@ impl Decoder {
         }
         if self.pos < self.input.len() || (!self.accumulating && self.block_start < self.pos) {
             if self.accumulating {
-                self.partial.extend_from_slice(&self.input[self.pos..]);
+                self.extend_partial(self.pos..self.input.len());
             } else {
                 // Size the buffer for an event like the last one that spanned
                 // reads, so that a large event is copied once, not regrown.
-                let tail = &self.input[self.block_start..];
+                let tail = self.input.len() - self.block_start;
                 let hint = self.spanning_size_hint.min(self.limits.max_event_size);
-                self.partial.reserve(tail.len().max(hint));
-                self.partial.extend_from_slice(tail);
+                self.partial.reserve(tail.max(hint));
+                self.extend_partial(self.block_start..self.input.len());
                 self.line_start = self.pos - self.block_start;
                 self.accumulating = true;
             }
@@ -300,6 +409,7 @@ impl Decoder {
         self.input = Bytes::new();
         self.pos = 0;
         self.block_start = 0;
+        self.valid = 0..0;
         if !self.accumulating {
             return None;
         }
@@ -420,6 +530,7 @@ impl Decoder {
     fn drop_block_prefix(&mut self) {
         if self.accumulating {
             self.partial.clear();
+            self.partial_valid = Some(0);
             self.accumulating = false;
             self.line_start = 0;
         }
@@ -433,6 +544,7 @@ impl Decoder {
         self.block.fields.event_type = None;
         self.block.fields.id = None;
         self.partial.clear();
+        self.partial_valid = Some(0);
         self.accumulating = false;
         self.line_start = 0;
         self.block_start = self.pos;
@@ -444,76 +556,121 @@ impl Decoder {
             self.drop_block_prefix();
             return None;
         }
-        let bytes = if self.accumulating {
+        let (bytes, utf8) = if self.accumulating {
             self.spanning_size_hint = self.partial.len() + 1;
-            self.partial.split().freeze()
+            let utf8 = self.partial_valid == Some(self.partial.len());
+            (self.partial.split().freeze(), utf8)
         } else {
-            self.input.slice(self.block_start..self.pos)
+            let block = self.block_start..self.pos;
+            let utf8 = (self.valid.start <= block.start && block.end <= self.valid.end)
+                || is_utf8(&self.input[block.clone()]);
+            (self.input.slice(block), utf8)
         };
-        let canonical = self.block.canonical && lf && is_utf8(&bytes);
-        let fields = Fields {
-            data: std::mem::take(&mut self.block.fields.data),
-            event_type: self.block.fields.event_type.take(),
-            id: self.block.fields.id.take(),
-        };
-        self.reset_block();
-        let (bytes, fields) = if canonical {
-            (bytes, fields)
+        let canonical = self.block.canonical && lf && utf8;
+        debug_assert!(!canonical || std::str::from_utf8(&bytes).is_ok());
+        let item = if canonical {
+            dispatch(
+                bytes,
+                &self.block.fields,
+                &mut self.last_event_id,
+                &mut self.shared_last_event_id,
+            )
         } else {
             let rebuilt = rebuild_frame(&bytes);
-            let rebuilt_fields = scan_fields(&rebuilt);
-            self.recycle(fields);
-            (rebuilt, rebuilt_fields)
+            let fields = scan_fields(&rebuilt);
+            dispatch(
+                rebuilt,
+                &fields,
+                &mut self.last_event_id,
+                &mut self.shared_last_event_id,
+            )
         };
-
-        if let Some(id) = fields.id {
-            self.last_event_id.clear();
-            self.last_event_id.push_str(validated(&bytes, id.range()));
-            self.shared_last_event_id = None;
-        }
-        let item = if fields.data.is_empty() {
-            fields
-                .id
-                .map(|id| Item::IdUpdate(Frame::with_id_span(bytes, Some(id))))
-        } else {
-            let data = match fields.data.as_slice() {
-                [only] => EventData::InFrame(*only),
-                parts => EventData::Joined(join_lines(&bytes, parts)),
-            };
-            let last_event_id = if fields.id.is_some() {
-                LastEventId::FromFrame
-            } else {
-                let id = &self.last_event_id;
-                LastEventId::Earlier(
-                    self.shared_last_event_id
-                        .get_or_insert_with(|| Bytes::copy_from_slice(id.as_bytes()))
-                        .clone(),
-                )
-            };
-            Some(Item::Event(Event {
-                event_type: fields.event_type.unwrap_or_default(),
-                data,
-                last_event_id,
-                frame: Frame::with_id_span(bytes, fields.id),
-            }))
-        };
-        self.recycle(fields);
+        self.reset_block();
         item
     }
+}
 
-    /// Keeps the data range buffer's capacity for the next block.
-    fn recycle(&mut self, fields: Fields) {
-        if fields.data.capacity() > self.block.fields.data.capacity() {
-            let mut data = fields.data;
-            data.clear();
-            self.block.fields.data = data;
-        }
+/// WHATWG "dispatch the event" for a complete block: `bytes` is its
+/// canonical frame (valid UTF-8) and `fields` are ranges of it.
+fn dispatch(
+    bytes: Bytes,
+    fields: &Fields,
+    last_event_id: &mut String,
+    shared_last_event_id: &mut Option<Bytes>,
+) -> Option<Item> {
+    if let Some(id) = fields.id {
+        last_event_id.clear();
+        last_event_id.push_str(validated(&bytes, id.range()));
+        *shared_last_event_id = None;
     }
+    if fields.data.is_empty() {
+        return fields
+            .id
+            .map(|id| Item::IdUpdate(Frame::with_id_span(bytes, Some(id))));
+    }
+    let data = match fields.data.as_slice() {
+        [only] => EventData::InFrame(*only),
+        parts => EventData::Joined(join_lines(&bytes, parts)),
+    };
+    let last_event_id = if fields.id.is_some() {
+        LastEventId::FromFrame
+    } else {
+        LastEventId::Earlier(
+            shared_last_event_id
+                .get_or_insert_with(|| Bytes::copy_from_slice(last_event_id.as_bytes()))
+                .clone(),
+        )
+    };
+    Some(Item::Event(Event {
+        event_type: fields.event_type.unwrap_or_default(),
+        data,
+        last_event_id,
+        frame: Frame::with_id_span(bytes, fields.id),
+    }))
+}
+
+/// The first CR or LF in `bytes`.
+///
+/// Most field lines other than `data` are short: their first 16 bytes are
+/// searched eight at a time in a register (no call, no SIMD set-up), the
+/// rest with `memchr2`.
+#[inline]
+fn find_line_end(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    const LF: u64 = u64::from_ne_bytes([b'\n'; 8]);
+    const CR: u64 = u64::from_ne_bytes([b'\r'; 8]);
+    if bytes.starts_with(b"data:") {
+        // Data lines are the long ones.
+        return memchr::memchr2(b'\n', b'\r', bytes);
+    }
+    let mut searched = 0;
+    for word in bytes.chunks_exact(8).take(2) {
+        let Ok(word) = <[u8; 8]>::try_from(word) else {
+            break;
+        };
+        let word = u64::from_le_bytes(word);
+        // A byte of `lf` (`cr`) is zero where `word` has LF (CR). The classic
+        // test sets the high bit of the first zero byte; bits above it may be
+        // spurious, so only the lowest one is used.
+        let (lf, cr) = (word ^ LF, word ^ CR);
+        let found = (lf.wrapping_sub(ONES) & !lf | cr.wrapping_sub(ONES) & !cr) & HIGH;
+        if found != 0 {
+            return Some(searched + found.trailing_zeros() as usize / 8);
+        }
+        searched += 8;
+    }
+    memchr::memchr2(b'\n', b'\r', &bytes[searched..]).map(|i| i + searched)
 }
 
 /// Data values joined with LF, from valid UTF-8 `bytes`.
 fn join_lines(bytes: &[u8], parts: &[Span]) -> String {
-    let len = parts.iter().map(|r| r.range().len() + 1).sum::<usize>();
+    // Exactly the joined length: n values and n - 1 LFs.
+    let len = parts
+        .iter()
+        .map(|r| r.range().len() + 1)
+        .sum::<usize>()
+        .saturating_sub(1);
     let mut out = String::with_capacity(len);
     for (i, part) in parts.iter().enumerate() {
         if i > 0 {

@@ -23,37 +23,50 @@ pub(crate) enum Line {
 }
 
 /// Interprets one non-empty line (without its line end).
+#[inline(always)]
 pub(crate) fn parse_line(line: &[u8]) -> Line {
     debug_assert!(!line.is_empty());
-    let colon = match line {
-        // The usual field names, without searching for the colon.
-        [b'd', b'a', b't', b'a', b':', ..] => Some(4),
-        [b'i', b'd', b':', ..] => Some(2),
-        [b'e', b'v', b'e', b'n', b't', b':', ..] => Some(5),
-        _ => memchr::memchr(b':', line),
+    // The usual field names, decided without searching for the colon.
+    match line {
+        [b'd', b'a', b't', b'a', b':', ..] => Line::Data(value_after(line, 4)),
+        [b'i', b'd', b':', ..] => id_line(line, value_after(line, 2)),
+        [b'e', b'v', b'e', b'n', b't', b':', ..] => Line::Event(value_after(line, 5)),
+        _ => parse_other_line(line),
+    }
+}
+
+/// The value of a field whose colon is at `colon`: the rest of the line
+/// without one leading space.
+#[inline(always)]
+fn value_after(line: &[u8], colon: usize) -> Range<usize> {
+    let start = if line.get(colon + 1) == Some(&b' ') {
+        colon + 2
+    } else {
+        colon + 1
     };
-    let (name, value) = match colon {
+    start..line.len()
+}
+
+#[inline]
+fn id_line(line: &[u8], value: Range<usize>) -> Line {
+    if line[value.clone()].contains(&0) {
+        Line::Ignored
+    } else {
+        Line::Id(value)
+    }
+}
+
+/// Any other line: a comment, a field without a colon, another field name.
+fn parse_other_line(line: &[u8]) -> Line {
+    let (name, value) = match memchr::memchr(b':', line) {
         Some(0) => return Line::Comment(1..line.len()),
-        Some(colon) => {
-            let start = if line.get(colon + 1) == Some(&b' ') {
-                colon + 2
-            } else {
-                colon + 1
-            };
-            (&line[..colon], start..line.len())
-        }
+        Some(colon) => (&line[..colon], value_after(line, colon)),
         None => (line, line.len()..line.len()),
     };
     match name {
         b"data" => Line::Data(value),
         b"event" => Line::Event(value),
-        b"id" => {
-            if memchr::memchr(0, &line[value.clone()]).is_some() {
-                Line::Ignored
-            } else {
-                Line::Id(value)
-            }
-        }
+        b"id" => id_line(line, value),
         b"retry" => parse_retry(&line[value]).map_or(Line::Ignored, Line::Retry),
         _ => Line::Ignored,
     }

@@ -15,8 +15,9 @@ use crate::text::{validated, Span};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
     bytes: Bytes,
-    /// The `id` field's value in `bytes`, when the block has a valid one.
-    id: Option<Span>,
+    /// The `id` field's value in `bytes`, when the block has a valid one;
+    /// [`Span::NONE`] otherwise (a bare span keeps frames and events small).
+    id: Span,
 }
 
 // === impl Frame ===
@@ -25,12 +26,18 @@ impl Frame {
     /// Wraps bytes that form complete SSE blocks and set no event id, such
     /// as a heartbeat comment or `retry` advice made by the gateway.
     pub fn without_id(bytes: Bytes) -> Self {
-        Self { bytes, id: None }
+        Self {
+            bytes,
+            id: Span::NONE,
+        }
     }
 
     /// A frame whose `id` value is `bytes[id]`; `bytes` is valid UTF-8.
     pub(crate) fn with_id_span(bytes: Bytes, id: Option<Span>) -> Self {
-        Self { bytes, id }
+        Self {
+            bytes,
+            id: id.unwrap_or(Span::NONE),
+        }
     }
 
     /// The bytes to write to a client.
@@ -40,7 +47,11 @@ impl Frame {
 
     /// The id this frame gives the client's last event ID, if it sets one.
     pub fn id(&self) -> Option<&str> {
-        self.id.map(|span| validated(&self.bytes, span.range()))
+        if self.id == Span::NONE {
+            None
+        } else {
+            Some(validated(&self.bytes, self.id.range()))
+        }
     }
 
     /// Length of the frame in bytes.
