@@ -15,6 +15,7 @@ use anyhow::Context as _;
 use pingora::apps::http_app::HttpServer;
 use pingora::apps::HttpServerOptions;
 use pingora::listeners::tls::TlsSettings;
+use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::proxy::ProxyServiceBuilder;
 use pingora::server::configuration::Opt;
 use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
@@ -95,7 +96,7 @@ pub(crate) fn build(
             .server_options(server_options)
             .build();
     for addr in &config.listen {
-        proxy.add_tcp(&addr.to_string());
+        proxy.add_listener(ListenerConfig::tcp(addr.to_string()).l4_buffer(l4_buffer()));
     }
     if let Some(app) = proxy.app_logic_mut() {
         let mut h2 = pingora::protocols::http::v2::server::default_h2_options();
@@ -116,7 +117,11 @@ pub(crate) fn build(
             let mut settings = TlsSettings::intermediate(&cert, &key)
                 .map_err(|e| anyhow::anyhow!("TLS settings for {addr}: {e}"))?;
             settings.enable_h2();
-            proxy.add_tls_with_settings(&addr.to_string(), None, settings);
+            proxy.add_listener(
+                ListenerConfig::tcp(addr.to_string())
+                    .tls(settings)
+                    .l4_buffer(l4_buffer()),
+            );
         }
     }
 
@@ -174,6 +179,14 @@ impl ShutdownSignalWatch for DrainingSignals {
             }
         }
     }
+}
+
+/// Pingora's per-connection L4 read buffer (64 KiB, about 8.5 KiB of it
+/// resident) is off: requests are small, and an SSE connection on the
+/// session path would keep it for its whole life. Writes keep pingora's
+/// default buffering (flushed after every body write).
+fn l4_buffer() -> L4BufferSettings {
+    L4BufferSettings::default().read(0)
 }
 
 /// Logs the one-screen start-up summary: listeners, admin, every route,

@@ -13,6 +13,7 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::sync::Arc;
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -23,7 +24,6 @@ use sse_gateway_hub::{
 };
 use tokio::io::Interest;
 use tokio::net::TcpStream;
-use tokio::sync::Notify;
 
 use crate::chunk::chunk;
 
@@ -69,8 +69,6 @@ impl std::fmt::Debug for DirectSettings {
 #[derive(Debug)]
 pub struct DirectSink {
     state: Mutex<SinkState>,
-    /// Wakes the subscriber's task: it fell behind, closed or failed.
-    pub(crate) wake: Notify,
     pub(crate) settings: Arc<DirectSettings>,
 }
 
@@ -90,6 +88,9 @@ struct SinkState {
     closed: Option<CloseReason>,
     /// A write failed: the client is gone.
     failed: bool,
+    /// The subscriber's task, woken when the sink falls behind, closes or
+    /// fails (never per delivery).
+    waker: Option<Waker>,
     events: u64,
     bytes: u64,
 }
@@ -119,7 +120,6 @@ impl DirectSink {
     pub fn new(settings: Arc<DirectSettings>) -> Self {
         Self {
             state: Mutex::new(SinkState::default()),
-            wake: Notify::new(),
             settings,
         }
     }
@@ -142,8 +142,7 @@ impl DirectSink {
             state.failed = true;
         }
         if state.failed || state.behind_since.is_some() {
-            drop(state);
-            self.wake.notify_one();
+            wake(state);
         }
     }
 
@@ -152,13 +151,23 @@ impl DirectSink {
         self.state.lock().stream.clone()
     }
 
-    pub(crate) fn status(&self) -> Status {
-        let state = self.state.lock();
+    /// The status, registering `waker` to be woken on the next transition.
+    pub(crate) fn status(&self, waker: &Waker) -> Status {
+        let mut state = self.state.lock();
+        if !state.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            state.waker = Some(waker.clone());
+        }
         Status {
             behind_since: state.behind_since,
             closed: state.closed,
             failed: state.failed,
         }
+    }
+
+    /// Since when the socket last took bytes while behind (`None` when
+    /// caught up).
+    pub(crate) fn behind_since(&self) -> Option<Instant> {
+        self.state.lock().behind_since
     }
 
     /// Writes what is pending. `Ok(true)` when nothing is left.
@@ -216,8 +225,7 @@ impl SubscriberSink for DirectSink {
             state.pending.clear();
             state.live_bytes = 0;
             state.closed = Some(CloseReason::SlowClient);
-            drop(state);
-            self.wake.notify_one();
+            wake(state);
             return Offer::Full;
         }
         let wire = delivery.wire(chunk);
@@ -227,8 +235,7 @@ impl SubscriberSink for DirectSink {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
                 Err(_) => {
                     state.failed = true;
-                    drop(state);
-                    self.wake.notify_one();
+                    wake(state);
                     return Offer::Closed;
                 }
             },
@@ -245,8 +252,7 @@ impl SubscriberSink for DirectSink {
         push(&mut state, delivery, wire.clone(), live);
         state.front_written = written;
         state.behind_since = Some(Instant::now());
-        drop(state);
-        self.wake.notify_one();
+        wake(state);
         Offer::Accepted
     }
 
@@ -259,8 +265,16 @@ impl SubscriberSink for DirectSink {
             }
             state.closed = Some(reason);
         }
-        drop(state);
-        self.wake.notify_one();
+        wake(state);
+    }
+}
+
+/// Wakes the subscriber's task (after letting go of the lock).
+fn wake(state: parking_lot::MutexGuard<'_, SinkState>) {
+    let waker = state.waker.clone();
+    drop(state);
+    if let Some(waker) = waker {
+        waker.wake();
     }
 }
 
@@ -318,6 +332,9 @@ fn flush(state: &mut SinkState) -> io::Result<bool> {
         state.behind_since = Some(Instant::now());
     }
     state.behind_since = None;
+    // Caught up: let go of the queue's buffer (most subscribers never need
+    // one again).
+    state.pending = VecDeque::new();
     Ok(true)
 }
 

@@ -1,20 +1,21 @@
 //! [`serve`]: the one small task a direct subscriber keeps. It sleeps until
 //! something other than a delivery happens: the client leaves (`EPOLLRDHUP`,
 //! EOF, an error, or bytes it should not send), the socket falls behind and
-//! must be flushed on write-readiness, the topic closes the stream, the
-//! gateway drains, or the client's credentials expire. Deliveries never wake
-//! it.
+//! must be flushed on write-readiness, the topic closes the stream (its
+//! upstream stopped, the gateway drains, the client was too slow), or the
+//! client's credentials expire. Deliveries never wake it.
 
 use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::task::{Context, Poll};
+use std::time::Instant;
 
 use bytes::{BufMut, BytesMut};
 use sse_gateway_hub::CloseReason;
-use tokio::io::{Interest, Ready};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::time::Sleep;
 
 use crate::chunk::{ChunkHeader, CRLF, LAST_CHUNK};
 use crate::sink::DirectSink;
@@ -52,22 +53,29 @@ pub struct DirectOutcome {
 /// the gateway or the upstream ended it; nothing more when the client left,
 /// failed or was too slow. The socket closes when this returns.
 ///
-/// `expiry` completes when the client's credentials expire (pass
-/// `std::future::pending()` when they never do).
-pub async fn serve(
-    sink: Arc<DirectSink>,
-    mut shutdown: watch::Receiver<bool>,
-    expiry: impl Future<Output = ()>,
-) -> DirectOutcome {
+/// `expiry` is when the client's credentials expire, if they do. The drain
+/// reaches the stream through its topic (`TopicHub::shutdown` closes every
+/// sink with [`CloseReason::Shutdown`]).
+///
+/// This future is held by every direct subscriber, so it is small: while
+/// waiting it is a [`Watch`] (a few pointers, polling the socket's readiness
+/// directly); the finishing writes are boxed, made only at the end.
+pub async fn serve(sink: Arc<DirectSink>, expiry: Option<Instant>) -> DirectOutcome {
     let end = match sink.stream() {
         Some(stream) => {
-            let end = watch_stream(&sink, &stream, &mut shutdown, expiry).await;
+            let end = Watch {
+                sink: &sink,
+                stream: &stream,
+                expiry: expiry.map(|at| Box::pin(tokio::time::sleep_until(at.into()))),
+                timeout: None,
+            }
+            .await;
             sink.end(close_reason(end));
             if matches!(
                 end,
                 DirectEnd::Shutdown | DirectEnd::UpstreamStopped | DirectEnd::CredentialsExpired
             ) {
-                finish_response(&sink, &stream, end).await;
+                Box::pin(finish_response(&sink, &stream, end)).await;
             }
             end
         }
@@ -77,65 +85,90 @@ pub async fn serve(
     DirectOutcome { end, events, bytes }
 }
 
-async fn watch_stream(
-    sink: &DirectSink,
-    stream: &TcpStream,
-    shutdown: &mut watch::Receiver<bool>,
-    expiry: impl Future<Output = ()>,
-) -> DirectEnd {
-    tokio::pin!(expiry);
-    let write_timeout = sink.settings.write_timeout;
-    let mut shutdown_open = true;
-    loop {
-        let status = sink.status();
-        if status.failed {
-            return DirectEnd::WriteFailed;
-        }
-        if let Some(reason) = status.closed {
-            return ended_by(reason);
-        }
-        if shutdown_open && *shutdown.borrow_and_update() {
-            return DirectEnd::Shutdown;
-        }
-        let deadline = status.behind_since.map(|since| since + write_timeout);
-        let far = Instant::now() + Duration::from_secs(3600);
-        tokio::select! {
-            biased;
-            () = sink.wake.notified() => {}
-            ready = stream.ready(Interest::READABLE) => {
-                if client_left(stream, ready) {
-                    return DirectEnd::ClientClosed;
+/// Waits for the end of a direct stream, flushing on write-readiness while
+/// the socket is behind.
+struct Watch<'a> {
+    sink: &'a DirectSink,
+    stream: &'a TcpStream,
+    expiry: Option<Pin<Box<Sleep>>>,
+    /// The write timeout; made only while behind.
+    timeout: Option<Pin<Box<Sleep>>>,
+}
+
+/// Most passes of [`Watch::poll`] before it yields (each pass either ends
+/// or consumes a readiness event, so this only guards against a busy loop).
+const MAX_PASSES: usize = 32;
+
+impl Future for Watch<'_> {
+    type Output = DirectEnd;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<DirectEnd> {
+        let this = &mut *self;
+        let write_timeout = this.sink.settings.write_timeout;
+        for _ in 0..MAX_PASSES {
+            let status = this.sink.status(cx.waker());
+            if status.failed {
+                return Poll::Ready(DirectEnd::WriteFailed);
+            }
+            if let Some(reason) = status.closed {
+                return Poll::Ready(ended_by(reason));
+            }
+            match this.stream.poll_read_ready(cx) {
+                Poll::Ready(Ok(())) => {
+                    if client_left(this.stream) {
+                        return Poll::Ready(DirectEnd::ClientClosed);
+                    }
+                    // A spurious wake-up; `try_read` cleared the readiness.
+                    continue;
+                }
+                Poll::Ready(Err(_)) => return Poll::Ready(DirectEnd::ClientClosed),
+                Poll::Pending => {}
+            }
+            let Some(since) = status.behind_since else {
+                this.timeout = None;
+                if let Some(expiry) = &mut this.expiry {
+                    if expiry.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(DirectEnd::CredentialsExpired);
+                    }
+                }
+                return Poll::Pending;
+            };
+            match this.stream.poll_write_ready(cx) {
+                Poll::Ready(Ok(())) => {
+                    if this.sink.flush().is_err() {
+                        return Poll::Ready(DirectEnd::WriteFailed);
+                    }
+                    continue;
+                }
+                Poll::Ready(Err(_)) => return Poll::Ready(DirectEnd::WriteFailed),
+                Poll::Pending => {}
+            }
+            let deadline = tokio::time::Instant::from_std(since + write_timeout);
+            let timeout = this
+                .timeout
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+            if timeout.deadline() != deadline {
+                timeout.as_mut().reset(deadline);
+            }
+            if timeout.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(DirectEnd::WriteFailed);
+            }
+            if let Some(expiry) = &mut this.expiry {
+                if expiry.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(DirectEnd::CredentialsExpired);
                 }
             }
-            writable = stream.writable(), if deadline.is_some() => {
-                if writable.is_err() || sink.flush().is_err() {
-                    return DirectEnd::WriteFailed;
-                }
-            }
-            () = tokio::time::sleep_until(deadline.unwrap_or(far).into()), if deadline.is_some() => {
-                return DirectEnd::WriteFailed;
-            }
-            changed = shutdown.changed(), if shutdown_open => {
-                if changed.is_err() {
-                    shutdown_open = false;
-                }
-            }
-            () = &mut expiry => return DirectEnd::CredentialsExpired,
+            return Poll::Pending;
         }
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 }
 
 /// Whether read readiness means the client is gone. An SSE client sends
 /// nothing after its request: EOF, an error or unexpected bytes all end the
 /// stream, as on the session path.
-fn client_left(stream: &TcpStream, ready: io::Result<Ready>) -> bool {
-    let ready = match ready {
-        Ok(ready) => ready,
-        Err(_) => return true,
-    };
-    if ready.is_read_closed() || ready.is_error() {
-        return true;
-    }
+fn client_left(stream: &TcpStream) -> bool {
     let mut buf = [0u8; 64];
     match stream.try_read(&mut buf) {
         Ok(_) => true,
@@ -154,7 +187,7 @@ async fn finish_response(sink: &DirectSink, stream: &TcpStream, end: DirectEnd) 
             Ok(false) => {}
             Err(_) => return,
         }
-        let since = sink.status().behind_since.unwrap_or_else(Instant::now);
+        let since = sink.behind_since().unwrap_or_else(Instant::now);
         let deadline = tokio::time::Instant::from_std(since + timeout);
         match tokio::time::timeout_at(deadline, stream.writable()).await {
             Ok(Ok(())) => {}

@@ -10,7 +10,7 @@
 //! comes before the attach); back-pressure with small kernel buffers (partial writes, flush
 //! on write-readiness) without loss; the slow-client disconnect while another
 //! subscriber gets everything; the client closing or sending bytes; the drain
-//! (hub shutdown and the shutdown watch: pending, the final frame, the last
+//! (hub shutdown: pending, the final frame, the last
 //! chunk; the hub's `retry:` advice left out); the upstream stop; credential
 //! expiry; the write timeout (a socket that takes nothing is cut off, one that
 //! keeps taking bytes while behind is not); and the decoder itself.
@@ -33,7 +33,6 @@ use sse_gateway_hub::{
 use sse_gateway_metrics::GatewayMetrics;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 /// Bound on every wait.
@@ -252,30 +251,17 @@ async fn socket_pair(small: bool) -> (TcpStream, TcpStream) {
     (server, connected.unwrap())
 }
 
-/// A running `serve` task and the handles that end it.
+/// A running `serve` task.
 struct Served {
     task: JoinHandle<DirectOutcome>,
-    shutdown: watch::Sender<bool>,
-    expire: Option<oneshot::Sender<()>>,
 }
 
 impl Served {
     async fn outcome(self) -> DirectOutcome {
-        let Self {
-            task,
-            shutdown,
-            expire,
-        } = self;
-        let outcome = tokio::time::timeout(DEADLINE, task)
+        tokio::time::timeout(DEADLINE, self.task)
             .await
             .expect("serve ended in time")
-            .unwrap();
-        drop((shutdown, expire));
-        outcome
-    }
-
-    fn expire(&mut self) {
-        self.expire.take().unwrap().send(()).unwrap();
+            .unwrap()
     }
 }
 
@@ -285,25 +271,20 @@ async fn connect(
     membership: &Membership,
     small: bool,
 ) -> (ChunkReader<TcpStream>, Served) {
+    connect_expiring(sink, membership, small, None).await
+}
+
+/// [`connect`], with credentials that expire at `expiry`.
+async fn connect_expiring(
+    sink: &Arc<DirectSink>,
+    membership: &Membership,
+    small: bool,
+    expiry: Option<Instant>,
+) -> (ChunkReader<TcpStream>, Served) {
     let (server, client) = socket_pair(small).await;
     sink.attach(Arc::new(server), membership.recorder());
-    let (shutdown, shutdown_rx) = watch::channel(false);
-    let (expire, expire_rx) = oneshot::channel::<()>();
-    let expiry = async move {
-        if expire_rx.await.is_err() {
-            // The test let go of the sender: never expire.
-            std::future::pending::<()>().await;
-        }
-    };
-    let task = tokio::spawn(serve(sink.clone(), shutdown_rx, expiry));
-    (
-        ChunkReader::new(client),
-        Served {
-            task,
-            shutdown,
-            expire: Some(expire),
-        },
-    )
+    let task = tokio::spawn(serve(sink.clone(), expiry));
+    (ChunkReader::new(client), Served { task })
 }
 
 /// Publishes `count` frames (ids from `first`) with padding that varies
@@ -874,32 +855,6 @@ async fn a_hub_shutdown_flushes_then_writes_the_final_frame_and_the_last_chunk()
     drop(membership);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_shutdown_watch_ends_the_stream_with_the_final_frame() {
-    let h = Harness::new(quiet());
-    let drain = Arc::new(TestDrain {
-        draining: AtomicBool::new(true),
-        frame: Some(Bytes::from_static(b"retry: 1234\n\n")),
-    });
-    let (membership, sink) = h.subscribe(None, direct_settings(8 << 20, DEADLINE, drain));
-    let (mut client, served) = connect(&sink, &membership, true).await;
-    let publisher = h.feed.publisher();
-    let sent = publish(&publisher, 1, 200, 700);
-    assert!(sink.written().0 < 200, "frames are pending at the drain");
-    // Retry advice while draining is left out.
-    publisher.advise_retry(999);
-
-    served.shutdown.send_replace(true);
-    let chunks = client.complete_body().await;
-    assert_eq!(chunks[0], b":\n");
-    assert_frames(&chunks[1..=200], &sent);
-    assert_eq!(chunks[201..], [b"retry: 1234\n\n".to_vec()]);
-    let outcome = served.outcome().await;
-    assert_eq!(outcome.end, DirectEnd::Shutdown);
-    assert_eq!(outcome.events, 200);
-    drop(membership);
-}
-
 // ---------------------------------------------------------------------------
 // 8. The upstream stops.
 
@@ -938,11 +893,16 @@ async fn expiry_flushes_then_writes_the_last_chunk() {
         frame: Some(Bytes::from_static(b"retry: 1234\n\n")),
     });
     let (membership, sink) = h.subscribe(None, direct_settings(8 << 20, DEADLINE, drain));
-    let (mut client, mut served) = connect(&sink, &membership, true).await;
+    let expiry = Instant::now() + Duration::from_secs(1);
+    let (mut client, served) = connect_expiring(&sink, &membership, true, Some(expiry)).await;
     let publisher = h.feed.publisher();
     let sent = publish(&publisher, 1, 300, 700);
-    assert!(sink.written().0 < 300, "frames are pending at the expiry");
-    served.expire();
+    assert!(
+        Instant::now() < expiry && sink.written().0 < 300,
+        "frames are pending before the expiry"
+    );
+    // The client reads nothing until the credentials have expired.
+    tokio::time::sleep_until(expiry.into()).await;
 
     let chunks = client.complete_body().await;
     assert_eq!(chunks[0], b":\n");

@@ -34,7 +34,8 @@ impl ReplayRing {
     /// A ring of at most `capacity` frames (0 = off) and `max_age`.
     pub fn new(capacity: usize, max_age: Duration) -> Self {
         Self {
-            entries: VecDeque::with_capacity(capacity.min(1024)),
+            // Grown as frames come: a quiet topic's ring stays small.
+            entries: VecDeque::new(),
             capacity,
             max_age,
         }

@@ -1,6 +1,6 @@
 //! The feed loop: connect, stream, back off, reconnect; see `LIFECYCLE.md`.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use pingora::connectors::http::Connector;
@@ -10,9 +10,18 @@ use crate::request::Target;
 use crate::session::{self, Answer, StreamEnd};
 use crate::{Backoff, UpstreamError, UpstreamSettings};
 
+/// One pingora client connector for every feed of the process. Building one
+/// loads the platform's root certificates and sizes a connection pool (about
+/// 0.5 MiB); the per-route TLS choices (`ca_file`, `insecure_skip_verify`,
+/// SNI) travel with each peer, not with the connector.
+fn shared_connector() -> &'static Connector {
+    static CONNECTOR: OnceLock<Connector> = OnceLock::new();
+    CONNECTOR.get_or_init(|| Connector::new(None))
+}
+
 /// Runs until the topic closes or the upstream answers 204.
 pub(crate) async fn run(settings: Arc<UpstreamSettings>, publisher: TopicPublisher) {
-    let connector = Connector::new(None);
+    let connector = shared_connector();
     let mut backoff = match Backoff::try_new(settings.backoff_initial, settings.backoff_max) {
         Ok(backoff) => backoff,
         Err(error) => {
@@ -29,7 +38,7 @@ pub(crate) async fn run(settings: Arc<UpstreamSettings>, publisher: TopicPublish
         }
         publisher.set_state(UpstreamState::Connecting);
         let attempt =
-            connect_and_stream(&connector, &target, &settings, &publisher, &mut retry_floor);
+            connect_and_stream(connector, &target, &settings, &publisher, &mut retry_floor);
         let end = tokio::select! {
             biased;
             () = publisher.closed() => {

@@ -14,7 +14,6 @@ use std::sync::Arc;
 use pingora::proxy::Session;
 use sse_gateway_direct::{DirectEnd, DirectSink};
 use sse_gateway_hub::Membership;
-use tokio::sync::watch;
 
 use crate::services::access::{self, Admitted};
 use crate::services::access_log::{AccessLog, StreamEnd};
@@ -26,7 +25,6 @@ pub(crate) async fn start(
     session: &mut Session,
     membership: Membership,
     sink: Arc<DirectSink>,
-    shutdown: watch::Receiver<bool>,
     admitted: Admitted,
 ) {
     let mut log = AccessLog::new(&membership, session);
@@ -52,9 +50,9 @@ pub(crate) async fn start(
         }
     };
     sink.attach(stream, membership.recorder());
+    let expiry = admitted.deadline;
     tokio::spawn(async move {
-        let outcome =
-            sse_gateway_direct::serve(sink, shutdown, access::expiry(admitted.deadline)).await;
+        let outcome = sse_gateway_direct::serve(sink, expiry).await;
         log.events = outcome.events;
         log.bytes = outcome.bytes;
         log.end = stream_end(outcome.end);

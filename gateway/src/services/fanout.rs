@@ -91,8 +91,8 @@ pub(crate) async fn handle(
         Ok(membership) => match writer {
             Writer::Direct(sink) => {
                 plan.metrics.client_stream_opened(StreamPath::Direct);
-                let shutdown = state.shutdown_signal();
-                direct_stream::start(session, membership, sink, shutdown, admitted).await;
+                // The drain reaches it through the hub (every topic closes).
+                direct_stream::start(session, membership, sink, admitted).await;
             }
             Writer::Session(queue) => {
                 plan.metrics.client_stream_opened(StreamPath::Session);
