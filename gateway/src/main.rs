@@ -10,6 +10,7 @@ mod check;
 mod cli;
 mod demo;
 mod logging;
+mod memory;
 mod services;
 mod settings;
 mod state;

@@ -14,6 +14,7 @@ use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use sse_gateway_hub::TopicHub;
 
+use crate::memory;
 use crate::services::client_stream;
 use crate::state::AppState;
 
@@ -42,11 +43,13 @@ impl BackgroundService for HubService {
         );
         state.set_hub(hub);
         tracing::debug!("hub ready");
+        let trimming = tokio::spawn(memory::trim_periodically());
         while !*shutdown.borrow() {
             if shutdown.changed().await.is_err() {
                 break;
             }
         }
+        trimming.abort();
         let clients = state.hub().map_or(0, TopicHub::client_count);
         tracing::info!(
             clients,
