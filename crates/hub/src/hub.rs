@@ -133,15 +133,23 @@ impl TopicHub {
         let mut open_feed = Some(open_feed);
         // A topic found closing is replaced; two attempts always suffice.
         for _ in 0..3 {
-            let (topic, created) = self.get_or_open(&key, &request, &mut open_feed)?;
+            let (topic, created) = self.get_or_open(&key, &request)?;
             match topic.join(id, sink.clone(), request.last_event_id, Instant::now()) {
                 Ok(slot) => {
+                    if created {
+                        // Only now: a feed started before its first
+                        // subscriber joined could publish to nobody.
+                        match open_feed.take() {
+                            Some(open_feed) => self.start(&topic, open_feed),
+                            None => return Err(Refusal::Limit("topic churn")),
+                        }
+                    }
                     return Ok(Membership {
                         topic,
                         shared: self.shared.clone(),
                         key: slot,
                         id,
-                    })
+                    });
                 }
                 Err(JoinError::Refused(refusal)) => {
                     if created {
@@ -157,15 +165,13 @@ impl TopicHub {
         Err(Refusal::Limit("topic churn"))
     }
 
-    fn get_or_open<F>(
+    /// The open topic for `key`, or a new one (not started: see
+    /// [`TopicHub::start`]) and `true`.
+    fn get_or_open(
         &self,
         key: &TopicKey,
         request: &SubscribeRequest<'_>,
-        open_feed: &mut Option<F>,
-    ) -> Result<(Arc<Topic>, bool), Refusal>
-    where
-        F: FnOnce(TopicPublisher) -> FeedFuture,
-    {
+    ) -> Result<(Arc<Topic>, bool), Refusal> {
         let mut topics = self.shared.topics.lock();
         if let Some(topic) = topics.get(key) {
             return Ok((topic.clone(), false));
@@ -173,9 +179,6 @@ impl TopicHub {
         if topics.len() >= self.shared.limits.max_topics {
             return Err(Refusal::Limit("max_topics"));
         }
-        let Some(open_feed) = open_feed.take() else {
-            return Err(Refusal::Limit("topic churn"));
-        };
         let metrics: TopicMetrics = self.shared.metrics.open_topic(request.route, request.topic);
         let topic = Arc::new(Topic::new(
             key.clone(),
@@ -189,13 +192,20 @@ impl TopicHub {
         ));
         topics.insert(key.clone(), topic.clone());
         drop(topics);
+        Ok((topic, true))
+    }
+
+    /// Starts a new topic's feed and timer, once its first subscriber is in.
+    fn start<F>(&self, topic: &Arc<Topic>, open_feed: F)
+    where
+        F: FnOnce(TopicPublisher) -> FeedFuture,
+    {
         self.shared
             .runtime
             .spawn(open_feed(TopicPublisher::new(topic.clone())));
         self.shared
             .runtime
             .spawn(run_timer(topic.clone(), self.shared.clone()));
-        Ok((topic, true))
     }
 
     /// Snapshots of every open topic, sorted by route and topic.

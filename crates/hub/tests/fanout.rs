@@ -626,3 +626,51 @@ async fn a_large_topic_is_offered_in_shards_with_order_and_the_slow_policy_kept(
         count - slow
     )));
 }
+
+// === frames of one read ===
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_read_together_go_out_as_one_delivery_and_are_each_kept() {
+    let h = Harness::new(quiet(), HubLimits::default());
+    let (_member, queue) = h.join("t", None, 1 << 20).unwrap();
+    let publisher = h.feed.publisher();
+    let mut frames: Vec<Frame> = (1..=5).map(frame).collect();
+    publisher.publish_all(&mut frames, Instant::now());
+    assert!(frames.is_empty(), "publish_all drains the frames");
+    let got = batch(&queue).await.unwrap();
+    assert_eq!(got.len(), 1, "one delivery for the read");
+    assert_eq!(got[0].kind, DeliveryKind::Batch { events: 5 });
+    assert_eq!(all_ids(&got), vec![1, 2, 3, 4, 5]);
+    assert_eq!(publisher.last_event_id().as_deref(), Some("5"));
+    // Every frame is in the ring and counted.
+    let (_late, late_queue) = h.join("t", Some("2"), 1 << 20).unwrap();
+    assert_eq!(all_ids(&batch(&late_queue).await.unwrap()), vec![3, 4, 5]);
+    let text = h.metrics.encode_text();
+    assert!(text.contains(r#"sse_gateway_upstream_events_total{route="r",topic="t"} 5"#));
+    // A single frame is an ordinary event.
+    publisher.publish_all(&mut vec![frame(6)], Instant::now());
+    let got = batch(&queue).await.unwrap();
+    assert_eq!(got[0].kind, DeliveryKind::Event);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_that_publishes_at_once_reaches_its_first_subscriber() {
+    // The feed starts only after the first subscriber joined: whatever it
+    // publishes first (here: before its future is even polled) reaches it.
+    let h = Harness::new(quiet(), HubLimits::default());
+    let queue = Arc::new(ClientQueue::new(1 << 20));
+    let request = SubscribeRequest {
+        route: "r",
+        topic: "t",
+        settings: &h.settings,
+        last_event_id: None,
+    };
+    let _member = h
+        .hub
+        .subscribe(request, queue.clone(), |publisher| {
+            publisher.publish(frame(1), Instant::now());
+            Box::pin(async move { publisher.closed().await })
+        })
+        .unwrap();
+    assert_eq!(ids(&batch(&queue).await.unwrap()), vec![1]);
+}
