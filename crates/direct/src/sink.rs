@@ -298,7 +298,12 @@ fn record(state: &mut SinkState, delivery: &Delivery) {
     if let Some(recorder) = &state.recorder {
         recorder.record_delivered(events, bytes);
         if delivery.is_live_event() {
-            recorder.observe_fanout_delay(delivery.received.elapsed());
+            // One observation per event: a batch's events share the delay
+            // of its first (they went out together).
+            let delay = delivery.received.elapsed();
+            for _ in 0..events {
+                recorder.observe_fanout_delay(delay);
+            }
         }
     }
 }

@@ -78,6 +78,14 @@ impl TopicPublisher {
         self.topic.publish(frame, received);
     }
 
+    /// Fans out frames that arrived together (one read from the upstream)
+    /// as one delivery per subscriber: one write each instead of one per
+    /// frame, at no cost in latency. Every frame is kept for replay and
+    /// counted as it would be by [`TopicPublisher::publish`].
+    pub fn publish_all(&self, frames: &mut Vec<Frame>, received: Instant) {
+        self.topic.publish_all(frames, received);
+    }
+
     /// The upstream sent `retry`: tell current and future clients.
     pub fn advise_retry(&self, ms: u64) {
         self.topic.advise_retry(ms, Instant::now());

@@ -311,6 +311,44 @@ impl Topic {
         self.metrics.upstream_event();
     }
 
+    /// Publishes frames that arrived together as one delivery (see
+    /// `TopicPublisher::publish_all`); drains `frames`.
+    pub(crate) fn publish_all(&self, frames: &mut Vec<Frame>, received: Instant) {
+        if frames.len() <= 1 || !self.settings.write_window.is_zero() {
+            // One frame, or the write window gathers them anyway.
+            for frame in frames.drain(..) {
+                self.publish(frame, received);
+            }
+            return;
+        }
+        let mut state = self.state.lock();
+        if state.phase == Phase::Closed {
+            frames.clear();
+            return;
+        }
+        let count = frames.len();
+        let total = frames.iter().map(|f| f.bytes().len()).sum();
+        let mut bytes = bytes::BytesMut::with_capacity(total);
+        for frame in frames.drain(..) {
+            state.events_received += 1;
+            if let Some(id) = frame.id() {
+                let last = state.last_event_id.get_or_insert_with(String::new);
+                last.clear();
+                last.push_str(id);
+            }
+            bytes.extend_from_slice(frame.bytes());
+            state.ring.push(frame, received);
+        }
+        state.last_activity = received;
+        let events = u32::try_from(count).unwrap_or(u32::MAX);
+        let delivery = Delivery::new(bytes.freeze(), DeliveryKind::Batch { events }, received);
+        self.offer_all(&mut state, &delivery);
+        drop(state);
+        for _ in 0..count {
+            self.metrics.upstream_event();
+        }
+    }
+
     /// Offers the frames the write window gathered, as one delivery, and
     /// keeps them for replay.
     fn flush_window(&self, state: &mut TopicState, now: Instant) {

@@ -92,6 +92,8 @@ pub(crate) async fn stream(
     publisher.set_state(UpstreamState::Live);
     let mut decoder = Decoder::new(settings.limits);
     let mut delivered = false;
+    // Frames of one read, published together (one write per subscriber).
+    let mut frames = Vec::new();
     loop {
         let chunk = match session.read_response_body().await {
             Ok(Some(chunk)) => chunk,
@@ -110,14 +112,16 @@ pub(crate) async fn stream(
         for item in decoder.decode(chunk) {
             match item {
                 Item::Event(event) => {
-                    publisher.publish(event.into_frame(), received);
+                    frames.push(event.into_frame());
                     delivered = true;
                 }
                 Item::IdUpdate(frame) => {
-                    publisher.publish(frame, received);
+                    frames.push(frame);
                     delivered = true;
                 }
                 Item::Retry(ms) => {
+                    // In order: the frames before the retry go out first.
+                    publisher.publish_all(&mut frames, received);
                     publisher.advise_retry(ms);
                     *retry_floor = Duration::from_millis(ms);
                 }
@@ -135,6 +139,7 @@ pub(crate) async fn stream(
                 }
             }
         }
+        publisher.publish_all(&mut frames, received);
     }
 }
 

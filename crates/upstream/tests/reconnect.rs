@@ -177,9 +177,8 @@ async fn the_upstreams_retry_is_a_floor_for_the_reconnect_delay() {
             .expect("deadline")
             .expect("closed");
         match delivery.kind {
-            DeliveryKind::Event => events += 1,
             DeliveryKind::Advice => advice.push(delivery.bytes),
-            _ => {}
+            _ => events += delivery.events(),
         }
     }
     assert!(

@@ -215,7 +215,11 @@ async fn write_batch(
         log.events += events;
         log.bytes += len;
         for delivery in batch.iter().filter(|d| d.is_live_event()) {
-            membership.observe_fanout_delay(delivery.received.elapsed());
+            // One observation per event (a batch's events went out together).
+            let delay = delivery.received.elapsed();
+            for _ in 0..delivery.events() {
+                membership.observe_fanout_delay(delay);
+            }
         }
     }
     batch.clear();

@@ -20,6 +20,7 @@ use sse_gateway_hub::{ClientQueue, Refusal, SubscribeRequest, SubscriberSink};
 use sse_gateway_metrics::{RejectReason, StreamPath};
 use sse_gateway_routes::{Matched, FAN_OUT_ALLOW};
 
+use crate::memory;
 use crate::services::access::{self, Admission};
 use crate::services::{client_stream, direct_stream, responses, takeover};
 use crate::settings;
@@ -91,11 +92,13 @@ pub(crate) async fn handle(
         Ok(membership) => match writer {
             Writer::Direct(sink) => {
                 plan.metrics.client_stream_opened(StreamPath::Direct);
+                memory::note_new_stream();
                 // The drain reaches it through the hub (every topic closes).
                 direct_stream::start(session, membership, sink, admitted).await;
             }
             Writer::Session(queue) => {
                 plan.metrics.client_stream_opened(StreamPath::Session);
+                memory::note_new_stream();
                 let shutdown = state.shutdown_signal();
                 client_stream::serve(session, membership, queue, shutdown, admitted).await;
             }

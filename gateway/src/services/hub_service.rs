@@ -43,7 +43,7 @@ impl BackgroundService for HubService {
         );
         state.set_hub(hub);
         tracing::debug!("hub ready");
-        let trimming = tokio::spawn(memory::trim_periodically());
+        let trimming = tokio::spawn(memory::trim_after_bursts());
         while !*shutdown.borrow() {
             if shutdown.changed().await.is_err() {
                 break;

@@ -320,13 +320,21 @@ impl Client {
         self.pending.pop().map(Ok)
     }
 
-    /// The next `n` live event frames (other deliveries skipped).
+    /// The next `n` live event frames (other deliveries skipped; frames that
+    /// arrived in one read, delivered together, split again).
     pub async fn events(&mut self, n: usize) -> Vec<Bytes> {
         let deadline = Instant::now() + PATIENCE;
         let mut events = Vec::new();
         while events.len() < n {
             match self.next(deadline).await {
                 Some(Ok(d)) if d.kind == DeliveryKind::Event => events.push(d.bytes),
+                Some(Ok(d)) if matches!(d.kind, DeliveryKind::Batch { .. }) => {
+                    let mut rest = d.bytes.clone();
+                    while let Some(end) = rest.windows(2).position(|w| w == b"\n\n") {
+                        events.push(rest.split_to(end + 2));
+                    }
+                    assert!(rest.is_empty(), "a batch holds whole frames");
+                }
                 Some(Ok(_)) => {}
                 Some(Err(reason)) => panic!("stream closed ({reason}) after {events:?}"),
                 None => panic!(
