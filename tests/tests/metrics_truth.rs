@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sse_gateway_tests::{
     deadline, GatewayProcess, Response, SseClient, SseEvent, SseParser, StalledClient,
@@ -83,12 +83,23 @@ routes:
         assert_eq!(ids, (1..=EVENTS).collect::<Vec<_>>());
     }
 
-    // What the upstream really sent, read by the oracle parser.
-    let mut sent = SseParser::new();
-    sent.feed(&upstream.sent(0));
-    let mut upstream_events = 0;
-    while sent.pop_event().is_some() {
-        upstream_events += 1;
+    // What the upstream really sent, read by the oracle parser. (The test
+    // server records a write after it completed: the clients can have the
+    // events a moment before the record does.)
+    let count_sent = || {
+        let mut sent = SseParser::new();
+        sent.feed(&upstream.sent(0));
+        let mut count = 0;
+        while sent.pop_event().is_some() {
+            count += 1;
+        }
+        count
+    };
+    let recorded_by = Instant::now() + WAIT;
+    let mut upstream_events = count_sent();
+    while upstream_events < EVENTS && Instant::now() < recorded_by {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        upstream_events = count_sent();
     }
     assert_eq!(upstream_events, EVENTS);
     assert_eq!(upstream.connections(), 1);

@@ -12,7 +12,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -68,6 +68,10 @@ impl std::fmt::Debug for DirectSettings {
 /// counters. Implements [`SubscriberSink`].
 #[derive(Debug)]
 pub struct DirectSink {
+    /// The client's socket, set once by [`DirectSink::attach`]; it closes
+    /// when the sink is dropped (the task and the topic let go of it when
+    /// the stream ends).
+    stream: OnceLock<TcpStream>,
     state: Mutex<SinkState>,
     pub(crate) settings: Arc<DirectSettings>,
 }
@@ -75,7 +79,8 @@ pub struct DirectSink {
 #[derive(Debug, Default)]
 struct SinkState {
     /// `None` until [`DirectSink::attach`]: offers are held meanwhile.
-    stream: Option<Arc<TcpStream>>,
+    /// Between [`DirectSink::attach`] and the end: offers go to the socket.
+    attached: bool,
     recorder: Option<DeliveryRecorder>,
     pending: VecDeque<Held>,
     /// Wire bytes of `pending.front()` already written.
@@ -119,6 +124,7 @@ impl DirectSink {
     /// A sink that holds what it is offered until [`DirectSink::attach`].
     pub fn new(settings: Arc<DirectSettings>) -> Self {
         Self {
+            stream: OnceLock::new(),
             state: Mutex::new(SinkState::default()),
             settings,
         }
@@ -127,8 +133,13 @@ impl DirectSink {
     /// Gives the sink its socket (the response header already written) and
     /// the membership's recorder, then writes what was held: the join's
     /// advice and replay, or an opening comment when there is none.
-    pub fn attach(&self, stream: Arc<TcpStream>, recorder: DeliveryRecorder) {
+    pub fn attach(&self, stream: TcpStream, recorder: DeliveryRecorder) {
+        let attached = self.stream.set(stream).is_ok();
         let mut state = self.state.lock();
+        if !attached {
+            // A second attach: refuse it (the first socket stays).
+            state.failed = true;
+        }
         state.recorder = Some(recorder);
         if state.pending.is_empty() {
             state.pending.push_back(Held {
@@ -137,9 +148,11 @@ impl DirectSink {
                 counted: false,
             });
         }
-        state.stream = Some(stream);
-        if flush(&mut state).is_err() {
-            state.failed = true;
+        state.attached = attached;
+        if let Some(stream) = self.socket(&state) {
+            if flush(&mut state, stream).is_err() {
+                state.failed = true;
+            }
         }
         if state.failed || state.behind_since.is_some() {
             wake(state);
@@ -147,8 +160,13 @@ impl DirectSink {
     }
 
     /// The attached socket.
-    pub(crate) fn stream(&self) -> Option<Arc<TcpStream>> {
-        self.state.lock().stream.clone()
+    pub(crate) fn stream(&self) -> Option<&TcpStream> {
+        self.stream.get()
+    }
+
+    /// The socket while attached.
+    fn socket(&self, state: &SinkState) -> Option<&TcpStream> {
+        state.attached.then(|| self.stream.get()).flatten()
     }
 
     /// The status, registering `waker` to be woken on the next transition.
@@ -173,7 +191,10 @@ impl DirectSink {
     /// Writes what is pending. `Ok(true)` when nothing is left.
     pub(crate) fn flush(&self) -> io::Result<bool> {
         let mut state = self.state.lock();
-        let result = flush(&mut state);
+        let Some(stream) = self.socket(&state) else {
+            return Ok(state.pending.is_empty());
+        };
+        let result = flush(&mut state, stream);
         if result.is_err() {
             state.failed = true;
         }
@@ -192,7 +213,7 @@ impl DirectSink {
     /// Lets go of the socket; returns (events, bytes) written.
     pub(crate) fn detach(&self) -> (u64, u64) {
         let mut state = self.state.lock();
-        state.stream = None;
+        state.attached = false;
         state.recorder = None;
         state.pending.clear();
         state.live_bytes = 0;
@@ -229,7 +250,7 @@ impl SubscriberSink for DirectSink {
             return Offer::Full;
         }
         let wire = delivery.wire(chunk);
-        let written = match (&state.stream, state.pending.is_empty()) {
+        let written = match (self.socket(&state), state.pending.is_empty()) {
             (Some(stream), true) => match send(stream, wire) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
@@ -310,10 +331,7 @@ fn record(state: &mut SinkState, delivery: &Delivery) {
 
 /// Writes pending deliveries, several per vectored write, until the socket
 /// would block (`Ok(false)`) or nothing is left (`Ok(true)`).
-fn flush(state: &mut SinkState) -> io::Result<bool> {
-    let Some(stream) = state.stream.clone() else {
-        return Ok(state.pending.is_empty());
-    };
+fn flush(state: &mut SinkState, stream: &TcpStream) -> io::Result<bool> {
     while !state.pending.is_empty() {
         let mut slices: Vec<IoSlice<'_>> = state
             .pending
@@ -323,7 +341,7 @@ fn flush(state: &mut SinkState) -> io::Result<bool> {
             .collect();
         let mut view: &mut [IoSlice<'_>] = &mut slices;
         IoSlice::advance_slices(&mut view, state.front_written);
-        let written = match write_vectored(&stream, view) {
+        let written = match write_vectored(stream, view) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 state.behind_since.get_or_insert_with(Instant::now);

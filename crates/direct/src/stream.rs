@@ -13,6 +13,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::{BufMut, BytesMut};
+use socket2::SockRef;
 use sse_gateway_hub::CloseReason;
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
@@ -51,7 +52,8 @@ pub struct DirectOutcome {
 /// Runs a direct subscriber until its stream ends, then ends the HTTP
 /// response: pending bytes, the drain's final frame and the last chunk when
 /// the gateway or the upstream ended it; nothing more when the client left,
-/// failed or was too slow. The socket closes when this returns.
+/// failed or was too slow. The connection is shut down when this returns
+/// (its descriptor is closed with the sink).
 ///
 /// `expiry` is when the client's credentials expire, if they do. The drain
 /// reaches the stream through its topic (`TopicHub::shutdown` closes every
@@ -65,7 +67,7 @@ pub async fn serve(sink: Arc<DirectSink>, expiry: Option<Instant>) -> DirectOutc
         Some(stream) => {
             let end = Watch {
                 sink: &sink,
-                stream: &stream,
+                stream,
                 expiry: expiry.map(|at| Box::pin(tokio::time::sleep_until(at.into()))),
                 timeout: None,
             }
@@ -75,8 +77,11 @@ pub async fn serve(sink: Arc<DirectSink>, expiry: Option<Instant>) -> DirectOutc
                 end,
                 DirectEnd::Shutdown | DirectEnd::UpstreamStopped | DirectEnd::CredentialsExpired
             ) {
-                Box::pin(finish_response(&sink, &stream, end)).await;
+                Box::pin(finish_response(&sink, stream, end)).await;
             }
+            // The connection ends now (FIN after whatever the kernel still
+            // holds); the descriptor itself goes with the sink.
+            let _ = SockRef::from(stream).shutdown(std::net::Shutdown::Both);
             end
         }
         None => DirectEnd::WriteFailed,

@@ -282,7 +282,7 @@ async fn connect_expiring(
     expiry: Option<Instant>,
 ) -> (ChunkReader<TcpStream>, Served) {
     let (server, client) = socket_pair(small).await;
-    sink.attach(Arc::new(server), membership.recorder());
+    sink.attach(server, membership.recorder());
     let task = tokio::spawn(serve(sink.clone(), expiry));
     (ChunkReader::new(client), Served { task })
 }

@@ -297,6 +297,11 @@ impl Membership {
         &self.topic.key.topic
     }
 
+    /// The route and topic names, shared (no copy).
+    pub fn names(&self) -> (Arc<str>, Arc<str>) {
+        (self.topic.key.route.clone(), self.topic.key.topic.clone())
+    }
+
     /// Records what the client's stream wrote (events and bytes).
     pub fn record_delivered(&self, events: u64, bytes: u64) {
         self.topic.metrics.delivered(events, bytes);

@@ -4,6 +4,8 @@
 //! why it closed. The line comes from [`AccessLog`]'s `Drop`, so a stream
 //! whose future pingora dropped is logged too.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use pingora::proxy::Session;
@@ -33,13 +35,26 @@ pub(crate) enum StreamEnd {
 
 /// Counts what one stream wrote and logs the access line when dropped.
 pub(crate) struct AccessLog {
-    route: String,
-    topic: String,
-    client: String,
+    route: Arc<str>,
+    topic: Arc<str>,
+    /// `None` for a client that is not on TCP.
+    client: Option<SocketAddr>,
     started: Instant,
     pub(crate) events: u64,
     pub(crate) bytes: u64,
     pub(crate) end: StreamEnd,
+}
+
+/// The client address as the access line shows it (`-` when not on TCP).
+struct ClientAddr(Option<SocketAddr>);
+
+impl std::fmt::Display for ClientAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(addr) => addr.fmt(f),
+            None => f.write_str("-"),
+        }
+    }
 }
 
 // === impl StreamEnd ===
@@ -65,12 +80,12 @@ impl AccessLog {
     /// A log line for `membership`'s stream, starting now; it says
     /// `dropped` unless [`AccessLog::end`] is set before it is dropped.
     pub(crate) fn new(membership: &Membership, session: &Session) -> Self {
+        // Shared names and a plain address: nothing allocated per stream.
+        let (route, topic) = membership.names();
         Self {
-            route: membership.route().to_owned(),
-            topic: membership.topic().to_owned(),
-            client: session
-                .client_addr()
-                .map_or_else(|| "-".to_owned(), ToString::to_string),
+            route,
+            topic,
+            client: session.client_addr().and_then(|a| a.as_inet()).copied(),
             started: Instant::now(),
             events: 0,
             bytes: 0,
@@ -86,7 +101,7 @@ impl Drop for AccessLog {
             target: ACCESS_TARGET,
             route = %self.route,
             topic = %self.topic,
-            client = %self.client,
+            client = %ClientAddr(self.client),
             duration_ms,
             events = self.events,
             bytes = self.bytes,

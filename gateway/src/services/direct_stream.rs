@@ -39,7 +39,7 @@ pub(crate) async fn start(
         return;
     }
     let stream = match takeover::take(session) {
-        Ok(stream) => Arc::new(stream),
+        Ok(stream) => stream,
         Err(e) => {
             tracing::error!(
                 route = %membership.route(),
