@@ -78,8 +78,8 @@ pub struct DirectSink {
 
 #[derive(Debug, Default)]
 struct SinkState {
-    /// `None` until [`DirectSink::attach`]: offers are held meanwhile.
     /// Between [`DirectSink::attach`] and the end: offers go to the socket.
+    /// Before it they are held.
     attached: bool,
     recorder: Option<DeliveryRecorder>,
     pending: VecDeque<Held>,
@@ -100,12 +100,11 @@ struct SinkState {
     bytes: u64,
 }
 
-/// A delivery the socket has not taken whole yet.
+/// A delivery the socket has not taken whole yet; what is written is its
+/// chunk, [`Delivery::wire`] (made before it is held).
 #[derive(Debug)]
 struct Held {
     delivery: Delivery,
-    /// The delivery as a chunk: what is written.
-    wire: Bytes,
     /// Counted in the metrics once written (all but the opening comment).
     counted: bool,
 }
@@ -142,9 +141,10 @@ impl DirectSink {
         }
         state.recorder = Some(recorder);
         if state.pending.is_empty() {
+            let delivery = Delivery::new(OPENING_COMMENT, DeliveryKind::Heartbeat, Instant::now());
+            delivery.wire(chunk);
             state.pending.push_back(Held {
-                delivery: Delivery::new(OPENING_COMMENT, DeliveryKind::Heartbeat, Instant::now()),
-                wire: chunk(&OPENING_COMMENT),
+                delivery,
                 counted: false,
             });
         }
@@ -201,8 +201,8 @@ impl DirectSink {
         result
     }
 
-    /// Marks the stream ended from the subscriber's side (no more offers are
-    /// taken); keeps what is pending unless the end is for being slow.
+    /// Marks the stream ended from the subscriber's side: no more offers are
+    /// taken; what is pending stays, for the response's end.
     pub(crate) fn end(&self, reason: CloseReason) {
         let mut state = self.state.lock();
         if state.closed.is_none() {
@@ -233,10 +233,7 @@ impl SubscriberSink for DirectSink {
         if state.closed.is_some() || state.failed {
             return Offer::Closed;
         }
-        if delivery.kind == DeliveryKind::Advice
-            && delivery.bytes.starts_with(b"retry:")
-            && self.settings.drain.draining()
-        {
+        if delivery.is_retry_advice() && self.settings.drain.draining() {
             // The stream writes its own, per-client jittered final retry.
             return Offer::Accepted;
         }
@@ -262,7 +259,7 @@ impl SubscriberSink for DirectSink {
             },
             // Holding (not attached yet) or behind: queue after the rest.
             _ => {
-                push(&mut state, delivery, wire.clone(), live);
+                push(&mut state, delivery, live);
                 return Offer::Accepted;
             }
         };
@@ -270,7 +267,7 @@ impl SubscriberSink for DirectSink {
             record(&mut state, delivery);
             return Offer::Accepted;
         }
-        push(&mut state, delivery, wire.clone(), live);
+        push(&mut state, delivery, live);
         state.front_written = written;
         state.behind_since = Some(Instant::now());
         wake(state);
@@ -299,13 +296,13 @@ fn wake(state: parking_lot::MutexGuard<'_, SinkState>) {
     }
 }
 
-fn push(state: &mut SinkState, delivery: &Delivery, wire: Bytes, live: bool) {
+/// Queues a delivery whose chunk was made (the clone shares it).
+fn push(state: &mut SinkState, delivery: &Delivery, live: bool) {
     if live {
         state.live_bytes += delivery.bytes.len();
     }
     state.pending.push_back(Held {
         delivery: delivery.clone(),
-        wire,
         counted: true,
     });
 }
@@ -337,7 +334,7 @@ fn flush(state: &mut SinkState, stream: &TcpStream) -> io::Result<bool> {
             .pending
             .iter()
             .take(MAX_BATCH)
-            .map(|held| IoSlice::new(&held.wire))
+            .map(|held| IoSlice::new(held.delivery.wire(chunk)))
             .collect();
         let mut view: &mut [IoSlice<'_>] = &mut slices;
         IoSlice::advance_slices(&mut view, state.front_written);
@@ -366,7 +363,7 @@ fn consume(state: &mut SinkState, written: usize) {
     let mut n = state.front_written + written;
     state.front_written = 0;
     while let Some(front) = state.pending.front() {
-        let len = front.wire.len();
+        let len = front.delivery.wire(chunk).len();
         if n < len {
             state.front_written = n;
             return;

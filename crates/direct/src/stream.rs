@@ -129,13 +129,13 @@ impl Future for Watch<'_> {
                 Poll::Ready(Err(_)) => return Poll::Ready(DirectEnd::ClientClosed),
                 Poll::Pending => {}
             }
+            if let Some(expiry) = &mut this.expiry {
+                if expiry.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(DirectEnd::CredentialsExpired);
+                }
+            }
             let Some(since) = status.behind_since else {
                 this.timeout = None;
-                if let Some(expiry) = &mut this.expiry {
-                    if expiry.as_mut().poll(cx).is_ready() {
-                        return Poll::Ready(DirectEnd::CredentialsExpired);
-                    }
-                }
                 return Poll::Pending;
             };
             match this.stream.poll_write_ready(cx) {
@@ -157,11 +157,6 @@ impl Future for Watch<'_> {
             }
             if timeout.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(DirectEnd::WriteFailed);
-            }
-            if let Some(expiry) = &mut this.expiry {
-                if expiry.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(DirectEnd::CredentialsExpired);
-                }
             }
             return Poll::Pending;
         }

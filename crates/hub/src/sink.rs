@@ -75,6 +75,12 @@ impl Delivery {
         }
     }
 
+    /// Whether this is the gateway's `retry:` advice (left out by streams
+    /// that write their own final `retry:` at drain).
+    pub fn is_retry_advice(&self) -> bool {
+        self.kind == DeliveryKind::Advice && self.bytes.starts_with(b"retry:")
+    }
+
     /// Whether the bytes hold live events (whose fan-out delay is measured).
     pub fn is_live_event(&self) -> bool {
         matches!(self.kind, DeliveryKind::Event | DeliveryKind::Batch { .. })

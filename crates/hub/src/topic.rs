@@ -88,6 +88,21 @@ pub(crate) enum JoinError {
     Closed,
 }
 
+// === impl TopicState ===
+
+impl TopicState {
+    /// Counts a frame from the upstream and remembers its id (the feed's
+    /// `Last-Event-ID` when it reconnects).
+    fn note_received(&mut self, frame: &Frame) {
+        self.events_received += 1;
+        if let Some(id) = frame.id() {
+            let last = self.last_event_id.get_or_insert_with(String::new);
+            last.clear();
+            last.push_str(id);
+        }
+    }
+}
+
 /// What the timer task must do next.
 pub(crate) struct Tick {
     pub(crate) next: Option<Instant>,
@@ -118,6 +133,28 @@ pub struct TopicInfo {
 /// Fewest subscribers in one shard of a large topic's offers: below it, one
 /// thread writes to everyone (waking another costs more than it saves).
 pub const SHARD_MIN: usize = 256;
+
+/// One delivery for frames offered together: the frame's own bytes for one,
+/// a `Batch` of their bytes (copied once, shared by every subscriber) for
+/// several.
+fn delivery_of<'a>(
+    frames: impl ExactSizeIterator<Item = &'a Frame> + Clone,
+    received: Instant,
+) -> Delivery {
+    let count = frames.len();
+    if count == 1 {
+        if let Some(frame) = frames.clone().next() {
+            return Delivery::new(frame.bytes().clone(), DeliveryKind::Event, received);
+        }
+    }
+    let total = frames.clone().map(|f| f.bytes().len()).sum();
+    let mut bytes = bytes::BytesMut::with_capacity(total);
+    for frame in frames {
+        bytes.extend_from_slice(frame.bytes());
+    }
+    let events = u32::try_from(count).unwrap_or(u32::MAX);
+    Delivery::new(bytes.freeze(), DeliveryKind::Batch { events }, received)
+}
 
 /// Offers to one sink; `Some((key, slow))` when it must be removed.
 fn offer_one(key: usize, sink: &dyn SubscriberSink, delivery: &Delivery) -> Option<(usize, bool)> {
@@ -280,12 +317,7 @@ impl Topic {
         if state.phase == Phase::Closed {
             return;
         }
-        state.events_received += 1;
-        if let Some(id) = frame.id() {
-            let last = state.last_event_id.get_or_insert_with(String::new);
-            last.clear();
-            last.push_str(id);
-        }
+        state.note_received(&frame);
         state.last_activity = received;
         let window = self.settings.write_window;
         if !window.is_zero() {
@@ -326,27 +358,16 @@ impl Topic {
             frames.clear();
             return;
         }
-        let count = frames.len();
-        let total = frames.iter().map(|f| f.bytes().len()).sum();
-        let mut bytes = bytes::BytesMut::with_capacity(total);
+        let count = frames.len() as u64;
+        let delivery = delivery_of(frames.iter(), received);
         for frame in frames.drain(..) {
-            state.events_received += 1;
-            if let Some(id) = frame.id() {
-                let last = state.last_event_id.get_or_insert_with(String::new);
-                last.clear();
-                last.push_str(id);
-            }
-            bytes.extend_from_slice(frame.bytes());
+            state.note_received(&frame);
             state.ring.push(frame, received);
         }
         state.last_activity = received;
-        let events = u32::try_from(count).unwrap_or(u32::MAX);
-        let delivery = Delivery::new(bytes.freeze(), DeliveryKind::Batch { events }, received);
         self.offer_all(&mut state, &delivery);
         drop(state);
-        for _ in 0..count {
-            self.metrics.upstream_event();
-        }
+        self.metrics.upstream_events(count);
     }
 
     /// Offers the frames the write window gathered, as one delivery, and
@@ -358,18 +379,7 @@ impl Topic {
         }
         let frames = std::mem::take(&mut state.window);
         let received = frames.first().map_or(now, |(_, at)| *at);
-        let delivery = match frames.as_slice() {
-            [(frame, _)] => Delivery::new(frame.bytes().clone(), DeliveryKind::Event, received),
-            many => {
-                let total = many.iter().map(|(f, _)| f.bytes().len()).sum();
-                let mut bytes = bytes::BytesMut::with_capacity(total);
-                for (frame, _) in many {
-                    bytes.extend_from_slice(frame.bytes());
-                }
-                let events = u32::try_from(many.len()).unwrap_or(u32::MAX);
-                Delivery::new(bytes.freeze(), DeliveryKind::Batch { events }, received)
-            }
-        };
+        let delivery = delivery_of(frames.iter().map(|(frame, _)| frame), received);
         for (frame, at) in frames {
             state.ring.push(frame, at);
         }

@@ -138,6 +138,11 @@ impl TopicMetrics {
         self.handles.upstream_events.inc();
     }
 
+    /// `count` events were read from the upstream together.
+    pub fn upstream_events(&self, count: u64) {
+        self.handles.upstream_events.inc_by(count);
+    }
+
     /// `events` events totalling `bytes` bytes were handed to clients (count
     /// each event once per client).
     pub fn delivered(&self, events: u64, bytes: u64) {

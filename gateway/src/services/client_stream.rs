@@ -25,7 +25,7 @@ use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use sse_gateway_config::TopicSettingsConfig;
 use sse_gateway_direct::{DirectSettings, DrainAdvice};
-use sse_gateway_hub::{ClientQueue, CloseReason, Delivery, DeliveryKind, Membership};
+use sse_gateway_hub::{ClientQueue, CloseReason, Delivery, Membership};
 use tokio::sync::watch;
 
 use crate::services::access::{self, Admitted};
@@ -201,7 +201,7 @@ async fn write_batch(
 ) -> bool {
     if drain_retry().is_some() {
         // The stream writes its own final, per-client jittered retry.
-        batch.retain(|d| !is_retry_advice(d));
+        batch.retain(|d| !d.is_retry_advice());
     }
     let (bytes, events) = join(batch);
     let len = bytes.len() as u64;
@@ -226,10 +226,6 @@ async fn write_batch(
     ok
 }
 
-fn is_retry_advice(delivery: &Delivery) -> bool {
-    delivery.kind == DeliveryKind::Advice && delivery.bytes.starts_with(b"retry:")
-}
-
 /// The batch as one `Bytes` (the shared one itself when there is a single
 /// delivery) and how many of its deliveries are events.
 fn join(batch: &[Delivery]) -> (Bytes, u64) {
@@ -252,6 +248,8 @@ fn join(batch: &[Delivery]) -> (Bytes, u64) {
 #[cfg(test)]
 mod tests {
     use std::time::Instant;
+
+    use sse_gateway_hub::DeliveryKind;
 
     use super::*;
 
@@ -295,18 +293,9 @@ mod tests {
 
     #[test]
     fn only_retry_advice_is_dropped_at_drain() {
-        assert!(is_retry_advice(&delivery(
-            b"retry: 3000\n\n",
-            DeliveryKind::Advice
-        )));
-        assert!(!is_retry_advice(&delivery(
-            b"event: gap\ndata: {}\n\n",
-            DeliveryKind::Advice
-        )));
-        assert!(!is_retry_advice(&delivery(
-            b"retry: 1\n\n",
-            DeliveryKind::Event
-        )));
+        assert!(delivery(b"retry: 3000\n\n", DeliveryKind::Advice).is_retry_advice());
+        assert!(!delivery(b"event: gap\ndata: {}\n\n", DeliveryKind::Advice).is_retry_advice());
+        assert!(!delivery(b"retry: 1\n\n", DeliveryKind::Event).is_retry_advice());
     }
 
     #[test]

@@ -89,20 +89,20 @@ pub(crate) async fn handle(
         sse_gateway_upstream::feed(upstream, publisher)
     });
     match subscribed {
-        Ok(membership) => match writer {
-            Writer::Direct(sink) => {
-                plan.metrics.client_stream_opened(StreamPath::Direct);
-                memory::note_new_stream();
+        Ok(membership) => {
+            memory::note_new_stream();
+            plan.metrics.client_stream_opened(writer.path());
+            match writer {
                 // The drain reaches it through the hub (every topic closes).
-                direct_stream::start(session, membership, sink, admitted).await;
+                Writer::Direct(sink) => {
+                    direct_stream::start(session, membership, sink, admitted).await;
+                }
+                Writer::Session(queue) => {
+                    let shutdown = state.shutdown_signal();
+                    client_stream::serve(session, membership, queue, shutdown, admitted).await;
+                }
             }
-            Writer::Session(queue) => {
-                plan.metrics.client_stream_opened(StreamPath::Session);
-                memory::note_new_stream();
-                let shutdown = state.shutdown_signal();
-                client_stream::serve(session, membership, queue, shutdown, admitted).await;
-            }
-        },
+        }
         Err(Refusal::Stopped) => responses::send(session, 204, &[], Bytes::new()).await,
         Err(refusal @ (Refusal::Limit(_) | Refusal::ShuttingDown)) => {
             tracing::debug!(route = %matched.route.name, %topic, "refused: {refusal}");
@@ -117,6 +117,16 @@ enum Writer {
     Direct(Arc<DirectSink>),
     /// The subscriber's own task, through its pingora session.
     Session(Arc<ClientQueue>),
+}
+
+impl Writer {
+    /// The `path` label of the stream's metric.
+    fn path(&self) -> StreamPath {
+        match self {
+            Self::Direct(_) => StreamPath::Direct,
+            Self::Session(_) => StreamPath::Session,
+        }
+    }
 }
 
 /// Over a limit or draining: tell the client to come back later, in a way

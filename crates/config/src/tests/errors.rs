@@ -293,11 +293,12 @@ fn cross_field_errors() {
         ),
         (
             "fan-out keys on a proxy route",
-            "routes:\n  - {name: a, path: /a, proxy: \"http://h\", heartbeat: 1s, topic: t, replay: {events: 1}}\n",
+            "routes:\n  - {name: a, path: /a, proxy: \"http://h\", heartbeat: 1s, topic: t, replay: {events: 1}, direct_write: false}\n",
             &[
                 "test.yaml:2:55: routes[0].heartbeat: applies only to fan-out routes (routes with `upstream`)",
                 "test.yaml:2:66: routes[0].topic: applies only to fan-out routes (routes with `upstream`)",
                 "test.yaml:2:86: routes[0].replay.events: applies only to fan-out routes (routes with `upstream`)",
+                "test.yaml:2:104: routes[0].direct_write: applies only to fan-out routes (routes with `upstream`)",
             ],
         ),
         (

@@ -125,6 +125,7 @@ fn minimal_config_gets_every_default() {
     assert_eq!(d.gap_event, None);
     assert_eq!(d.write_window, Duration::ZERO);
     assert_eq!(d.upstream_connect_timeout, secs(5));
+    assert!(d.direct_write, "the direct path is on by default");
     assert_eq!(c.limits.max_clients, 100_000);
     assert_eq!(c.limits.max_clients_per_topic, 50_000);
     assert_eq!(c.limits.max_topics, 10_000);
@@ -138,8 +139,8 @@ fn minimal_config_gets_every_default() {
 fn defaults_then_route_override_per_key() {
     let text = format!(
         "defaults:\n  heartbeat: 0s\n  replay: {{events: 0, max_age: 1m}}\n  \
-         upstream_idle_timeout: 0s\n{ROUTE}    client_retry: 0s\n    replay: {{events: 7}}\n    \
-         upstream_backoff: {{max: 1s}}\n"
+         upstream_idle_timeout: 0s\n  direct_write: false\n{ROUTE}    client_retry: 0s\n    \
+         replay: {{events: 7}}\n    upstream_backoff: {{max: 1s}}\n"
     );
     let c = load(&text).unwrap();
     assert_eq!(c.defaults.heartbeat, None);
@@ -152,6 +153,8 @@ fn defaults_then_route_override_per_key() {
     assert_eq!(s.replay.max_age, secs(60), "max_age kept from defaults");
     assert_eq!(s.upstream_backoff.initial, Duration::from_millis(250));
     assert_eq!(s.upstream_backoff.max, secs(1));
+    assert!(!c.defaults.direct_write);
+    assert!(!s.direct_write, "direct_write inherited from defaults");
 }
 
 #[test]
