@@ -20,9 +20,8 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use socket2::SockRef;
 use sse_gateway_hub::{
-    CloseReason, Delivery, DeliveryKind, DeliveryRecorder, Offer, SubscriberSink,
+    CloseReason, Delivery, DeliveryKind, DeliveryRecorder, DeliveryTally, Offer, SubscriberSink,
 };
-use tokio::io::Interest;
 use tokio::net::TcpStream;
 
 use crate::chunk::chunk;
@@ -229,6 +228,31 @@ impl DirectSink {
 
 impl SubscriberSink for DirectSink {
     fn offer(&self, delivery: &Delivery) -> Offer {
+        self.offer_counted(delivery, None)
+    }
+
+    fn offer_in_round(&self, delivery: &Delivery, tally: &mut DeliveryTally) -> Offer {
+        self.offer_counted(delivery, Some(tally))
+    }
+
+    fn close(&self, reason: CloseReason) {
+        let mut state = self.state.lock();
+        if state.closed.is_none() {
+            if reason == CloseReason::SlowClient {
+                state.pending.clear();
+                state.live_bytes = 0;
+            }
+            state.closed = Some(reason);
+        }
+        wake(state);
+    }
+}
+
+impl DirectSink {
+    /// An offer: sent at once when nothing is pending, else queued. What is
+    /// written whole now is counted in `tally` when the topic passes one
+    /// (an offer round), else in the metrics directly.
+    fn offer_counted(&self, delivery: &Delivery, tally: Option<&mut DeliveryTally>) -> Offer {
         let mut state = self.state.lock();
         if state.closed.is_some() || state.failed {
             return Offer::Closed;
@@ -264,7 +288,14 @@ impl SubscriberSink for DirectSink {
             }
         };
         if written == wire.len() {
-            record(&mut state, delivery);
+            match tally {
+                Some(tally) => {
+                    state.events += delivery.events();
+                    state.bytes += delivery.bytes.len() as u64;
+                    tally.written(delivery);
+                }
+                None => record(&mut state, delivery),
+            }
             return Offer::Accepted;
         }
         push(&mut state, delivery, live);
@@ -272,18 +303,6 @@ impl SubscriberSink for DirectSink {
         state.behind_since = Some(Instant::now());
         wake(state);
         Offer::Accepted
-    }
-
-    fn close(&self, reason: CloseReason) {
-        let mut state = self.state.lock();
-        if state.closed.is_none() {
-            if reason == CloseReason::SlowClient {
-                state.pending.clear();
-                state.live_bytes = 0;
-            }
-            state.closed = Some(reason);
-        }
-        wake(state);
     }
 }
 
@@ -382,10 +401,16 @@ fn consume(state: &mut SinkState, written: usize) {
 
 /// One non-blocking `send` of a whole buffer; zero bytes taken is an error.
 /// (`send` skips the VFS layers of `write`/`writev`.)
+///
+/// It goes to the socket without asking tokio's readiness first (a cache
+/// miss per subscriber on a path that runs for every subscriber of every
+/// delivery): a socket that would block answers `WouldBlock` either way.
+/// The readiness tokio keeps may then still say writable; the subscriber's
+/// task then finds out with one [`flush`], whose `try_write_vectored`
+/// clears it, before waiting for the next write-readiness.
 fn send(stream: &TcpStream, buf: &[u8]) -> io::Result<usize> {
     loop {
-        let sent = stream.try_io(Interest::WRITABLE, || SockRef::from(stream).send(buf));
-        match sent {
+        match SockRef::from(stream).send(buf) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             other => return other,

@@ -51,5 +51,7 @@ pub use publisher::{TopicPublisher, UpstreamState};
 pub use queue::ClientQueue;
 pub use replay::{ReplayRing, Resume};
 pub use settings::{HubLimits, TopicSettings};
-pub use sink::{CloseReason, Delivery, DeliveryKind, Offer, Refusal, SubscriberSink};
+pub use sink::{
+    CloseReason, Delivery, DeliveryKind, DeliveryTally, Offer, Refusal, SubscriberSink,
+};
 pub use topic::SHARD_MIN;

@@ -4,6 +4,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use bytes::Bytes;
+use sse_gateway_metrics::{FanoutDelays, RouteMetrics, TopicMetrics};
 use thiserror::Error;
 
 /// One piece of a client stream: the shared bytes plus what they are.
@@ -135,7 +136,63 @@ pub enum Refusal {
 pub trait SubscriberSink: Send + Sync + 'static {
     /// Offers one delivery.
     fn offer(&self, delivery: &Delivery) -> Offer;
+    /// Offers one delivery of a round that offers it to every subscriber
+    /// (or to a shard of them). A sink that writes the delivery to its
+    /// client at once counts it in `tally`, which the topic adds to the
+    /// metrics once per round; a sink whose own task writes later ignores
+    /// it. The default is [`offer`](Self::offer).
+    fn offer_in_round(&self, delivery: &Delivery, tally: &mut DeliveryTally) -> Offer {
+        let _ = tally;
+        self.offer(delivery)
+    }
     /// Ends the subscriber's stream (after what it already took, unless the
     /// reason is [`CloseReason::SlowClient`]).
     fn close(&self, reason: CloseReason);
+}
+
+/// What the sinks of one offer round wrote to their clients, added to the
+/// topic's metrics once per round (once per shard on a sharded topic)
+/// rather than once per subscriber: shard threads updating the same
+/// counters and histogram for every write would contend for them.
+#[derive(Debug)]
+pub struct DeliveryTally {
+    events: u64,
+    bytes: u64,
+    delays: FanoutDelays,
+}
+
+// === impl DeliveryTally ===
+
+impl DeliveryTally {
+    /// An empty tally for a round on a topic of `route`.
+    pub(crate) fn new(route: &RouteMetrics) -> Self {
+        Self {
+            events: 0,
+            bytes: 0,
+            delays: route.fanout_delays(),
+        }
+    }
+
+    /// A sink wrote the whole of `delivery` to its client.
+    pub fn written(&mut self, delivery: &Delivery) {
+        let events = delivery.events();
+        self.events += events;
+        self.bytes += delivery.bytes.len() as u64;
+        if delivery.is_live_event() {
+            // One observation per event: a batch's events share the delay
+            // of its first (they went out together).
+            let delay = delivery.received.elapsed();
+            for _ in 0..events {
+                self.delays.observe(delay);
+            }
+        }
+    }
+
+    /// Adds the tally to the topic's counters (and, when dropped, its
+    /// delays to the route's histogram).
+    pub(crate) fn record(self, metrics: &TopicMetrics) {
+        if self.events > 0 || self.bytes > 0 {
+            metrics.delivered(self.events, self.bytes);
+        }
+    }
 }

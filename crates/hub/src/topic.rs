@@ -19,7 +19,10 @@ use tokio::sync::{watch, Notify};
 use crate::advice::{gap_event, jittered_retry, HEARTBEAT};
 use crate::publisher::UpstreamState;
 use crate::replay::{ReplayRing, Resume};
-use crate::{CloseReason, Delivery, DeliveryKind, Offer, Refusal, SubscriberSink, TopicSettings};
+use crate::{
+    CloseReason, Delivery, DeliveryKind, DeliveryTally, Offer, Refusal, SubscriberSink,
+    TopicSettings,
+};
 
 /// A topic's identity: the route that opened it and the topic name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -157,8 +160,13 @@ fn delivery_of<'a>(
 }
 
 /// Offers to one sink; `Some((key, slow))` when it must be removed.
-fn offer_one(key: usize, sink: &dyn SubscriberSink, delivery: &Delivery) -> Option<(usize, bool)> {
-    match sink.offer(delivery) {
+fn offer_one(
+    key: usize,
+    sink: &dyn SubscriberSink,
+    delivery: &Delivery,
+    tally: &mut DeliveryTally,
+) -> Option<(usize, bool)> {
+    match sink.offer_in_round(delivery, tally) {
         Offer::Accepted => None,
         Offer::Full => Some((key, true)),
         Offer::Closed => Some((key, false)),
@@ -409,19 +417,27 @@ impl Topic {
                     sinks
                         .par_chunks(per_shard)
                         .flat_map_iter(|shard| {
-                            shard
+                            let mut tally = DeliveryTally::new(&self.route_metrics);
+                            let dropped: Vec<_> = shard
                                 .iter()
-                                .filter_map(|(key, sink)| offer_one(*key, sink.as_ref(), delivery))
+                                .filter_map(|(key, sink)| {
+                                    offer_one(*key, sink.as_ref(), delivery, &mut tally)
+                                })
+                                .collect();
+                            tally.record(&self.metrics);
+                            dropped
                         })
                         .collect()
                 });
             }
             _ => {
+                let mut tally = DeliveryTally::new(&self.route_metrics);
                 for (key, (_, sink)) in state.subscribers.iter() {
-                    if let Some(drop) = offer_one(key, sink.as_ref(), delivery) {
+                    if let Some(drop) = offer_one(key, sink.as_ref(), delivery, &mut tally) {
                         dropped.push(drop);
                     }
                 }
+                tally.record(&self.metrics);
             }
         }
         for (key, slow) in &dropped {

@@ -71,5 +71,5 @@ mod topic;
 pub use names::{RejectReason, StreamPath, UpstreamErrorKind};
 pub use prometheus;
 pub use registry::{GatewayMetrics, MetricsError, FANOUT_DELAY_BUCKETS, TEXT_CONTENT_TYPE};
-pub use route::RouteMetrics;
+pub use route::{FanoutDelays, RouteMetrics};
 pub use topic::{TopicMetrics, TopicSeriesBudget};
