@@ -5,12 +5,12 @@
 //! failed `check` or a start-up failure, 64 (`EX_USAGE`) a bad command line
 //! or an invalid configuration.
 
+mod allocator;
 mod app;
 mod check;
 mod cli;
 mod demo;
 mod logging;
-mod memory;
 mod services;
 mod settings;
 mod state;

@@ -20,7 +20,6 @@ use sse_gateway_hub::{ClientQueue, Refusal, SubscribeRequest, SubscriberSink};
 use sse_gateway_metrics::{RejectReason, StreamPath};
 use sse_gateway_routes::{Matched, FAN_OUT_ALLOW};
 
-use crate::memory;
 use crate::services::access::{self, Admission};
 use crate::services::{client_stream, direct_stream, responses, takeover};
 use crate::settings;
@@ -90,7 +89,6 @@ pub(crate) async fn handle(
     });
     match subscribed {
         Ok(membership) => {
-            memory::note_new_stream();
             plan.metrics.client_stream_opened(writer.path());
             match writer {
                 // The drain reaches it through the hub (every topic closes).

@@ -14,7 +14,6 @@ use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use sse_gateway_hub::TopicHub;
 
-use crate::memory;
 use crate::services::client_stream;
 use crate::state::AppState;
 
@@ -43,13 +42,11 @@ impl BackgroundService for HubService {
         );
         state.set_hub(hub);
         tracing::debug!("hub ready");
-        let trimming = tokio::spawn(memory::trim_after_bursts());
         while !*shutdown.borrow() {
             if shutdown.changed().await.is_err() {
                 break;
             }
         }
-        trimming.abort();
         let clients = state.hub().map_or(0, TopicHub::client_count);
         tracing::info!(
             clients,
