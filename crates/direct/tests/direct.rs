@@ -16,19 +16,18 @@
 //! keeps taking bytes while behind is not); and the decoder itself.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use parking_lot::Mutex;
 use sse_gateway_codec::{encode_event, Frame, OutgoingEvent};
 use sse_gateway_direct::{
     serve, DirectEnd, DirectOutcome, DirectSettings, DirectSink, DrainAdvice,
 };
+use sse_gateway_hub::testing::TestFeed;
 use sse_gateway_hub::{
-    ClientQueue, FeedFuture, HubLimits, Membership, SubscribeRequest, TopicHub, TopicPublisher,
-    TopicSettings,
+    ClientQueue, HubLimits, Membership, SubscribeRequest, TopicHub, TopicPublisher, TopicSettings,
 };
 use sse_gateway_metrics::GatewayMetrics;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -80,33 +79,6 @@ fn id_of(payload: &[u8]) -> u64 {
         .unwrap()
         .parse()
         .unwrap()
-}
-
-/// A feed that hands its publisher to the test.
-#[derive(Clone, Default)]
-struct TestFeed {
-    opened: Arc<AtomicUsize>,
-    publishers: Arc<Mutex<Vec<Arc<TopicPublisher>>>>,
-}
-
-impl TestFeed {
-    fn open(&self) -> impl FnOnce(TopicPublisher) -> FeedFuture {
-        let this = self.clone();
-        move |publisher| {
-            this.opened.fetch_add(1, Ordering::SeqCst);
-            let publisher = Arc::new(publisher);
-            this.publishers.lock().push(publisher.clone());
-            Box::pin(async move { publisher.closed().await })
-        }
-    }
-
-    fn publisher(&self) -> Arc<TopicPublisher> {
-        self.publishers
-            .lock()
-            .last()
-            .cloned()
-            .expect("a feed was opened")
-    }
 }
 
 /// The gateway's drain state as the direct streams see it.

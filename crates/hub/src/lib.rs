@@ -44,6 +44,8 @@ mod queue;
 mod replay;
 mod settings;
 mod sink;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod topic;
 
 pub use hub::{DeliveryRecorder, FeedFuture, Membership, SubscribeRequest, TopicHub, TopicInfo};

@@ -1,16 +1,16 @@
 //! The hub's policies, driven through its public API with real tokio timers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use parking_lot::Mutex;
 use sse_gateway_codec::{encode_event, Frame, OutgoingEvent};
+use sse_gateway_hub::testing::TestFeed;
 use sse_gateway_hub::{
-    ClientQueue, CloseReason, Delivery, DeliveryKind, FeedFuture, HubLimits, Membership, Refusal,
-    SubscribeRequest, TopicHub, TopicPublisher, TopicSettings,
+    ClientQueue, CloseReason, Delivery, DeliveryKind, HubLimits, Membership, Refusal,
+    SubscribeRequest, TopicHub, TopicSettings,
 };
 use sse_gateway_metrics::GatewayMetrics;
 
@@ -32,33 +32,6 @@ fn frame(id: u64) -> Frame {
         ..Default::default()
     })
     .unwrap()
-}
-
-/// A feed that hands its publisher to the test and counts how often it was opened.
-#[derive(Clone, Default)]
-struct TestFeed {
-    opened: Arc<AtomicUsize>,
-    publishers: Arc<Mutex<Vec<Arc<TopicPublisher>>>>,
-}
-
-impl TestFeed {
-    fn open(&self) -> impl FnOnce(TopicPublisher) -> FeedFuture {
-        let this = self.clone();
-        move |publisher| {
-            this.opened.fetch_add(1, Ordering::SeqCst);
-            let publisher = Arc::new(publisher);
-            this.publishers.lock().push(publisher.clone());
-            Box::pin(async move { publisher.closed().await })
-        }
-    }
-
-    fn publisher(&self) -> Arc<TopicPublisher> {
-        self.publishers
-            .lock()
-            .last()
-            .cloned()
-            .expect("a feed was opened")
-    }
 }
 
 struct Harness {
@@ -139,16 +112,15 @@ async fn one_feed_per_topic_and_one_bytes_for_everyone() {
     let clients: Vec<_> = (0..100)
         .map(|_| h.join("t", None, 1 << 20).unwrap())
         .collect();
-    assert_eq!(h.feed.opened.load(Ordering::SeqCst), 1);
+    assert_eq!(h.feed.opened(), 1);
     let other = h.join("u", None, 1 << 20).unwrap();
-    assert_eq!(
-        h.feed.opened.load(Ordering::SeqCst),
-        2,
-        "another topic has its own feed"
-    );
+    assert_eq!(h.feed.opened(), 2, "another topic has its own feed");
 
     let sent = frame(1);
-    h.feed.publishers.lock()[0].publish(sent.clone(), Instant::now());
+    h.feed
+        .publisher_at(0)
+        .expect("opened")
+        .publish(sent.clone(), Instant::now());
     for (_, queue) in &clients {
         let got = batch(queue).await.unwrap();
         assert_eq!(got.len(), 1);
@@ -341,11 +313,7 @@ async fn linger_keeps_the_feed_then_closes_it() {
     let (a, _) = h.join("t", None, 1 << 20).unwrap();
     drop(a);
     let (b, _) = h.join("t", None, 1 << 20).unwrap();
-    assert_eq!(
-        h.feed.opened.load(Ordering::SeqCst),
-        1,
-        "reused within linger"
-    );
+    assert_eq!(h.feed.opened(), 1, "reused within linger");
     let publisher = h.feed.publisher();
     drop(b);
     tokio::time::timeout(DEADLINE, publisher.closed())
@@ -354,11 +322,7 @@ async fn linger_keeps_the_feed_then_closes_it() {
     let hub = h.hub.clone();
     eventually(|| hub.topic_count() == 0).await;
     let (_c, _) = h.join("t", None, 1 << 20).unwrap();
-    assert_eq!(
-        h.feed.opened.load(Ordering::SeqCst),
-        2,
-        "a new feed after linger"
-    );
+    assert_eq!(h.feed.opened(), 2, "a new feed after linger");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -382,7 +346,7 @@ async fn a_stop_closes_subscribers_and_refuses_during_the_holdoff() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(start.elapsed() >= Duration::from_millis(200), "held off");
-    assert_eq!(h.feed.opened.load(Ordering::SeqCst), 2);
+    assert_eq!(h.feed.opened(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
