@@ -1,6 +1,6 @@
 //! Answers that are not a stream: 404, 405 with `Allow`, and the over-limit answer
 //! (200 + `retry:` + close for EventSource, 503 + `Retry-After` for other clients); and
-//! the headers of a stream that is served.
+//! the headers of a stream that is served. Refusals carry the route's CORS headers.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -10,6 +10,9 @@ use sse_gateway_tests::client::http_get;
 use sse_gateway_tests::{deadline, GatewayProcess, Response, SseClient, UpstreamServer};
 
 const WAIT: Duration = Duration::from_secs(15);
+
+/// The page origin the route's CORS policy allows.
+const ORIGIN: &str = "https://app.example.com";
 
 async fn gateway(max_clients: u32) -> (sse_gateway_tests::Upstream, GatewayProcess) {
     let upstream = UpstreamServer::new()
@@ -33,6 +36,9 @@ routes:
       name: "[a-z]+"
     upstream:
       url: "{}"
+    cors:
+      origins: ["{ORIGIN}"]
+      credentials: true
 "#,
         upstream.url("/stream/{name}")
     );
@@ -168,9 +174,19 @@ async fn over_max_clients_eventsource_gets_retry_and_close_others_get_503() {
     assert_eq!(first.status(), 200);
     first.next_event(deadline(WAIT)).await.unwrap().unwrap();
 
-    // An EventSource: any status but 200 text/event-stream would make it give up for good.
-    let mut es = SseClient::get(gateway.addr(), "/feed/abc").await.unwrap();
+    // An EventSource: any status but 200 text/event-stream would make it give up for good,
+    // and so would a CORS failure on a cross-origin one: the answer carries the CORS headers.
+    let mut es = SseClient::request(
+        gateway.addr(),
+        "GET",
+        "/feed/abc",
+        &[("Accept", "text/event-stream"), ("Origin", ORIGIN)],
+    )
+    .await
+    .unwrap();
     assert_eq!(es.status(), 200);
+    assert_eq!(es.header("access-control-allow-origin"), Some(ORIGIN));
+    assert_eq!(es.header("access-control-allow-credentials"), Some("true"));
     assert!(es
         .header("content-type")
         .is_some_and(|v| v.starts_with("text/event-stream")));
@@ -187,10 +203,15 @@ async fn over_max_clients_eventsource_gets_retry_and_close_others_get_503() {
     );
 
     for accept in ["application/json", "text/html"] {
-        let resp = http_get(gateway.addr(), "/feed/abc", &[("Accept", accept)])
-            .await
-            .unwrap();
+        let resp = http_get(
+            gateway.addr(),
+            "/feed/abc",
+            &[("Accept", accept), ("Origin", ORIGIN)],
+        )
+        .await
+        .unwrap();
         assert_eq!(resp.status, 503, "Accept: {accept}");
+        assert_eq!(resp.header("access-control-allow-origin"), Some(ORIGIN));
         let after = resp.header("retry-after").expect("503 carries Retry-After");
         assert!(after.parse::<u64>().is_ok(), "Retry-After: {after}");
     }

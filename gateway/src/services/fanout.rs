@@ -9,11 +9,16 @@
 //! | subscribed | 200 `text/event-stream` ([`client_stream`]) |
 //! | topic stopped by its upstream (204) | 204: browsers stop reconnecting |
 //! | over a limit, or draining | 200 `text/event-stream` with a jittered `retry:` then end, for clients that accept event streams (any other status makes `EventSource` give up); 503 + `Retry-After` otherwise; counted as `limit` |
+//!
+//! Every answer after admission carries the route's CORS headers, so a
+//! cross-origin client can read it (an `EventSource` that met a CORS failure
+//! instead of the `retry:` answer would give up for good).
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use pingora::proxy::Session;
+use sse_gateway_access::CorsHeaders;
 use sse_gateway_config::FanOutRoute;
 use sse_gateway_direct::DirectSink;
 use sse_gateway_hub::{ClientQueue, Refusal, SubscribeRequest, SubscriberSink};
@@ -55,13 +60,21 @@ pub(crate) async fn handle(
         return client_stream::head(session, &admitted).await;
     }
     let (Some(hub), Some(topic_settings)) = (state.hub(), plan.topic_settings.as_ref()) else {
-        return responses::text(session, 503, &[("retry-after", "1")], "starting\n").await;
+        let retry = [("retry-after", "1")];
+        return responses::text_with_cors(session, 503, &retry, &admitted.cors, "starting\n").await;
     };
     let url = match url::Url::parse(upstream_url) {
         Ok(url) => url,
         Err(e) => {
             tracing::error!(route = %matched.route.name, %upstream_url, "bad upstream URL: {e}");
-            return responses::text(session, 502, &[], "bad upstream URL\n").await;
+            return responses::text_with_cors(
+                session,
+                502,
+                &[],
+                &admitted.cors,
+                "bad upstream URL\n",
+            )
+            .await;
         }
     };
     let upstream = settings::upstream_settings(&route.settings, &route.upstream, url);
@@ -101,10 +114,12 @@ pub(crate) async fn handle(
                 }
             }
         }
-        Err(Refusal::Stopped) => responses::send(session, 204, &[], Bytes::new()).await,
+        Err(Refusal::Stopped) => {
+            responses::send_with_cors(session, 204, &[], &admitted.cors, Bytes::new()).await;
+        }
         Err(refusal @ (Refusal::Limit(_) | Refusal::ShuttingDown)) => {
             tracing::debug!(route = %matched.route.name, %topic, "refused: {refusal}");
-            refuse_for_now(session, plan).await;
+            refuse_for_now(session, plan, &admitted.cors).await;
         }
     }
 }
@@ -129,7 +144,7 @@ impl Writer {
 
 /// Over a limit or draining: tell the client to come back later, in a way
 /// that does not make a browser give up.
-async fn refuse_for_now(session: &mut Session, plan: &RoutePlan) {
+async fn refuse_for_now(session: &mut Session, plan: &RoutePlan, cors: &CorsHeaders) {
     plan.metrics.rejected(RejectReason::Limit);
     if accepts_event_stream(session) {
         let body = format!("retry: {}\n\n", responses::jittered_ms(plan.refusal_retry));
@@ -137,20 +152,15 @@ async fn refuse_for_now(session: &mut Session, plan: &RoutePlan) {
             ("content-type", "text/event-stream"),
             ("cache-control", "no-cache"),
         ];
-        responses::send(session, 200, &headers, Bytes::from(body)).await;
+        responses::send_with_cors(session, 200, &headers, cors, Bytes::from(body)).await;
     } else {
         let secs = responses::retry_after_secs(plan.refusal_retry).to_string();
         let headers = [
             ("retry-after", secs.as_str()),
             ("content-type", "text/plain; charset=utf-8"),
         ];
-        responses::send(
-            session,
-            503,
-            &headers,
-            Bytes::from_static(b"over capacity, retry later\n"),
-        )
-        .await;
+        let body = Bytes::from_static(b"over capacity, retry later\n");
+        responses::send_with_cors(session, 503, &headers, cors, body).await;
     }
 }
 

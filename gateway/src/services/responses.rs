@@ -6,6 +6,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
+use sse_gateway_access::CorsHeaders;
+
+use crate::services::access;
 
 /// Writes a complete response. Errors mean the client is gone; they are
 /// ignored (the caller returns `Ok(true)` either way).
@@ -15,10 +18,25 @@ pub(crate) async fn send(
     headers: &[(&'static str, &str)],
     body: Bytes,
 ) {
+    send_with_cors(session, status, headers, &CorsHeaders::default(), body).await;
+}
+
+/// [`send`] with the route's CORS headers for an admitted request: a
+/// cross-origin client must be able to read the answer (and an
+/// `EventSource` told to come back later must not see a CORS failure,
+/// after which it would give up for good).
+pub(crate) async fn send_with_cors(
+    session: &mut Session,
+    status: u16,
+    headers: &[(&'static str, &str)],
+    cors: &CorsHeaders,
+    body: Bytes,
+) {
     let head_only = session.req_header().method == http::Method::HEAD;
-    let Ok(header) = build(status, headers, body.len()) else {
+    let Ok(mut header) = build(status, headers, body.len()) else {
         return;
     };
+    access::apply(&mut header, cors);
     let no_body = head_only || body.is_empty();
     if session
         .write_response_header(header, no_body)
@@ -38,9 +56,21 @@ pub(crate) async fn text(
     headers: &[(&'static str, &str)],
     body: &'static str,
 ) {
+    text_with_cors(session, status, headers, &CorsHeaders::default(), body).await;
+}
+
+/// [`text`] with the route's CORS headers (see [`send_with_cors`]).
+pub(crate) async fn text_with_cors(
+    session: &mut Session,
+    status: u16,
+    headers: &[(&'static str, &str)],
+    cors: &CorsHeaders,
+    body: &'static str,
+) {
     let mut all: Vec<(&'static str, &str)> = vec![("content-type", "text/plain; charset=utf-8")];
     all.extend_from_slice(headers);
-    send(session, status, &all, Bytes::from_static(body.as_bytes())).await;
+    let body = Bytes::from_static(body.as_bytes());
+    send_with_cors(session, status, &all, cors, body).await;
 }
 
 fn build(
