@@ -5,6 +5,8 @@ use std::path::Path;
 
 use sse_gateway_config::{ConfigErrors, GatewayConfig};
 
+use crate::services::access::RouteAccess;
+
 /// What `check` prints for a load result, and whether it passed: `ok`, or
 /// one `FILE:LINE:COL: key.path: message` line per error.
 ///
@@ -13,6 +15,11 @@ use sse_gateway_config::{ConfigErrors, GatewayConfig};
 pub(crate) fn report(result: &Result<GatewayConfig, ConfigErrors>) -> (String, bool) {
     match result {
         Ok(config) => {
+            let setup = setup_errors(config);
+            if !setup.is_empty() {
+                let lines: Vec<String> = setup.iter().map(|e| format!("error: {e}")).collect();
+                return (lines.join("\n") + "\n", false);
+            }
             let mut out = String::new();
             for warning in warnings(config) {
                 out.push_str("warning: ");
@@ -24,6 +31,18 @@ pub(crate) fn report(result: &Result<GatewayConfig, ConfigErrors>) -> (String, b
         }
         Err(errors) => (format!("{errors}\n"), false),
     }
+}
+
+/// What `run` would refuse at start although the file is valid: each
+/// route's access policy is built as at start, so a JWT key file that is
+/// not a usable PEM key (or does not fit the algorithm) fails `check` too.
+fn setup_errors(config: &GatewayConfig) -> Vec<String> {
+    config
+        .routes
+        .iter()
+        .filter_map(|route| RouteAccess::new(route).err())
+        .map(|e| format!("{e:#}"))
+        .collect()
 }
 
 /// Settings that are valid but unsafe, one sentence each.
@@ -101,6 +120,26 @@ mod tests {
         assert!(!ok);
         assert_eq!(out.trim_end(), expected.trim_end());
         assert!(out.lines().count() >= 2, "{out}");
+    }
+
+    #[test]
+    fn a_jwt_key_that_is_not_a_key_fails_check() {
+        let dir = std::env::temp_dir().join(format!("sse-gw-check-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = dir.join("not-a-key.pem");
+        std::fs::write(
+            &key,
+            "-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n",
+        )
+        .unwrap();
+        let yaml = format!(
+            "routes:\n  - name: r\n    path: /s/{{t}}\n    upstream:\n      url: \"http://127.0.0.1:9/{{t}}\"\n    auth:\n      cookie: session\n      jwt:\n        algorithm: ES256\n        key_file: {}\n",
+            key.display()
+        );
+        let (out, ok) = report(&sse_gateway_config::from_str("k.yaml", &yaml, &ProcessEnv));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(!ok, "{out}");
+        assert!(out.starts_with("error: route `r`: auth.jwt:"), "{out}");
     }
 
     #[test]
