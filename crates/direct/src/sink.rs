@@ -231,7 +231,7 @@ impl SubscriberSink for DirectSink {
         self.offer_counted(delivery, None)
     }
 
-    fn offer_in_round(&self, delivery: &Delivery, tally: &mut DeliveryTally) -> Offer {
+    fn offer_in_round(&self, delivery: &Delivery, tally: &mut DeliveryTally<'_>) -> Offer {
         self.offer_counted(delivery, Some(tally))
     }
 
@@ -252,7 +252,7 @@ impl DirectSink {
     /// An offer: sent at once when nothing is pending, else queued. What is
     /// written whole now is counted in `tally` when the topic passes one
     /// (an offer round), else in the metrics directly.
-    fn offer_counted(&self, delivery: &Delivery, tally: Option<&mut DeliveryTally>) -> Offer {
+    fn offer_counted(&self, delivery: &Delivery, tally: Option<&mut DeliveryTally<'_>>) -> Offer {
         let mut state = self.state.lock();
         if state.closed.is_some() || state.failed {
             return Offer::Closed;
@@ -288,14 +288,7 @@ impl DirectSink {
             }
         };
         if written == wire.len() {
-            match tally {
-                Some(tally) => {
-                    state.events += delivery.events();
-                    state.bytes += delivery.bytes.len() as u64;
-                    tally.written(delivery);
-                }
-                None => record(&mut state, delivery),
-            }
+            record(&mut state, delivery, tally);
             return Offer::Accepted;
         }
         push(&mut state, delivery, live);
@@ -326,22 +319,15 @@ fn push(state: &mut SinkState, delivery: &Delivery, live: bool) {
     });
 }
 
-/// Counts a delivery the socket took whole.
-fn record(state: &mut SinkState, delivery: &Delivery) {
-    let bytes = delivery.bytes.len() as u64;
-    let events = delivery.events();
-    state.events += events;
-    state.bytes += bytes;
-    if let Some(recorder) = &state.recorder {
-        recorder.record_delivered(events, bytes);
-        if delivery.is_live_event() {
-            // One observation per event: a batch's events share the delay
-            // of its first (they went out together).
-            let delay = delivery.received.elapsed();
-            for _ in 0..events {
-                recorder.observe_fanout_delay(delay);
-            }
-        }
+/// Counts a delivery the socket took whole: in the sink (for the access
+/// log) and in the metrics, through the round's tally when there is one.
+fn record(state: &mut SinkState, delivery: &Delivery, tally: Option<&mut DeliveryTally<'_>>) {
+    state.events += delivery.events();
+    state.bytes += delivery.bytes.len() as u64;
+    match (tally, &state.recorder) {
+        (Some(tally), _) => tally.written(delivery),
+        (None, Some(recorder)) => recorder.record_written(delivery),
+        (None, None) => {}
     }
 }
 
@@ -393,7 +379,7 @@ fn consume(state: &mut SinkState, written: usize) {
                 state.live_bytes = state.live_bytes.saturating_sub(held.delivery.bytes.len());
             }
             if held.counted {
-                record(state, &held.delivery);
+                record(state, &held.delivery, None);
             }
         }
     }

@@ -13,7 +13,9 @@ use tokio::runtime::Handle;
 
 use crate::advice::jittered_retry;
 use crate::topic::{JoinError, Topic, TopicKey};
-use crate::{CloseReason, HubLimits, Refusal, SubscriberSink, TopicPublisher, TopicSettings};
+use crate::{
+    CloseReason, Delivery, HubLimits, Refusal, SubscriberSink, TopicPublisher, TopicSettings,
+};
 
 pub use crate::topic::TopicInfo;
 
@@ -302,14 +304,10 @@ impl Membership {
         (self.topic.key.route.clone(), self.topic.key.topic.clone())
     }
 
-    /// Records what the client's stream wrote (events and bytes).
-    pub fn record_delivered(&self, events: u64, bytes: u64) {
-        self.topic.metrics.delivered(events, bytes);
-    }
-
-    /// Records the delay from upstream read to client write.
-    pub fn observe_fanout_delay(&self, delay: Duration) {
-        self.topic.route_metrics.observe_fanout_delay(delay);
+    /// Records deliveries the client's stream wrote whole: events, bytes
+    /// and each live event's fan-out delay.
+    pub fn record_written<'d>(&self, deliveries: impl IntoIterator<Item = &'d Delivery>) {
+        self.topic.record_written(deliveries);
     }
 
     /// A handle that records deliveries without the membership, for a sink
@@ -324,8 +322,8 @@ impl Membership {
     }
 }
 
-/// Records what a sink wrote to its client: the same counters as
-/// [`Membership::record_delivered`] and [`Membership::observe_fanout_delay`].
+/// Records what a sink wrote to its client, as
+/// [`Membership::record_written`] does.
 #[derive(Clone)]
 pub struct DeliveryRecorder {
     topic: Arc<Topic>,
@@ -334,14 +332,9 @@ pub struct DeliveryRecorder {
 // === impl DeliveryRecorder ===
 
 impl DeliveryRecorder {
-    /// Records events and bytes written to one client.
-    pub fn record_delivered(&self, events: u64, bytes: u64) {
-        self.topic.metrics.delivered(events, bytes);
-    }
-
-    /// Records the delay from upstream read to client write.
-    pub fn observe_fanout_delay(&self, delay: Duration) {
-        self.topic.route_metrics.observe_fanout_delay(delay);
+    /// Records a delivery written whole to one client.
+    pub fn record_written(&self, delivery: &Delivery) {
+        self.topic.record_written([delivery]);
     }
 }
 

@@ -141,7 +141,7 @@ pub trait SubscriberSink: Send + Sync + 'static {
     /// client at once counts it in `tally`, which the topic adds to the
     /// metrics once per round; a sink whose own task writes later ignores
     /// it. The default is [`offer`](Self::offer).
-    fn offer_in_round(&self, delivery: &Delivery, tally: &mut DeliveryTally) -> Offer {
+    fn offer_in_round(&self, delivery: &Delivery, tally: &mut DeliveryTally<'_>) -> Offer {
         let _ = tally;
         self.offer(delivery)
     }
@@ -150,30 +150,35 @@ pub trait SubscriberSink: Send + Sync + 'static {
     fn close(&self, reason: CloseReason);
 }
 
-/// What the sinks of one offer round wrote to their clients, added to the
-/// topic's metrics once per round (once per shard on a sharded topic)
-/// rather than once per subscriber: shard threads updating the same
-/// counters and histogram for every write would contend for them.
+/// What was written whole to clients, added to the topic's metrics in one
+/// go: once per offer round (once per shard on a sharded topic) rather than
+/// once per subscriber, since shard threads updating the same counters and
+/// histogram for every write would contend for them. The one place that
+/// says how a written delivery counts.
 #[derive(Debug)]
-pub struct DeliveryTally {
+pub struct DeliveryTally<'a> {
+    route: &'a RouteMetrics,
     events: u64,
     bytes: u64,
-    delays: FanoutDelays,
+    /// Made at the first live event: rounds of heartbeats, and rounds whose
+    /// sinks write later (the session path), allocate nothing.
+    delays: Option<FanoutDelays>,
 }
 
 // === impl DeliveryTally ===
 
-impl DeliveryTally {
-    /// An empty tally for a round on a topic of `route`.
-    pub(crate) fn new(route: &RouteMetrics) -> Self {
+impl<'a> DeliveryTally<'a> {
+    /// An empty tally for a topic of `route`.
+    pub(crate) fn new(route: &'a RouteMetrics) -> Self {
         Self {
+            route,
             events: 0,
             bytes: 0,
-            delays: route.fanout_delays(),
+            delays: None,
         }
     }
 
-    /// A sink wrote the whole of `delivery` to its client.
+    /// The whole of `delivery` was written to a client.
     pub fn written(&mut self, delivery: &Delivery) {
         let events = delivery.events();
         self.events += events;
@@ -182,8 +187,10 @@ impl DeliveryTally {
             // One observation per event: a batch's events share the delay
             // of its first (they went out together).
             let delay = delivery.received.elapsed();
+            let route = self.route;
+            let delays = self.delays.get_or_insert_with(|| route.fanout_delays());
             for _ in 0..events {
-                self.delays.observe(delay);
+                delays.observe(delay);
             }
         }
     }

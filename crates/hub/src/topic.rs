@@ -164,7 +164,7 @@ fn offer_one(
     key: usize,
     sink: &dyn SubscriberSink,
     delivery: &Delivery,
-    tally: &mut DeliveryTally,
+    tally: &mut DeliveryTally<'_>,
 ) -> Option<(usize, bool)> {
     match sink.offer_in_round(delivery, tally) {
         Offer::Accepted => None,
@@ -393,6 +393,15 @@ impl Topic {
         }
         state.last_offer = Some(now);
         self.offer_all(state, &delivery);
+    }
+
+    /// Records deliveries written whole to a client (see [`DeliveryTally`]).
+    pub(crate) fn record_written<'d>(&self, deliveries: impl IntoIterator<Item = &'d Delivery>) {
+        let mut tally = DeliveryTally::new(&self.route_metrics);
+        for delivery in deliveries {
+            tally.written(delivery);
+        }
+        tally.record(&self.metrics);
     }
 
     /// Offers a delivery to everyone; removes the slow and the gone.

@@ -10,7 +10,7 @@ use sse_gateway_codec::{encode_event, Frame, OutgoingEvent};
 use sse_gateway_hub::testing::TestFeed;
 use sse_gateway_hub::{
     ClientQueue, CloseReason, Delivery, DeliveryKind, HubLimits, Membership, Refusal,
-    SubscribeRequest, TopicHub, TopicSettings,
+    SubscribeRequest, TopicHub, TopicPublisher, TopicSettings,
 };
 use sse_gateway_metrics::GatewayMetrics;
 
@@ -81,28 +81,45 @@ async fn batch(queue: &ClientQueue) -> Result<Vec<Delivery>, CloseReason> {
     Ok(out)
 }
 
-fn ids(deliveries: &[Delivery]) -> Vec<u64> {
-    deliveries
-        .iter()
-        .filter(|d| matches!(d.kind, DeliveryKind::Event | DeliveryKind::Replay))
-        .map(|d| {
-            let text = std::str::from_utf8(&d.bytes).unwrap();
-            text.strip_prefix("id: ")
-                .unwrap()
-                .split('\n')
-                .next()
-                .unwrap()
-                .parse()
-                .unwrap()
-        })
-        .collect()
-}
-
 async fn eventually(mut check: impl FnMut() -> bool) {
     let start = Instant::now();
     while !check() {
         assert!(start.elapsed() < DEADLINE, "condition not met in time");
         tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// How [`resume_repeatedly`] resumes.
+struct Resumes {
+    /// Start once the live stream passed this id.
+    live_after: u64,
+    rounds: usize,
+    /// How far behind the live edge each resume asks from (surely in the ring).
+    behind: u64,
+    /// Ids each resumed subscriber reads before it leaves.
+    read: usize,
+}
+
+/// While `publisher` keeps publishing, joins `rounds` times with a
+/// `Last-Event-ID` a little behind the live edge and checks that each joiner
+/// reads contiguous ids right after it: no gap, no duplicate at the hand-over.
+async fn resume_repeatedly(h: &Harness, publisher: &Arc<TopicPublisher>, resumes: Resumes) {
+    let live = || -> u64 {
+        publisher
+            .last_event_id()
+            .map_or(0, |id| id.parse().unwrap())
+    };
+    eventually(|| live() > resumes.live_after).await;
+    for _ in 0..resumes.rounds {
+        let asked = live().saturating_sub(resumes.behind).max(1);
+        let (member, queue) = h.join("t", Some(&asked.to_string()), 64 << 20).unwrap();
+        let mut seen = Vec::new();
+        while seen.len() < resumes.read {
+            seen.extend(all_ids(&batch(&queue).await.unwrap()));
+        }
+        drop(member);
+        let expected: Vec<u64> = (asked + 1..asked + 1 + seen.len() as u64).collect();
+        assert_eq!(seen, expected, "contiguous after {asked}");
     }
 }
 
@@ -158,27 +175,17 @@ async fn replay_hand_over_has_no_gap_and_no_duplicate_under_load() {
             id
         })
     };
-    let p = publisher.clone();
-    eventually(move || {
-        p.last_event_id()
-            .is_some_and(|id| id.parse::<u64>().unwrap() > 100)
-    })
+    resume_repeatedly(
+        &h,
+        &publisher,
+        Resumes {
+            live_after: 100,
+            rounds: 30,
+            behind: 50,
+            read: 500,
+        },
+    )
     .await;
-    for _ in 0..30 {
-        // Resume from an id a little behind the live edge, surely in the ring.
-        let live: u64 = publisher
-            .last_event_id()
-            .map_or(0, |id| id.parse().unwrap());
-        let asked = live.saturating_sub(50).max(1);
-        let (member, queue) = h.join("t", Some(&asked.to_string()), 64 << 20).unwrap();
-        let mut seen = Vec::new();
-        while seen.len() < 500 {
-            seen.extend(ids(&batch(&queue).await.unwrap()));
-        }
-        drop(member);
-        let expected: Vec<u64> = (asked + 1..asked + 1 + seen.len() as u64).collect();
-        assert_eq!(seen, expected, "contiguous after {asked}");
-    }
     stop.store(true, Ordering::SeqCst);
     let published = producer.await.unwrap();
     assert!(
@@ -196,7 +203,7 @@ async fn a_slow_client_is_disconnected_and_the_rest_carry_on() {
     let mut fast_ids = Vec::new();
     for id in 1..=200 {
         publisher.publish(frame(id), Instant::now());
-        fast_ids.extend(ids(&batch(&fast_queue).await.unwrap()));
+        fast_ids.extend(all_ids(&batch(&fast_queue).await.unwrap()));
     }
     assert_eq!(fast_ids, (1..=200).collect::<Vec<_>>());
     assert_eq!(
@@ -237,9 +244,9 @@ async fn advice_first_then_replay_then_live() {
         b"retry: 4321\n\n",
         "the upstream's retry wins"
     );
-    assert_eq!(ids(&got), vec![3, 4, 5]);
+    assert_eq!(all_ids(&got), vec![3, 4, 5]);
     publisher.publish(frame(6), Instant::now());
-    assert_eq!(ids(&batch(&b).await.unwrap()), vec![6]);
+    assert_eq!(all_ids(&batch(&b).await.unwrap()), vec![6]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -409,12 +416,12 @@ async fn clients_resuming_from_the_id_the_topic_opened_from_miss_nothing() {
         publisher.publish(frame(id), Instant::now());
     }
     assert_eq!(
-        ids(&batch(&a).await.unwrap()),
+        all_ids(&batch(&a).await.unwrap()),
         (11..=15).collect::<Vec<_>>()
     );
     let (_b, b) = h.join("t", Some("10"), 1 << 20).unwrap();
     assert_eq!(
-        ids(&batch(&b).await.unwrap()),
+        all_ids(&batch(&b).await.unwrap()),
         (11..=15).collect::<Vec<_>>(),
         "replayed, no gap event"
     );
@@ -521,26 +528,17 @@ async fn resuming_during_a_window_has_no_gap_and_no_duplicate() {
             }
         })
     };
-    let p = publisher.clone();
-    eventually(move || {
-        p.last_event_id()
-            .is_some_and(|id| id.parse::<u64>().unwrap() > 200)
-    })
+    resume_repeatedly(
+        &h,
+        &publisher,
+        Resumes {
+            live_after: 200,
+            rounds: 20,
+            behind: 30,
+            read: 200,
+        },
+    )
     .await;
-    for _ in 0..20 {
-        let live: u64 = publisher
-            .last_event_id()
-            .map_or(0, |id| id.parse().unwrap());
-        let asked = live.saturating_sub(30).max(1);
-        let (member, queue) = h.join("t", Some(&asked.to_string()), 64 << 20).unwrap();
-        let mut seen = Vec::new();
-        while seen.len() < 200 {
-            seen.extend(all_ids(&batch(&queue).await.unwrap()));
-        }
-        drop(member);
-        let expected: Vec<u64> = (asked + 1..asked + 1 + seen.len() as u64).collect();
-        assert_eq!(seen, expected, "contiguous after {asked}");
-    }
     producer.abort();
 }
 
@@ -575,7 +573,7 @@ async fn a_large_topic_is_offered_in_shards_with_order_and_the_slow_policy_kept(
             assert_eq!(got.unwrap_err(), CloseReason::SlowClient, "subscriber {i}");
         } else {
             assert_eq!(
-                ids(&got.unwrap()),
+                all_ids(&got.unwrap()),
                 (1..=50).collect::<Vec<_>>(),
                 "subscriber {i}"
             );
@@ -636,5 +634,5 @@ async fn a_feed_that_publishes_at_once_reaches_its_first_subscriber() {
             Box::pin(async move { publisher.closed().await })
         })
         .unwrap();
-    assert_eq!(ids(&batch(&queue).await.unwrap()), vec![1]);
+    assert_eq!(all_ids(&batch(&queue).await.unwrap()), vec![1]);
 }

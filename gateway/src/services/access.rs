@@ -28,6 +28,8 @@ use sse_gateway_access::{AuthPolicy, CorsHeaders, CorsPolicy, DenialKind, Denied
 use sse_gateway_config::{RouteConfig, RouteKind};
 use sse_gateway_metrics::{RejectReason, RouteMetrics};
 
+use crate::services::responses;
+
 /// The methods a preflight may ask for on a fan-out route.
 const FAN_OUT_METHODS: &[Method] = &[Method::GET, Method::HEAD];
 
@@ -217,8 +219,9 @@ async fn refuse(session: &mut Session, metrics: &RouteMetrics, denied: Denied, c
     send(session, denied.status(), cors, challenge, denied.body()).await;
 }
 
-/// Writes a complete response with `cors` and `extra` headers. Errors mean
-/// the client is gone and are ignored.
+/// Writes a complete response with `cors` and `extra` headers (a
+/// non-empty body is plain text, never cached). Errors mean the client is
+/// gone and are ignored.
 async fn send(
     session: &mut Session,
     status: u16,
@@ -226,36 +229,13 @@ async fn send(
     extra: &[(&'static str, &str)],
     body: &'static str,
 ) {
-    let head_only = session.req_header().method == Method::HEAD || body.is_empty();
-    let header = (|| -> pingora::Result<Box<ResponseHeader>> {
-        let mut header = ResponseHeader::build(status, Some(extra.len() + 8))?;
-        for (name, value) in cors.iter() {
-            header.append_header(name.clone(), value.clone())?;
-        }
-        for (name, value) in extra {
-            header.insert_header(*name, *value)?;
-        }
-        if !body.is_empty() {
-            header.insert_header("content-type", "text/plain; charset=utf-8")?;
-            header.insert_header("cache-control", "no-store")?;
-        }
-        header.insert_header("content-length", body.len().to_string())?;
-        Ok(Box::new(header))
-    })();
-    let Ok(header) = header else {
-        return;
-    };
-    if session
-        .write_response_header(header, head_only)
-        .await
-        .is_err()
-        || head_only
-    {
-        return;
+    let mut headers = extra.to_vec();
+    if !body.is_empty() {
+        headers.push(("content-type", "text/plain; charset=utf-8"));
+        headers.push(("cache-control", "no-store"));
     }
-    let _ = session
-        .write_response_body(Some(Bytes::from_static(body.as_bytes())), true)
-        .await;
+    let body = Bytes::from_static(body.as_bytes());
+    responses::send_with_cors(session, status, &headers, cors, body).await;
 }
 
 #[cfg(test)]

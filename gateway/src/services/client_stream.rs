@@ -211,16 +211,9 @@ async fn write_batch(
             .await
             .is_ok();
     if ok {
-        membership.record_delivered(events, len);
+        membership.record_written(batch.iter());
         log.events += events;
         log.bytes += len;
-        for delivery in batch.iter().filter(|d| d.is_live_event()) {
-            // One observation per event (a batch's events went out together).
-            let delay = delivery.received.elapsed();
-            for _ in 0..delivery.events() {
-                membership.observe_fanout_delay(delay);
-            }
-        }
     }
     batch.clear();
     ok
