@@ -189,6 +189,19 @@ fn l4_buffer() -> L4BufferSettings {
     L4BufferSettings::default().read(0)
 }
 
+/// Logs how the direct path makes a round's sends.
+fn log_direct_sends() {
+    use crate::services::client_stream::{batched_sends_wanted, IO_URING_ENV};
+    if !batched_sends_wanted() {
+        tracing::info!("direct sends: one send each ({IO_URING_ENV}=off)");
+        return;
+    }
+    match sse_gateway_direct::batched_sends() {
+        Ok(()) => tracing::info!("direct sends: batched per offer round (io_uring)"),
+        Err(e) => tracing::info!("direct sends: one send each (no io_uring here: {e})"),
+    }
+}
+
 /// Logs the one-screen start-up summary: listeners, admin, every route,
 /// and the settings an operator asks about first.
 pub(crate) fn log_summary(config: &GatewayConfig) {
@@ -209,6 +222,7 @@ pub(crate) fn log_summary(config: &GatewayConfig) {
             tracing::info!(listener = %addr, "listening on https://{addr} (HTTP/2 and HTTP/1.1)");
         }
     }
+    log_direct_sends();
     tracing::info!(
         admin = %config.admin,
         "admin on http://{} (/metrics /healthz /readyz /topics)",

@@ -24,8 +24,11 @@
 //! gateway binary. See `LIFECYCLE.md` for the subscriber's states.
 
 mod chunk;
+mod ring;
+mod round;
 mod sink;
 mod stream;
 
+pub use round::batched_sends;
 pub use sink::{DirectSettings, DirectSink, DrainAdvice};
 pub use stream::{serve, DirectEnd, DirectOutcome};

@@ -3,8 +3,9 @@
 //!
 //! The topic offers each delivery under its lock. When nothing is pending,
 //! the sink sends the delivery's chunk (size line, payload, CRLF; framed once
-//! per delivery and shared) with one non-blocking `send` and returns: no
-//! task is woken. Whatever the socket does
+//! per delivery and shared) with one non-blocking `send`, or, in an offer
+//! round, gathers the send with the round's others to be made together at
+//! the round's end (`round`); no task is woken. Whatever the socket does
 //! not take waits in a pending queue (allocated only while behind) that the
 //! subscriber's own task flushes when the socket becomes writable; past
 //! `client_queue` pending bytes the offer answers [`Offer::Full`] and the
@@ -12,12 +13,12 @@
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use socket2::SockRef;
 use sse_gateway_hub::{
     CloseReason, Delivery, DeliveryKind, DeliveryRecorder, DeliveryTally, Offer, SubscriberSink,
@@ -25,6 +26,8 @@ use sse_gateway_hub::{
 use tokio::net::TcpStream;
 
 use crate::chunk::chunk;
+use crate::ring::SendOutcome;
+use crate::round;
 
 /// Most pending deliveries gathered into one vectored write.
 const MAX_BATCH: usize = 16;
@@ -52,6 +55,9 @@ pub struct DirectSettings {
     pub write_timeout: Duration,
     /// The drain's final frame and whether it started.
     pub drain: Arc<dyn DrainAdvice>,
+    /// Whether offer rounds gather their sends and submit them together
+    /// (io_uring, where the kernel gives one; one `send` each otherwise).
+    pub batched_sends: bool,
 }
 
 impl std::fmt::Debug for DirectSettings {
@@ -59,6 +65,7 @@ impl std::fmt::Debug for DirectSettings {
         f.debug_struct("DirectSettings")
             .field("client_queue", &self.client_queue)
             .field("write_timeout", &self.write_timeout)
+            .field("batched_sends", &self.batched_sends)
             .finish_non_exhaustive()
     }
 }
@@ -72,6 +79,10 @@ pub struct DirectSink {
     /// the stream ends).
     stream: OnceLock<TcpStream>,
     state: Mutex<SinkState>,
+    /// Signalled when a gathered send lands (`SinkState::in_flight` ends).
+    landed: Condvar,
+    /// The sink itself, for a round that gathers its send.
+    me: Weak<DirectSink>,
     pub(crate) settings: Arc<DirectSettings>,
 }
 
@@ -92,6 +103,10 @@ struct SinkState {
     closed: Option<CloseReason>,
     /// A write failed: the client is gone.
     failed: bool,
+    /// A send of this sink's is gathered in an offer round and not made
+    /// yet: nothing else may write to the socket or end the stream until
+    /// it lands ([`DirectSink::sent`]).
+    in_flight: bool,
     /// The subscriber's task, woken when the sink falls behind, closes or
     /// fails (never per delivery).
     waker: Option<Waker>,
@@ -120,12 +135,14 @@ pub(crate) struct Status {
 
 impl DirectSink {
     /// A sink that holds what it is offered until [`DirectSink::attach`].
-    pub fn new(settings: Arc<DirectSettings>) -> Self {
-        Self {
+    pub fn new(settings: Arc<DirectSettings>) -> Arc<Self> {
+        Arc::new_cyclic(|me| Self {
             stream: OnceLock::new(),
             state: Mutex::new(SinkState::default()),
+            landed: Condvar::new(),
+            me: me.clone(),
             settings,
-        }
+        })
     }
 
     /// Gives the sink its socket (the response header already written) and
@@ -203,7 +220,7 @@ impl DirectSink {
     /// Marks the stream ended from the subscriber's side: no more offers are
     /// taken; what is pending stays, for the response's end.
     pub(crate) fn end(&self, reason: CloseReason) {
-        let mut state = self.state.lock();
+        let mut state = self.landed_state();
         if state.closed.is_none() {
             state.closed = Some(reason);
         }
@@ -211,12 +228,51 @@ impl DirectSink {
 
     /// Lets go of the socket; returns (events, bytes) written.
     pub(crate) fn detach(&self) -> (u64, u64) {
-        let mut state = self.state.lock();
+        let mut state = self.landed_state();
         state.attached = false;
         state.recorder = None;
         state.pending.clear();
         state.live_bytes = 0;
         (state.events, state.bytes)
+    }
+
+    /// The state once no gathered send is in flight (a round is making it:
+    /// at most one batch's system call away).
+    fn landed_state(&self) -> parking_lot::MutexGuard<'_, SinkState> {
+        let mut state = self.state.lock();
+        while state.in_flight {
+            self.landed.wait(&mut state);
+        }
+        state
+    }
+
+    /// What became of a send a round gathered (see `round`): counted in
+    /// `tally` when the socket took it whole, queued when it took part or
+    /// nothing, the sink failed when the socket is gone.
+    pub(crate) fn sent(
+        &self,
+        delivery: &Delivery,
+        outcome: SendOutcome,
+        tally: &mut DeliveryTally<'_>,
+    ) {
+        let mut state = self.state.lock();
+        state.in_flight = false;
+        self.landed.notify_all();
+        let result = match outcome {
+            SendOutcome::Made(result) => result.and_then(|n| match n {
+                0 => Err(io::ErrorKind::WriteZero.into()),
+                n => Ok(n),
+            }),
+            // Not made: make it now, one `send`.
+            SendOutcome::NotMade => match self.socket(&state) {
+                Some(stream) => send(stream, delivery.wire(chunk)),
+                None => Err(io::ErrorKind::NotConnected.into()),
+            },
+            // It may still be made: nothing can follow it safely.
+            SendOutcome::Unknown => Err(io::ErrorKind::Other.into()),
+        };
+        let live = delivery.kind != DeliveryKind::Replay;
+        let _ = took(state, delivery, live, result, Some(tally));
     }
 
     /// Events and payload bytes written so far.
@@ -271,32 +327,54 @@ impl DirectSink {
             return Offer::Full;
         }
         let wire = delivery.wire(chunk);
-        let written = match (self.socket(&state), state.pending.is_empty()) {
-            (Some(stream), true) => match send(stream, wire) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
-                Err(_) => {
-                    state.failed = true;
-                    wake(state);
-                    return Offer::Closed;
-                }
-            },
+        let Some(stream) = self.socket(&state).filter(|_| state.pending.is_empty()) else {
             // Holding (not attached yet) or behind: queue after the rest.
-            _ => {
-                push(&mut state, delivery, live);
-                return Offer::Accepted;
-            }
-        };
-        if written == wire.len() {
-            record(&mut state, delivery, tally);
+            push(&mut state, delivery, live);
             return Offer::Accepted;
+        };
+        if let Some(tally) = tally {
+            if self.settings.batched_sends && round::ready() {
+                if let Some(me) = self.me.upgrade() {
+                    state.in_flight = true;
+                    drop(state);
+                    round::gather(me, delivery, tally);
+                    return Offer::Accepted;
+                }
+            }
+            return took(state, delivery, live, send(stream, wire), Some(tally));
         }
-        push(&mut state, delivery, live);
-        state.front_written = written;
-        state.behind_since = Some(Instant::now());
-        wake(state);
-        Offer::Accepted
+        took(state, delivery, live, send(stream, wire), None)
     }
+}
+
+/// Settles a send of `delivery`'s chunk made while nothing was pending:
+/// counted when whole, the rest queued (and the task woken to flush it on
+/// write-readiness), the sink failed on an error.
+fn took(
+    mut state: parking_lot::MutexGuard<'_, SinkState>,
+    delivery: &Delivery,
+    live: bool,
+    result: io::Result<usize>,
+    tally: Option<&mut DeliveryTally<'_>>,
+) -> Offer {
+    let written = match result {
+        Ok(n) => n,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+        Err(_) => {
+            state.failed = true;
+            wake(state);
+            return Offer::Closed;
+        }
+    };
+    if written == delivery.wire(chunk).len() {
+        record(&mut state, delivery, tally);
+        return Offer::Accepted;
+    }
+    push(&mut state, delivery, live);
+    state.front_written = written;
+    state.behind_since = Some(Instant::now());
+    wake(state);
+    Offer::Accepted
 }
 
 /// Wakes the subscriber's task (after letting go of the lock).

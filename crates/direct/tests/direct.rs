@@ -28,6 +28,7 @@ use sse_gateway_direct::{
 use sse_gateway_hub::testing::TestFeed;
 use sse_gateway_hub::{
     ClientQueue, HubLimits, Membership, SubscribeRequest, TopicHub, TopicPublisher, TopicSettings,
+    SHARD_MIN,
 };
 use sse_gateway_metrics::GatewayMetrics;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -106,6 +107,8 @@ impl DrainAdvice for TestDrain {
     }
 }
 
+/// Settings whose offer rounds gather their sends (io_uring where the
+/// kernel gives one); [`one_by_one`] turns that off.
 fn direct_settings(
     client_queue: usize,
     write_timeout: Duration,
@@ -115,7 +118,27 @@ fn direct_settings(
         client_queue,
         write_timeout,
         drain,
+        batched_sends: true,
     })
+}
+
+/// `settings` with one `send` per offer, never gathered.
+fn one_by_one(settings: Arc<DirectSettings>) -> Arc<DirectSettings> {
+    Arc::new(DirectSettings {
+        client_queue: settings.client_queue,
+        write_timeout: settings.write_timeout,
+        drain: settings.drain.clone(),
+        batched_sends: false,
+    })
+}
+
+/// `settings`, batched or [`one_by_one`].
+fn sending(batched: bool, settings: Arc<DirectSettings>) -> Arc<DirectSettings> {
+    if batched {
+        settings
+    } else {
+        one_by_one(settings)
+    }
 }
 
 struct Harness {
@@ -127,12 +150,12 @@ struct Harness {
 
 impl Harness {
     fn new(settings: TopicSettings) -> Self {
+        Self::with_limits(settings, HubLimits::default())
+    }
+
+    fn with_limits(settings: TopicSettings, limits: HubLimits) -> Self {
         let metrics = GatewayMetrics::new(100).unwrap();
-        let hub = TopicHub::new(
-            HubLimits::default(),
-            metrics.clone(),
-            tokio::runtime::Handle::current(),
-        );
+        let hub = TopicHub::new(limits, metrics.clone(), tokio::runtime::Handle::current());
         Self {
             hub,
             metrics,
@@ -156,7 +179,7 @@ impl Harness {
         last_event_id: Option<&str>,
         settings: Arc<DirectSettings>,
     ) -> (Membership, Arc<DirectSink>) {
-        let sink = Arc::new(DirectSink::new(settings));
+        let sink = DirectSink::new(settings);
         let membership = self
             .hub
             .subscribe(self.request(last_event_id), sink.clone(), self.feed.open())
@@ -525,6 +548,62 @@ async fn a_thousand_frames_arrive_in_order_one_chunk_each_and_are_counted() {
     drop(membership);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_larger_than_a_ring_reaches_every_subscriber() {
+    many_subscribers_get_every_frame(1, &[true], 300).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_of_batched_and_one_by_one_subscribers_get_every_frame() {
+    many_subscribers_get_every_frame(2, &[true, false], 2 * SHARD_MIN + 88).await;
+}
+
+/// `count` direct subscribers of one topic (their sends gathered or not, by
+/// turns from `batched`), offered on `shard_threads`: each gets every frame
+/// once, in order, and each is counted once.
+async fn many_subscribers_get_every_frame(shard_threads: usize, batched: &[bool], count: usize) {
+    let limits = HubLimits {
+        shard_threads,
+        ..HubLimits::default()
+    };
+    let h = Harness::with_limits(quiet(), limits);
+    let mut streams = Vec::new();
+    for index in 0..count {
+        let settings = direct_settings(64 << 20, DEADLINE, TestDrain::idle());
+        let (membership, sink) =
+            h.subscribe(None, sending(batched[index % batched.len()], settings));
+        let (mut client, served) = connect(&sink, &membership, false).await;
+        let reader = tokio::spawn(async move { client.complete_body().await });
+        streams.push((membership, reader, served));
+    }
+    assert_eq!(h.subscribers(), count);
+    let publisher = h.feed.publisher();
+    let sent = publish(&publisher, 1, 100, 10);
+    publisher.stop();
+
+    for (index, (membership, reader, served)) in streams.into_iter().enumerate() {
+        let chunks = tokio::time::timeout(DEADLINE, reader)
+            .await
+            .expect("body in time")
+            .unwrap();
+        assert_eq!(chunks[0], b":\n", "subscriber {index}");
+        assert_frames(&chunks[1..], &sent);
+        let outcome = served.outcome().await;
+        assert_eq!(
+            outcome.end,
+            DirectEnd::UpstreamStopped,
+            "subscriber {index}"
+        );
+        assert_eq!(outcome.events, 100, "subscriber {index}");
+        drop(membership);
+    }
+    assert_eq!(h.metric(EVENTS_SERIES), Some((100 * count) as f64));
+    assert_eq!(
+        h.metric(BYTES_SERIES),
+        Some((payload_bytes(&sent) * count as u64) as f64)
+    );
+}
+
 // ---------------------------------------------------------------------------
 // 2. Held before attach, replay included.
 
@@ -675,16 +754,33 @@ async fn a_client_behind_small_buffers_gets_everything_once_it_reads() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_client_is_cut_off_and_a_fast_one_gets_every_event() {
+    slow_and_fast(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_client_is_cut_off_and_a_fast_one_gets_every_event_one_send_each() {
+    slow_and_fast(false).await;
+}
+
+async fn slow_and_fast(batched: bool) {
     let h = Harness::new(quiet());
     let (fast_membership, fast_sink) = h.subscribe(
         None,
-        direct_settings(256 << 20, DEADLINE, TestDrain::idle()),
+        sending(
+            batched,
+            direct_settings(256 << 20, DEADLINE, TestDrain::idle()),
+        ),
     );
     let (mut fast_client, fast_served) = connect(&fast_sink, &fast_membership, false).await;
     let fast_reader = tokio::spawn(async move { fast_client.complete_body().await });
 
-    let (slow_membership, slow_sink) =
-        h.subscribe(None, direct_settings(64 << 10, DEADLINE, TestDrain::idle()));
+    let (slow_membership, slow_sink) = h.subscribe(
+        None,
+        sending(
+            batched,
+            direct_settings(64 << 10, DEADLINE, TestDrain::idle()),
+        ),
+    );
     let (mut slow_client, slow_served) = connect(&slow_sink, &slow_membership, true).await;
     assert_eq!(h.subscribers(), 2);
 

@@ -54,6 +54,6 @@ pub use queue::ClientQueue;
 pub use replay::{ReplayRing, Resume};
 pub use settings::{HubLimits, TopicSettings};
 pub use sink::{
-    CloseReason, Delivery, DeliveryKind, DeliveryTally, Offer, Refusal, SubscriberSink,
+    CloseReason, Delivery, DeliveryKind, DeliveryTally, Offer, Refusal, RoundEnd, SubscriberSink,
 };
 pub use topic::SHARD_MIN;

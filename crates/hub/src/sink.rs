@@ -155,6 +155,10 @@ pub trait SubscriberSink: Send + Sync + 'static {
 /// once per subscriber, since shard threads updating the same counters and
 /// histogram for every write would contend for them. The one place that
 /// says how a written delivery counts.
+///
+/// It is also the round's end: a sink may put its write off to it
+/// ([`at_end`](Self::at_end)), so that the round's writes are made
+/// together (the direct path submits them in one system call).
 #[derive(Debug)]
 pub struct DeliveryTally<'a> {
     route: &'a RouteMetrics,
@@ -163,7 +167,13 @@ pub struct DeliveryTally<'a> {
     /// Made at the first live event: rounds of heartbeats, and rounds whose
     /// sinks write later (the session path), allocate nothing.
     delays: Option<FanoutDelays>,
+    /// Makes the writes sinks put off, when the round ends.
+    at_end: Option<RoundEnd>,
 }
+
+/// Makes the writes that sinks of an offer round put off to its end (see
+/// [`DeliveryTally::at_end`]), counting what it writes in the tally.
+pub type RoundEnd = fn(&mut DeliveryTally<'_>);
 
 // === impl DeliveryTally ===
 
@@ -175,6 +185,23 @@ impl<'a> DeliveryTally<'a> {
             events: 0,
             bytes: 0,
             delays: None,
+            at_end: None,
+        }
+    }
+
+    /// Asks for `finish` to run when the round's offers are done, on the
+    /// thread that made them and before the topic lets go of its lock (also
+    /// when an offer panics): a sink that put its write off (the direct
+    /// path gathers a round's sends per thread) makes it there. One function
+    /// per round: every sink that defers asks for the same one.
+    pub fn at_end(&mut self, finish: RoundEnd) {
+        self.at_end = Some(finish);
+    }
+
+    /// Runs the round's end, once.
+    fn finish(&mut self) {
+        if let Some(finish) = self.at_end.take() {
+            finish(self);
         }
     }
 
@@ -197,9 +224,84 @@ impl<'a> DeliveryTally<'a> {
 
     /// Adds the tally to the topic's counters (and, when dropped, its
     /// delays to the route's histogram).
-    pub(crate) fn record(self, metrics: &TopicMetrics) {
+    pub(crate) fn record(mut self, metrics: &TopicMetrics) {
+        self.finish();
         if self.events > 0 || self.bytes > 0 {
             metrics.delivered(self.events, self.bytes);
         }
+    }
+}
+
+impl Drop for DeliveryTally<'_> {
+    /// A round that ends without [`record`](Self::record) (an offer
+    /// panicked) still makes the writes it put off: they refer to the
+    /// round's subscribers and delivery.
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use bytes::Bytes;
+    use sse_gateway_metrics::GatewayMetrics;
+
+    use super::*;
+
+    thread_local! {
+        /// Events the test's round end counted in its tally.
+        static ENDS: Cell<u32> = const { Cell::new(0) };
+    }
+
+    /// A round end that writes one "deferred" event.
+    fn count_end(tally: &mut DeliveryTally<'_>) {
+        ENDS.with(|ends| ends.set(ends.get() + 1));
+        tally.written(&Delivery::new(
+            Bytes::from_static(b"data: x\n\n"),
+            DeliveryKind::Event,
+            Instant::now(),
+        ));
+    }
+
+    fn delivered(metrics: &GatewayMetrics) -> Option<String> {
+        metrics
+            .encode_text()
+            .lines()
+            .find(|l| l.starts_with("sse_gateway_delivered_events_total{"))
+            .map(str::to_owned)
+    }
+
+    #[test]
+    fn the_round_end_runs_once_before_the_tally_is_recorded() {
+        let metrics = GatewayMetrics::new(10).unwrap();
+        let route = metrics.route("r");
+        let topic = metrics.open_topic("r", "t");
+        ENDS.with(|ends| ends.set(0));
+        let mut tally = DeliveryTally::new(&route);
+        tally.at_end(count_end);
+        tally.at_end(count_end);
+        tally.record(&topic);
+        assert_eq!(ENDS.with(Cell::get), 1, "asked twice, run once");
+        let line = delivered(&metrics).unwrap();
+        assert!(
+            line.ends_with(" 1"),
+            "what the end wrote is counted: {line}"
+        );
+    }
+
+    #[test]
+    fn a_tally_dropped_without_recording_still_runs_its_end() {
+        let metrics = GatewayMetrics::new(10).unwrap();
+        let route = metrics.route("r");
+        ENDS.with(|ends| ends.set(0));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut tally = DeliveryTally::new(&route);
+            tally.at_end(count_end);
+            panic!("an offer panicked");
+        }));
+        assert!(result.is_err());
+        assert_eq!(ENDS.with(Cell::get), 1);
     }
 }

@@ -77,7 +77,18 @@ pub(crate) fn direct_settings(settings: &TopicSettingsConfig) -> Arc<DirectSetti
         client_queue: usize::try_from(settings.client_queue).unwrap_or(usize::MAX),
         write_timeout: WRITE_TIMEOUT,
         drain: Arc::new(GatewayDrain),
+        batched_sends: batched_sends_wanted(),
     })
+}
+
+/// The environment variable that turns batched direct sends off: `off`
+/// (for a host whose policy forbids io_uring, or to compare).
+pub(crate) const IO_URING_ENV: &str = "SSE_GATEWAY_IO_URING";
+
+/// Whether direct sends are batched (io_uring, where the kernel gives
+/// one): unless [`IO_URING_ENV`] is `off`.
+pub(crate) fn batched_sends_wanted() -> bool {
+    std::env::var_os(IO_URING_ENV).is_none_or(|v| v != "off")
 }
 
 /// Serves the stream. Never fails: a client that went away just ends it.

@@ -83,7 +83,7 @@ pub(crate) async fn handle(
     // leave pingora; the session path otherwise.
     let writer = match &plan.direct {
         Some(settings) if takeover::eligible(session) => {
-            Writer::Direct(Arc::new(DirectSink::new(settings.clone())))
+            Writer::Direct(DirectSink::new(settings.clone()))
         }
         _ => Writer::Session(Arc::new(ClientQueue::new(topic_settings.client_queue))),
     };

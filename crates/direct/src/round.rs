@@ -1,0 +1,156 @@
+//! [`RoundSends`]: the sends of an offer round, gathered per thread and made
+//! together through the thread's [`SendRing`].
+//!
+//! In a round the topic offers one delivery to each subscriber (of a shard,
+//! on a sharded topic) on one thread. A direct sink that would send at once
+//! instead marks itself in flight and gathers its send here; the sends go
+//! out when [`RING_SENDS`] are gathered and when the round ends (the hub
+//! runs [`finish_round`] through
+//! [`DeliveryTally::at_end`](sse_gateway_hub::DeliveryTally::at_end)
+//! before it lets go of the topic's lock). No frame waits for a timer: a
+//! round's sends are made before the round returns, as they were one by
+//! one.
+//!
+//! A thread whose kernel gives no io_uring (or whose ring failed) sends one
+//! by one, as the sink does outside rounds.
+
+use std::cell::RefCell;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::Arc;
+
+use sse_gateway_hub::{Delivery, DeliveryTally};
+
+use crate::chunk::chunk;
+use crate::ring::{SendOutcome, SendRing, RING_SENDS};
+use crate::sink::DirectSink;
+
+thread_local! {
+    static ROUND: RefCell<RoundSends> = const { RefCell::new(RoundSends::new()) };
+}
+
+/// This thread's gathered sends and its ring.
+#[derive(Debug)]
+struct RoundSends {
+    ring: Ring,
+    /// The delivery every gathered send writes (a round offers one).
+    delivery: Option<Delivery>,
+    sinks: Vec<Arc<DirectSink>>,
+    /// Reused for each batch's outcomes.
+    outcomes: Vec<SendOutcome>,
+}
+
+#[derive(Debug)]
+enum Ring {
+    /// Not made yet on this thread.
+    Untried,
+    Ready(Box<SendRing>),
+    /// None on this thread: the kernel refused one, or it failed.
+    Unavailable(io::Error),
+}
+
+/// Whether this thread can gather sends: its ring exists, or can be made.
+pub(crate) fn ready() -> bool {
+    ROUND.with(|round| round.borrow_mut().ring().is_ok())
+}
+
+/// Makes this thread's ring (if not made yet) and says whether it has one:
+/// the gateway asks once at start, to log which way direct sends go.
+pub fn batched_sends() -> io::Result<()> {
+    ROUND.with(|round| round.borrow_mut().ring().map(|_| ()))
+}
+
+/// Gathers a send of `delivery`'s chunk to `sink`, which the caller marked
+/// in flight. The outcome reaches the sink through [`DirectSink::sent`] by
+/// the end of the round, counted in `tally`.
+pub(crate) fn gather(sink: Arc<DirectSink>, delivery: &Delivery, tally: &mut DeliveryTally<'_>) {
+    ROUND.with(|round| {
+        let mut round = round.borrow_mut();
+        let same = round
+            .delivery
+            .as_ref()
+            .is_some_and(|held| same_delivery(held, delivery));
+        if !same {
+            // A round offers one delivery; anything gathered before is
+            // from an earlier round whose end has not run yet.
+            round.make(tally);
+            round.delivery = Some(delivery.clone());
+        }
+        round.sinks.push(sink);
+        if round.sinks.len() >= RING_SENDS {
+            round.make(tally);
+        }
+    });
+    tally.at_end(finish_round);
+}
+
+/// The end of an offer round: makes the sends gathered on this thread.
+fn finish_round(tally: &mut DeliveryTally<'_>) {
+    ROUND.with(|round| round.borrow_mut().make(tally));
+}
+
+/// Whether two deliveries are the same (their shared chunk).
+fn same_delivery(a: &Delivery, b: &Delivery) -> bool {
+    a.wire(chunk).as_ptr() == b.wire(chunk).as_ptr()
+}
+
+impl RoundSends {
+    const fn new() -> Self {
+        Self {
+            ring: Ring::Untried,
+            delivery: None,
+            sinks: Vec::new(),
+            outcomes: Vec::new(),
+        }
+    }
+
+    fn ring(&mut self) -> io::Result<&mut SendRing> {
+        if matches!(self.ring, Ring::Untried) {
+            self.ring = match SendRing::new() {
+                Ok(ring) => Ring::Ready(Box::new(ring)),
+                Err(e) => Ring::Unavailable(e),
+            };
+        }
+        match &mut self.ring {
+            Ring::Ready(ring) => Ok(ring),
+            Ring::Unavailable(e) => Err(io::Error::new(e.kind(), e.to_string())),
+            Ring::Untried => Err(io::ErrorKind::Unsupported.into()),
+        }
+    }
+
+    /// Makes the gathered sends and tells each sink what became of its own.
+    fn make(&mut self, tally: &mut DeliveryTally<'_>) {
+        let Some(delivery) = self.delivery.take() else {
+            return;
+        };
+        let sinks = std::mem::take(&mut self.sinks);
+        let mut outcomes = std::mem::take(&mut self.outcomes);
+        let fds: Vec<BorrowedFd<'_>> = sinks
+            .iter()
+            .filter_map(|sink| sink.stream().map(AsFd::as_fd))
+            .collect();
+        outcomes.clear();
+        if fds.len() == sinks.len() {
+            let wire = delivery.wire(chunk);
+            let sent = match self.ring() {
+                Ok(ring) => ring.send_all(&fds, wire, &mut outcomes),
+                Err(_) => Ok(()),
+            };
+            if let Err(broken) = sent {
+                // The sends it did not make are made one by one; this
+                // thread does not use a ring again.
+                self.ring = Ring::Unavailable(broken.error);
+            }
+        }
+        drop(fds);
+        outcomes.resize_with(sinks.len(), || SendOutcome::NotMade);
+        for (sink, outcome) in sinks.iter().zip(outcomes.drain(..)) {
+            sink.sent(&delivery, outcome, tally);
+        }
+        self.outcomes = outcomes;
+        // Keep the buffer for the next round (the sinks are let go of).
+        let mut sinks = sinks;
+        sinks.clear();
+        self.sinks = sinks;
+    }
+}
