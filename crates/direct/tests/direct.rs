@@ -25,10 +25,10 @@ use sse_gateway_codec::{encode_event, Frame, OutgoingEvent};
 use sse_gateway_direct::{
     serve, DirectEnd, DirectOutcome, DirectSettings, DirectSink, DrainAdvice,
 };
-use sse_gateway_hub::testing::TestFeed;
+use sse_gateway_hub::testing::{round_tally, TestFeed};
 use sse_gateway_hub::{
-    ClientQueue, HubLimits, Membership, SubscribeRequest, TopicHub, TopicPublisher, TopicSettings,
-    SHARD_MIN,
+    ClientQueue, Delivery, DeliveryKind, HubLimits, Membership, Offer, SubscribeRequest,
+    SubscriberSink, TopicHub, TopicPublisher, TopicSettings, SHARD_MIN,
 };
 use sse_gateway_metrics::GatewayMetrics;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -602,6 +602,45 @@ async fn many_subscribers_get_every_frame(shard_threads: usize, batched: &[bool]
         h.metric(BYTES_SERIES),
         Some((payload_bytes(&sent) * count as u64) as f64)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_does_not_end_while_its_gathered_send_is_in_flight() {
+    if let Err(e) = sse_gateway_direct::batched_sends() {
+        eprintln!("no io_uring here ({e}): nothing is gathered, nothing to test");
+        return;
+    }
+    let h = Harness::new(quiet());
+    let (membership, sink) =
+        h.subscribe(None, direct_settings(64 << 20, DEADLINE, TestDrain::idle()));
+    let (mut client, served) = connect(&sink, &membership, false).await;
+    assert_eq!(client.next().await, Ok(Chunk::Data(b":\n".to_vec())));
+    let route = h.metrics.route("r");
+    let delivery = Delivery::new(
+        frame(1, 0).bytes().clone(),
+        DeliveryKind::Event,
+        Instant::now(),
+    );
+
+    // A round on this thread gathers the send and has not ended yet.
+    let tally = {
+        let mut tally = round_tally(&route);
+        assert_eq!(sink.offer_in_round(&delivery, &mut tally), Offer::Accepted);
+        tally
+    };
+    // The client leaves: its task sees it, but must not end the stream (nor
+    // let go of the socket) while the send is in flight.
+    drop(client);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        !served.task.is_finished(),
+        "the stream ended with a send in flight"
+    );
+    // The round ends: the send lands, then the stream ends.
+    drop(tally);
+    let outcome = served.outcome().await;
+    assert_eq!(outcome.end, DirectEnd::ClientClosed);
+    drop(membership);
 }
 
 // ---------------------------------------------------------------------------
