@@ -54,10 +54,13 @@ pub(crate) fn ready() -> bool {
     ROUND.with(|round| round.borrow_mut().ring().is_ok())
 }
 
-/// Makes this thread's ring (if not made yet) and says whether it has one:
-/// the gateway asks once at start, to log which way direct sends go.
+/// Whether this kernel gives the rings that batched sends need: the
+/// gateway asks once at start, to log which way direct sends go. The ring
+/// made to find out is dropped at once (the asking thread may fork, as
+/// `--daemon` does, and a ring is per thread); each thread that makes offer
+/// rounds makes its own.
 pub fn batched_sends() -> io::Result<()> {
-    ROUND.with(|round| round.borrow_mut().ring().map(|_| ()))
+    SendRing::new().map(drop)
 }
 
 /// Gathers a send of `delivery`'s chunk to `sink`, which the caller marked
