@@ -16,7 +16,7 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use bytes::Bytes;
-use io_uring::{opcode, types, IoUring};
+use io_uring::{opcode, types, IoUring, Probe};
 
 /// Most sends submitted in one system call (the ring's size).
 pub(crate) const RING_SENDS: usize = 128;
@@ -48,16 +48,21 @@ impl std::fmt::Debug for SendRing {
     }
 }
 
-/// The ring failed: `io_uring_enter` gave `error` (other than an
-/// interruption, or more than [`MAX_ENTERS`] of those). The ring must be
+/// The ring failed: `io_uring_enter` gave an error other than an
+/// interruption (or more than [`MAX_ENTERS`] of those). The ring must be
 /// dropped, never used again.
 #[derive(Debug)]
-pub(crate) struct RingBroken {
-    pub(crate) error: io::Error,
-}
+pub(crate) struct RingBroken;
 
 impl SendRing {
     /// A ring, or why this kernel (or its seccomp policy) gives none.
+    ///
+    /// Kernels before 5.17 give none here: `IORING_OP_SEND` is 5.6, and the
+    /// guarantees `send_all` rests on (a send with `MSG_DONTWAIT` that
+    /// would block completes at once with `EAGAIN` instead of waiting for
+    /// the socket; rings not charged to `RLIMIT_MEMLOCK`) hold on the
+    /// kernels of the last few years, which the linked-file feature (5.17)
+    /// marks. Older kernels send one by one.
     pub(crate) fn new() -> io::Result<Self> {
         let entries = RING_SENDS as u32;
         // Single issuer (6.0) and cooperative task running (5.19) spare the
@@ -67,6 +72,20 @@ impl SendRing {
             .setup_coop_taskrun()
             .build(entries)
             .or_else(|_| IoUring::builder().build(entries))?;
+        if !ring.params().is_feature_linked_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "io_uring older than Linux 5.17",
+            ));
+        }
+        let mut probe = Probe::new();
+        ring.submitter().register_probe(&mut probe)?;
+        if !probe.is_supported(opcode::Send::CODE) {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "io_uring without IORING_OP_SEND",
+            ));
+        }
         Ok(Self { ring })
     }
 
@@ -94,15 +113,19 @@ impl SendRing {
                     .build()
                     .user_data(index as u64);
                 // SAFETY: the entry points at `buf`'s bytes and names the
-                // socket `fd`. The kernel takes its own reference to the
-                // socket's file when it picks the entry up, so only the
-                // buffer must outlive the send. Either every submitted entry
+                // socket `fd`, both of which must stay valid until the
+                // kernel is done with the send. Either every submitted entry
                 // completes before this returns (the kernel posts the
-                // completion after its last use of the buffer), or a
-                // reference to `buf` is leaked below so the bytes stay
-                // valid for good. Entries never submitted are never seen by
-                // the kernel: the caller drops the ring on `RingBroken`
-                // before another `io_uring_enter`.
+                // completion after its last use of the buffer and of the
+                // file), or a reference to `buf` is leaked below so the
+                // bytes stay valid for good, and the caller keeps the
+                // sockets of the sends whose fate is unknown open for good
+                // (`SendOutcome::Unknown`). Entries never submitted are
+                // never seen by the kernel: the caller drops the ring on
+                // `RingBroken` before another `io_uring_enter`. (With
+                // `MSG_DONTWAIT` the kernel issues each send inline, so in
+                // practice every submitted entry has completed when
+                // `io_uring_enter` returns.)
                 #[allow(unsafe_code)]
                 let pushed = unsafe { queue.push(&entry) };
                 if pushed.is_err() {
@@ -124,15 +147,18 @@ impl SendRing {
             };
             for cqe in self.ring.completion() {
                 let result = cqe.result();
-                let made = match usize::try_from(result) {
-                    Ok(n) => Ok(n),
-                    Err(_) => Err(io::Error::from_raw_os_error(-result)),
+                let outcome = match usize::try_from(result) {
+                    Ok(n) => SendOutcome::Made(Ok(n)),
+                    // Not made (as `send` would be retried): the caller
+                    // sends it itself.
+                    Err(_) if -result == libc::EINTR => SendOutcome::NotMade,
+                    Err(_) => SendOutcome::Made(Err(io::Error::from_raw_os_error(-result))),
                 };
                 let slot = usize::try_from(cqe.user_data())
                     .ok()
                     .and_then(|index| outcomes.get_mut(index));
                 if let Some(slot) = slot {
-                    *slot = SendOutcome::Made(made);
+                    *slot = outcome;
                     completed += 1;
                 }
             }
@@ -155,7 +181,7 @@ impl SendRing {
                     }
                 }
             }
-            return Err(RingBroken { error });
+            return Err(RingBroken);
         }
         Ok(())
     }

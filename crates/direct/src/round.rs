@@ -46,12 +46,12 @@ enum Ring {
     Untried,
     Ready(Box<SendRing>),
     /// None on this thread: the kernel refused one, or it failed.
-    Unavailable(io::Error),
+    Unavailable,
 }
 
 /// Whether this thread can gather sends: its ring exists, or can be made.
 pub(crate) fn ready() -> bool {
-    ROUND.with(|round| round.borrow_mut().ring().is_ok())
+    ROUND.with(|round| round.borrow_mut().ready())
 }
 
 /// Whether this kernel gives the rings that batched sends need: the
@@ -74,8 +74,10 @@ pub(crate) fn gather(sink: Arc<DirectSink>, delivery: &Delivery, tally: &mut Del
             .as_ref()
             .is_some_and(|held| same_delivery(held, delivery));
         if !same {
-            // A round offers one delivery; anything gathered before is
-            // from an earlier round whose end has not run yet.
+            // A round offers one delivery and makes its sends before it
+            // ends, so nothing is gathered when a new one starts. (Were
+            // something left, it is made now rather than lost.)
+            debug_assert!(round.delivery.is_none(), "sends left from an earlier round");
             round.make(tally);
             round.delivery = Some(delivery.clone());
         }
@@ -97,6 +99,22 @@ fn same_delivery(a: &Delivery, b: &Delivery) -> bool {
     a.wire(chunk).as_ptr() == b.wire(chunk).as_ptr()
 }
 
+/// The sinks of a batch whose sends are not settled yet. Should settling
+/// unwind (a panic), the rest are failed rather than left in flight, where
+/// their streams' ends would wait for them for good.
+struct Unsettled<'a> {
+    sinks: &'a [Arc<DirectSink>],
+    next: usize,
+}
+
+impl Drop for Unsettled<'_> {
+    fn drop(&mut self) {
+        for sink in self.sinks.iter().skip(self.next) {
+            sink.abandon();
+        }
+    }
+}
+
 impl RoundSends {
     const fn new() -> Self {
         Self {
@@ -107,18 +125,16 @@ impl RoundSends {
         }
     }
 
-    fn ring(&mut self) -> io::Result<&mut SendRing> {
+    /// Whether the thread has a ring, making it on first use (asked on
+    /// every offer: after the first, one comparison).
+    fn ready(&mut self) -> bool {
         if matches!(self.ring, Ring::Untried) {
             self.ring = match SendRing::new() {
                 Ok(ring) => Ring::Ready(Box::new(ring)),
-                Err(e) => Ring::Unavailable(e),
+                Err(_) => Ring::Unavailable,
             };
         }
-        match &mut self.ring {
-            Ring::Ready(ring) => Ok(ring),
-            Ring::Unavailable(e) => Err(io::Error::new(e.kind(), e.to_string())),
-            Ring::Untried => Err(io::ErrorKind::Unsupported.into()),
-        }
+        matches!(self.ring, Ring::Ready(_))
     }
 
     /// Makes the gathered sends and tells each sink what became of its own.
@@ -127,6 +143,10 @@ impl RoundSends {
             return;
         };
         let sinks = std::mem::take(&mut self.sinks);
+        let mut unsettled = Unsettled {
+            sinks: &sinks,
+            next: 0,
+        };
         let mut outcomes = std::mem::take(&mut self.outcomes);
         let fds: Vec<BorrowedFd<'_>> = sinks
             .iter()
@@ -135,21 +155,29 @@ impl RoundSends {
         outcomes.clear();
         if fds.len() == sinks.len() {
             let wire = delivery.wire(chunk);
-            let sent = match self.ring() {
-                Ok(ring) => ring.send_all(&fds, wire, &mut outcomes),
-                Err(_) => Ok(()),
+            self.ready();
+            let sent = match &mut self.ring {
+                Ring::Ready(ring) => ring.send_all(&fds, wire, &mut outcomes),
+                Ring::Untried | Ring::Unavailable => Ok(()),
             };
-            if let Err(broken) = sent {
+            if sent.is_err() {
                 // The sends it did not make are made one by one; this
                 // thread does not use a ring again.
-                self.ring = Ring::Unavailable(broken.error);
+                self.ring = Ring::Unavailable;
             }
         }
         drop(fds);
         outcomes.resize_with(sinks.len(), || SendOutcome::NotMade);
-        for (sink, outcome) in sinks.iter().zip(outcomes.drain(..)) {
+        for (index, (sink, outcome)) in sinks.iter().zip(outcomes.drain(..)).enumerate() {
+            if matches!(outcome, SendOutcome::Unknown) {
+                // The kernel may still use the socket: it stays open for
+                // good (the sink fails; its client reconnects elsewhere).
+                let _kept_open = std::mem::ManuallyDrop::new(sink.clone());
+            }
             sink.sent(&delivery, outcome, tally);
+            unsettled.next = index + 1;
         }
+        drop(unsettled);
         self.outcomes = outcomes;
         // Keep the buffer for the next round (the sinks are let go of).
         let mut sinks = sinks;

@@ -275,6 +275,16 @@ impl DirectSink {
         let _ = took(state, delivery, live, result, Some(tally));
     }
 
+    /// A gathered send whose round failed before settling it: the sink
+    /// fails (its stream ends; the client reconnects and is replayed).
+    pub(crate) fn abandon(&self) {
+        let mut state = self.state.lock();
+        state.in_flight = false;
+        self.landed.notify_all();
+        state.failed = true;
+        wake(state);
+    }
+
     /// Events and payload bytes written so far.
     pub fn written(&self) -> (u64, u64) {
         let state = self.state.lock();
@@ -326,6 +336,9 @@ impl DirectSink {
             wake(state);
             return Offer::Full;
         }
+        // A round offers a delivery once, and its send lands before the
+        // next round: nothing is in flight at an offer.
+        debug_assert!(!state.in_flight, "offered while a send is in flight");
         let wire = delivery.wire(chunk);
         let Some(stream) = self.socket(&state).filter(|_| state.pending.is_empty()) else {
             // Holding (not attached yet) or behind: queue after the rest.

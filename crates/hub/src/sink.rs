@@ -195,6 +195,11 @@ impl<'a> DeliveryTally<'a> {
     /// path gathers a round's sends per thread) makes it there. One function
     /// per round: every sink that defers asks for the same one.
     pub fn at_end(&mut self, finish: RoundEnd) {
+        debug_assert!(
+            self.at_end
+                .is_none_or(|asked| std::ptr::fn_addr_eq(asked, finish)),
+            "two kinds of deferred writes in one round"
+        );
         self.at_end = Some(finish);
     }
 
@@ -235,7 +240,9 @@ impl<'a> DeliveryTally<'a> {
 impl Drop for DeliveryTally<'_> {
     /// A round that ends without [`record`](Self::record) (an offer
     /// panicked) still makes the writes it put off: they refer to the
-    /// round's subscribers and delivery.
+    /// round's subscribers and delivery. (Were the round's end to panic too,
+    /// during that unwinding, the process would abort; it makes system calls
+    /// and counts, and does not panic.)
     fn drop(&mut self) {
         self.finish();
     }
