@@ -106,16 +106,21 @@ impl GatewayProcess {
     /// Starts `sse-gateway run` with `yaml` plus `listen`/`admin` on free ports, and
     /// waits until `/readyz` answers 200.
     pub async fn start(yaml: &str) -> anyhow::Result<Self> {
-        Self::launch(Some(yaml)).await
+        Self::launch(Some(yaml), &[]).await
+    }
+
+    /// [`start`](Self::start), with `env` added to the process's environment.
+    pub async fn start_with_env(yaml: &str, env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        Self::launch(Some(yaml), env).await
     }
 
     /// Starts `sse-gateway demo --listen A --admin B` on free ports and waits until the
     /// demo page `/` answers 200 on the public listener.
     pub async fn start_demo() -> anyhow::Result<Self> {
-        Self::launch(None).await
+        Self::launch(None, &[]).await
     }
 
-    async fn launch(yaml: Option<&str>) -> anyhow::Result<Self> {
+    async fn launch(yaml: Option<&str>, env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let bin = gateway_binary()?;
         let mut last_error = None;
         for _attempt in 0..3 {
@@ -143,6 +148,7 @@ impl GatewayProcess {
             }
             let log = std::fs::File::create(dir.join("gateway.log"))?;
             let child = command
+                .envs(env.iter().copied())
                 .current_dir(&dir)
                 .stdin(Stdio::null())
                 .stdout(log.try_clone()?)

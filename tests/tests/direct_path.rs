@@ -26,6 +26,10 @@ fn events(count: usize) -> Vec<String> {
 }
 
 async fn gateway_with(upstream: &str) -> GatewayProcess {
+    gateway_with_env(upstream, &[]).await
+}
+
+async fn gateway_with_env(upstream: &str, env: &[(&str, &str)]) -> GatewayProcess {
     let yaml = format!(
         r#"
 threads: 2
@@ -45,7 +49,7 @@ routes:
       url: "{upstream}"
 "#
     );
-    GatewayProcess::start(&yaml).await.unwrap()
+    GatewayProcess::start_with_env(&yaml, env).await.unwrap()
 }
 
 /// Sends a raw request and returns the socket and the bytes after the response head.
@@ -114,6 +118,22 @@ async fn read_chunks(stream: &mut TcpStream, mut wire: Vec<u8>, count: usize) ->
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_http11_subscribers_take_the_direct_path_one_chunk_per_frame() {
+    // Batched through io_uring where this kernel gives it, one by one otherwise.
+    one_chunk_per_frame(&[], "direct sends: ").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_io_uring_off_the_direct_path_sends_one_by_one_and_the_same() {
+    one_chunk_per_frame(
+        &[("SSE_GATEWAY_IO_URING", "off")],
+        "direct sends: one send each (SSE_GATEWAY_IO_URING=off)",
+    )
+    .await;
+}
+
+/// 200 frames through the direct path, with `env` for the gateway, whose
+/// start-up log must contain `says`.
+async fn one_chunk_per_frame(env: &[(&str, &str)], says: &str) {
     let frames = events(200);
     let mut script = Response::sse().wait_release();
     for frame in &frames {
@@ -124,7 +144,8 @@ async fn plain_http11_subscribers_take_the_direct_path_one_chunk_per_frame() {
         .run()
         .await
         .unwrap();
-    let gateway = gateway_with(&upstream.url("/stream/{name}")).await;
+    let gateway = gateway_with_env(&upstream.url("/stream/{name}"), env).await;
+    assert!(gateway.log().contains(says), "{}", gateway.log());
 
     let request = format!(
         "GET /direct/A HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n\r\n",
