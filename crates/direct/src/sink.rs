@@ -505,3 +505,151 @@ fn write_vectored(stream: &TcpStream, slices: &[IoSlice<'_>]) -> io::Result<usiz
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! How a gathered send is settled when the ring did not make it: the
+    //! paths a ring failure takes, which a healthy kernel never shows.
+
+    use std::time::Duration;
+
+    use sse_gateway_hub::testing::{round_tally, TestFeed};
+    use sse_gateway_hub::{HubLimits, Membership, SubscribeRequest, TopicHub, TopicSettings};
+    use sse_gateway_metrics::GatewayMetrics;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::TcpListener;
+    use tokio::runtime::Handle;
+
+    use super::*;
+
+    struct NoDrain;
+
+    impl DrainAdvice for NoDrain {
+        fn draining(&self) -> bool {
+            false
+        }
+        fn final_frame(&self) -> Option<Bytes> {
+            None
+        }
+    }
+
+    /// An attached sink of topic `t` on route `r`, and the client's side,
+    /// with the opening comment already read.
+    async fn attached(hub: &TopicHub, feed: &TestFeed) -> (Arc<DirectSink>, Membership, TcpStream) {
+        let sink = DirectSink::new(Arc::new(DirectSettings {
+            client_queue: 1 << 20,
+            write_timeout: Duration::from_secs(10),
+            drain: Arc::new(NoDrain),
+            batched_sends: true,
+        }));
+        let settings = Arc::new(TopicSettings {
+            heartbeat: Duration::ZERO,
+            client_retry: Duration::ZERO,
+            ..TopicSettings::default()
+        });
+        let request = SubscribeRequest {
+            route: "r",
+            topic: "t",
+            settings: &settings,
+            last_event_id: None,
+        };
+        let membership = hub.subscribe(request, sink.clone(), feed.open()).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        sink.attach(server, membership.recorder());
+        assert_eq!(read(&mut client, 7).await, b"2\r\n:\n\r\n");
+        (sink, membership, client)
+    }
+
+    async fn read(client: &mut TcpStream, len: usize) -> Vec<u8> {
+        let mut buf = vec![0; len];
+        tokio::time::timeout(Duration::from_secs(10), client.read_exact(&mut buf))
+            .await
+            .expect("bytes in time")
+            .unwrap();
+        buf
+    }
+
+    fn event() -> Delivery {
+        Delivery::new(
+            Bytes::from_static(b"data: x\n\n"),
+            DeliveryKind::Event,
+            Instant::now(),
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_send_the_ring_did_not_make_is_sent_and_counted_once() {
+        let metrics = GatewayMetrics::new(10).unwrap();
+        let hub = TopicHub::new(HubLimits::default(), metrics.clone(), Handle::current());
+        let feed = TestFeed::default();
+        let (sink, membership, mut client) = attached(&hub, &feed).await;
+        let route = metrics.route("r");
+        let delivery = event();
+
+        sink.state.lock().in_flight = true;
+        let mut tally = round_tally(&route);
+        sink.sent(&delivery, SendOutcome::NotMade, &mut tally);
+        drop(tally);
+        assert!(!sink.state.lock().in_flight);
+        assert_eq!(read(&mut client, 14).await, b"9\r\ndata: x\n\n\r\n");
+        assert_eq!(sink.written(), (1, 9));
+        drop(membership);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_send_of_unknown_fate_fails_the_sink_and_writes_nothing() {
+        let metrics = GatewayMetrics::new(10).unwrap();
+        let hub = TopicHub::new(HubLimits::default(), metrics.clone(), Handle::current());
+        let feed = TestFeed::default();
+        let (sink, membership, _client) = attached(&hub, &feed).await;
+        let route = metrics.route("r");
+
+        sink.state.lock().in_flight = true;
+        let mut tally = round_tally(&route);
+        sink.sent(&event(), SendOutcome::Unknown, &mut tally);
+        drop(tally);
+        let state = sink.state.lock();
+        assert!(state.failed && !state.in_flight);
+        assert_eq!((state.events, state.bytes), (0, 0));
+        drop(state);
+        assert_eq!(sink.offer(&event()), Offer::Closed);
+        drop(membership);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_abandoned_send_fails_the_sink_and_releases_a_waiting_end() {
+        let metrics = GatewayMetrics::new(10).unwrap();
+        let hub = TopicHub::new(HubLimits::default(), metrics.clone(), Handle::current());
+        let feed = TestFeed::default();
+        let (sink, membership, _client) = attached(&hub, &feed).await;
+
+        sink.state.lock().in_flight = true;
+        let ender = std::thread::spawn({
+            let sink = sink.clone();
+            move || sink.end(CloseReason::ClientClosed)
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!ender.is_finished(), "end() did not wait for the send");
+        sink.abandon();
+        for _ in 0..1000 {
+            if ender.is_finished() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            ender.is_finished(),
+            "end() still waits after the send was abandoned"
+        );
+        ender.join().unwrap();
+        let state = sink.state.lock();
+        assert!(state.failed && !state.in_flight);
+        assert_eq!(state.closed, Some(CloseReason::ClientClosed));
+        drop(state);
+        drop(membership);
+    }
+}
