@@ -105,3 +105,77 @@ routes:
         .unwrap();
     assert_eq!(upstream.connections(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_read_larger_than_the_client_queue_cuts_nobody() {
+    one_large_read(WritePath::Direct).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_read_larger_than_the_client_queue_cuts_nobody_on_the_session_path() {
+    one_large_read(WritePath::Session).await;
+}
+
+/// Three events of 7 KiB written in one upstream write: one 21 KiB delivery
+/// against a 16 KiB client queue. Every caught-up subscriber takes it whole;
+/// none is disconnected as slow (and then replayed in a reconnect storm).
+async fn one_large_read(path: WritePath) {
+    let event = |id: u32| format!("id: {id}\ndata: {}\n\n", "x".repeat(7 * 1024));
+    let burst = format!("{}{}{}", event(1), event(2), event(3));
+    let upstream = UpstreamServer::new()
+        .default_response(
+            Response::sse()
+                .chunk(":\n")
+                .wait_release()
+                .chunk(burst)
+                .chunk_after(Duration::from_millis(100), "id: 4\ndata: after\n\n"),
+        )
+        .run()
+        .await
+        .unwrap();
+    let yaml = format!(
+        r#"
+threads: 2
+defaults:
+{direct}
+  heartbeat: 0s
+  client_retry: 0s
+  client_queue: 16KiB
+  max_event_size: 16KiB
+routes:
+  - name: burst
+    path: /burst/{{name}}
+    upstream:
+      url: "{}"
+"#,
+        upstream.url("/stream/{name}"),
+        direct = path.yaml(),
+    );
+    let gateway = GatewayProcess::start(&yaml).await.unwrap();
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let client = SseClient::get(gateway.addr(), "/burst/X").await.unwrap();
+        assert_eq!(client.status(), 200);
+        clients.push(client);
+    }
+    path.assert_used(&gateway.metrics().await.unwrap(), "burst");
+    assert!(upstream.wait_connections(1, Duration::from_secs(10)).await);
+    upstream.release();
+    for client in &mut clients {
+        let events = client
+            .events_until(4, deadline(Duration::from_secs(20)))
+            .await
+            .unwrap();
+        let ids: Vec<_> = events.iter().map(|e| e.id_num()).collect();
+        assert_eq!(ids, [Some(1), Some(2), Some(3), Some(4)]);
+        assert_eq!(events[0].data.len(), 7 * 1024);
+    }
+    let slow = gateway
+        .metric(
+            "sse_gateway_slow_client_disconnects_total",
+            &[("route", "burst")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(slow, 0.0, "a subscriber was cut for one large read");
+}

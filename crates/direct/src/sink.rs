@@ -329,7 +329,10 @@ impl DirectSink {
         }
         let len = delivery.bytes.len();
         let live = delivery.kind != DeliveryKind::Replay;
-        if live && state.live_bytes + len > self.settings.client_queue {
+        // Over the bound only while still behind on earlier live bytes: a
+        // subscriber with nothing pending takes any one delivery (the frames
+        // of one upstream read may add up to more than `client_queue`).
+        if live && state.live_bytes > 0 && state.live_bytes + len > self.settings.client_queue {
             state.pending.clear();
             state.live_bytes = 0;
             state.closed = Some(CloseReason::SlowClient);

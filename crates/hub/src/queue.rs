@@ -12,7 +12,10 @@ use crate::{CloseReason, Delivery, DeliveryKind, Offer, SubscriberSink};
 /// The topic offers; the client's task awaits [`ClientQueue::next_batch`] and
 /// writes what it gets. Past `limit` pending bytes (replayed frames excluded:
 /// the ring bounds those) the queue drops what it holds and closes as
-/// [`CloseReason::SlowClient`].
+/// [`CloseReason::SlowClient`]. A queue with no live bytes pending takes any
+/// one delivery, however large (the frames of one upstream read, or a write
+/// window's batch, may add up to more than `limit`): only a client that is
+/// still behind on the previous delivery is slow.
 #[derive(Debug)]
 pub struct ClientQueue {
     state: Mutex<QueueState>,
@@ -72,7 +75,7 @@ impl SubscriberSink for ClientQueue {
         }
         if delivery.kind != DeliveryKind::Replay {
             let bytes = state.bytes + delivery.bytes.len();
-            if bytes > self.limit {
+            if bytes > self.limit && state.bytes > 0 {
                 state.items.clear();
                 state.bytes = 0;
                 state.closed = Some(CloseReason::SlowClient);
@@ -156,6 +159,26 @@ mod tests {
             Err(CloseReason::SlowClient)
         );
         assert!(out.is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_empty_queue_takes_one_delivery_larger_than_the_bound() {
+        let queue = ClientQueue::new(100);
+        assert_eq!(
+            queue.offer(&delivery(150, DeliveryKind::Batch { events: 2 })),
+            Offer::Accepted
+        );
+        // Still behind on it: the next live delivery is over the bound.
+        assert_eq!(queue.offer(&delivery(1, DeliveryKind::Event)), Offer::Full);
+        let queue = ClientQueue::new(100);
+        queue.offer(&delivery(150, DeliveryKind::Event));
+        let mut out = Vec::new();
+        queue.next_batch(&mut out).await.unwrap();
+        // Taken by the client's task: empty again, so it takes another.
+        assert_eq!(
+            queue.offer(&delivery(150, DeliveryKind::Event)),
+            Offer::Accepted
+        );
     }
 
     #[tokio::test]
