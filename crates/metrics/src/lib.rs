@@ -16,6 +16,8 @@
 //! * [`RouteMetrics`]: per-route handles (heartbeats, rejections by
 //!   [`RejectReason`], fan-out delay, replay misses, upstream errors by
 //!   [`UpstreamErrorKind`]).
+//! * [`ProcessMetrics`]: process-wide handles (replay memory, open and
+//!   dropped client connections).
 //!
 //! It knows nothing of HTTP, sockets, configuration files or the hub: the
 //! gateway passes it `metrics.max_topic_series` and route names, the hub and
@@ -62,13 +64,15 @@
 //! ```
 
 pub mod names;
+mod process;
 mod registry;
 mod route;
 #[cfg(test)]
 mod testing;
 mod topic;
 
-pub use names::{RejectReason, StreamPath, UpstreamErrorKind};
+pub use names::{ConnectionDrop, RejectReason, StreamPath, UpstreamErrorKind};
+pub use process::ProcessMetrics;
 pub use prometheus;
 pub use registry::{GatewayMetrics, MetricsError, FANOUT_DELAY_BUCKETS, TEXT_CONTENT_TYPE};
 pub use route::{FanoutDelays, RouteMetrics};

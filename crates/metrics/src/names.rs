@@ -69,6 +69,19 @@ pub enum RejectReason {
     NotFound,
     /// A route matched the path but not the method.
     Method,
+    /// The upstream refused the topic (401, 403, 404, 410, or a response
+    /// that is not an event stream) and the client got that answer.
+    Upstream,
+}
+
+/// Why a client connection was closed before it was served: the value of
+/// the `reason` label of [`DROPPED_CONNECTIONS`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConnectionDrop {
+    /// `limits.max_connections` connections were open already.
+    MaxConnections,
+    /// The request header did not arrive within `limits.request_header_timeout`.
+    HeaderTimeout,
 }
 
 /// What went wrong with an upstream: the value of the `kind` label of
@@ -110,7 +123,7 @@ pub enum StreamPath {
 pub const ROUTE: &str = "route";
 /// Label: the topic name, or [`OTHER_TOPIC`] once the series budget is spent.
 pub const TOPIC: &str = "topic";
-/// Label: a [`RejectReason`].
+/// Label: a [`RejectReason`] (or, on connection families, a [`ConnectionDrop`]).
 pub const REASON: &str = "reason";
 /// Label: an [`UpstreamErrorKind`].
 pub const KIND: &str = "kind";
@@ -249,6 +262,41 @@ pub const CLIENT_STREAMS: Family = Family {
 
 // === Process-wide families ===
 
+/// Addition: bytes of frames held by every topic's replay ring.
+pub const REPLAY_BYTES: Family = Family {
+    name: "sse_gateway_replay_bytes",
+    help: "Bytes of frames held by the replay rings of every topic.",
+    kind: Kind::Gauge,
+    labels: &[],
+};
+
+/// Addition: frames a replay ring could not keep (or dropped early) because
+/// the process-wide replay budget (`limits.replay_memory`) was spent.
+pub const REPLAY_BUDGET_EVICTIONS: Family = Family {
+    name: "sse_gateway_replay_budget_evictions_total",
+    help: "Frames dropped from (or never kept in) a replay ring because the process-wide replay budget was spent.",
+    kind: Kind::Counter,
+    labels: &[],
+};
+
+/// Addition: client connections open on the public listeners (direct-path
+/// streams included).
+pub const OPEN_CONNECTIONS: Family = Family {
+    name: "sse_gateway_open_connections",
+    help: "Client connections open on the public listeners.",
+    kind: Kind::Gauge,
+    labels: &[],
+};
+
+/// Addition: client connections closed before they were served, by
+/// [`ConnectionDrop`].
+pub const DROPPED_CONNECTIONS: Family = Family {
+    name: "sse_gateway_dropped_connections_total",
+    help: "Client connections closed before they were served, by reason.",
+    kind: Kind::Counter,
+    labels: &[REASON],
+};
+
 /// Addition: always 1; the `version` label carries the gateway version.
 pub const BUILD_INFO: Family = Family {
     name: "sse_gateway_build_info",
@@ -283,7 +331,16 @@ pub const CONTRACT: [Family; 11] = [
 ];
 
 /// Families beyond the contract table.
-pub const ADDITIONS: [Family; 4] = [REPLAY_MISSES, UPSTREAM_ERRORS, CLIENT_STREAMS, BUILD_INFO];
+pub const ADDITIONS: [Family; 8] = [
+    REPLAY_MISSES,
+    UPSTREAM_ERRORS,
+    CLIENT_STREAMS,
+    BUILD_INFO,
+    REPLAY_BYTES,
+    REPLAY_BUDGET_EVICTIONS,
+    OPEN_CONNECTIONS,
+    DROPPED_CONNECTIONS,
+];
 
 // === impl Kind ===
 
@@ -302,15 +359,17 @@ impl Kind {
 
 impl RejectReason {
     /// Every reason, in label order.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Cors,
         Self::Auth,
         Self::Limit,
         Self::NotFound,
         Self::Method,
+        Self::Upstream,
     ];
 
-    /// The `reason` label value: `cors`, `auth`, `limit`, `not_found` or `method`.
+    /// The `reason` label value: `cors`, `auth`, `limit`, `not_found`,
+    /// `method` or `upstream`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Cors => "cors",
@@ -318,6 +377,26 @@ impl RejectReason {
             Self::Limit => "limit",
             Self::NotFound => "not_found",
             Self::Method => "method",
+            Self::Upstream => "upstream",
+        }
+    }
+
+    pub(crate) const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+// === impl ConnectionDrop ===
+
+impl ConnectionDrop {
+    /// Every reason, in label order.
+    pub const ALL: [Self; 2] = [Self::MaxConnections, Self::HeaderTimeout];
+
+    /// The `reason` label value (`max_connections`, `header_timeout`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::MaxConnections => "max_connections",
+            Self::HeaderTimeout => "header_timeout",
         }
     }
 

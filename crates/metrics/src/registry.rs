@@ -9,6 +9,7 @@ use prometheus::{
 };
 
 use crate::names::{self, Family};
+use crate::process::ProcessMetrics;
 use crate::route::{RouteFamilies, RouteMetrics};
 use crate::topic::{TopicFamilies, TopicMetrics, TopicSeriesBudget};
 
@@ -51,6 +52,7 @@ pub struct GatewayMetrics {
     registry: Registry,
     topics: TopicSeriesBudget,
     routes: RouteFamilies,
+    process: ProcessMetrics,
 }
 
 // === impl MetricsError ===
@@ -85,12 +87,14 @@ impl GatewayMetrics {
         let registry = Registry::new();
         let topics = TopicSeriesBudget::new(TopicFamilies::register(&registry)?, max_topic_series);
         let routes = RouteFamilies::register(&registry)?;
+        let process = ProcessMetrics::register(&registry)?;
         register_build_info(&registry, env!("CARGO_PKG_VERSION"))?;
         register_process_collector(&registry)?;
         Ok(Self {
             registry,
             topics,
             routes,
+            process,
         })
     }
 
@@ -115,6 +119,11 @@ impl GatewayMetrics {
     /// start-up; every rejection reason and upstream error kind starts at 0.
     pub fn route(&self, route: &str) -> RouteMetrics {
         RouteMetrics::resolve(&self.routes, route)
+    }
+
+    /// The process-wide handles (replay memory, connections).
+    pub fn process(&self) -> &ProcessMetrics {
+        &self.process
     }
 
     /// Renders every family as Prometheus text ([`TEXT_CONTENT_TYPE`]).

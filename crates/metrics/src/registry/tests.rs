@@ -253,13 +253,37 @@ fn route_handles_count_by_reason_and_kind_from_zero() {
 #[test]
 fn enum_indexes_follow_all_and_label_values_are_the_contract() {
     let reasons: Vec<&str> = RejectReason::ALL.iter().map(|r| r.as_str()).collect();
-    assert_eq!(reasons, ["cors", "auth", "limit", "not_found", "method"]);
+    // The contract's five, then the additions.
+    assert_eq!(
+        reasons,
+        ["cors", "auth", "limit", "not_found", "method", "upstream"]
+    );
     for (i, reason) in RejectReason::ALL.into_iter().enumerate() {
+        assert_eq!(reason.index(), i);
+    }
+    for (i, reason) in crate::ConnectionDrop::ALL.into_iter().enumerate() {
         assert_eq!(reason.index(), i);
     }
     for (i, kind) in UpstreamErrorKind::ALL.into_iter().enumerate() {
         assert_eq!(kind.index(), i);
     }
+}
+
+#[test]
+fn process_wide_series_are_rendered() {
+    let metrics = GatewayMetrics::new(10).unwrap();
+    let process = metrics.process();
+    process.replay_bytes_changed(100);
+    process.replay_bytes_changed(-40);
+    process.replay_budget_evicted(3);
+    process.connections_changed(2);
+    process.connection_dropped(crate::ConnectionDrop::HeaderTimeout);
+    let text = metrics.encode_text();
+    assert!(text.contains("sse_gateway_replay_bytes 60"), "{text}");
+    assert!(text.contains("sse_gateway_replay_budget_evictions_total 3"));
+    assert!(text.contains("sse_gateway_open_connections 2"));
+    assert!(text.contains(r#"sse_gateway_dropped_connections_total{reason="header_timeout"} 1"#));
+    assert!(text.contains(r#"sse_gateway_dropped_connections_total{reason="max_connections"} 0"#));
 }
 
 #[test]
