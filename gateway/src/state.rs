@@ -49,6 +49,9 @@ pub(crate) struct RoutePlan {
     pub(crate) direct: Option<Arc<DirectSettings>>,
     /// `retry` advised on refusals (jittered by the caller).
     pub(crate) refusal_retry: Duration,
+    /// How long the first subscribers of a new topic wait for the
+    /// upstream's first answer (`upstream_answer_timeout`).
+    pub(crate) answer_timeout: Duration,
     /// The route's CORS and auth policies.
     pub(crate) access: RouteAccess,
 }
@@ -76,6 +79,8 @@ impl AppState {
                     refusal_retry: settings::advised_retry(
                         fan_out.map_or(&config.defaults, |f| &f.settings),
                     ),
+                    answer_timeout: fan_out
+                        .map_or(Duration::ZERO, |f| settings::answer_timeout(&f.settings)),
                     access: RouteAccess::new(route)?,
                 })
             })

@@ -23,6 +23,8 @@ defaults:
   heartbeat: 0s
   client_retry: 300ms
   linger: 30s
+  # A restarted gateway opens the topic from the browser's Last-Event-ID.
+  resume_from_client: true
 routes:
   - name: ticks
     path: /ticks/{{name}}

@@ -555,6 +555,7 @@ mod tests {
             topic: "t",
             settings: &settings,
             last_event_id: None,
+            may_open: None,
         };
         let membership = hub.subscribe(request, sink.clone(), feed.open()).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

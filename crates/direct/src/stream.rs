@@ -30,6 +30,9 @@ pub enum DirectEnd {
     SlowClient,
     /// The upstream stopped the topic (HTTP 204).
     UpstreamStopped,
+    /// The upstream refused the topic (401, 403, 404, 410, not an event
+    /// stream): the topic ended.
+    UpstreamRefused,
     /// The gateway drained it.
     Shutdown,
     /// A write failed, or the socket took nothing for the write timeout.
@@ -75,7 +78,10 @@ pub async fn serve(sink: Arc<DirectSink>, expiry: Option<Instant>) -> DirectOutc
             sink.end(close_reason(end));
             if matches!(
                 end,
-                DirectEnd::Shutdown | DirectEnd::UpstreamStopped | DirectEnd::CredentialsExpired
+                DirectEnd::Shutdown
+                    | DirectEnd::UpstreamStopped
+                    | DirectEnd::UpstreamRefused
+                    | DirectEnd::CredentialsExpired
             ) {
                 Box::pin(finish_response(&sink, stream, end)).await;
             }
@@ -228,6 +234,7 @@ fn ended_by(reason: CloseReason) -> DirectEnd {
     match reason {
         CloseReason::SlowClient => DirectEnd::SlowClient,
         CloseReason::UpstreamStopped => DirectEnd::UpstreamStopped,
+        CloseReason::UpstreamRefused => DirectEnd::UpstreamRefused,
         CloseReason::Shutdown => DirectEnd::Shutdown,
         CloseReason::ClientClosed => DirectEnd::ClientClosed,
     }
@@ -237,6 +244,7 @@ fn close_reason(end: DirectEnd) -> CloseReason {
     match end {
         DirectEnd::SlowClient => CloseReason::SlowClient,
         DirectEnd::UpstreamStopped => CloseReason::UpstreamStopped,
+        DirectEnd::UpstreamRefused => CloseReason::UpstreamRefused,
         DirectEnd::Shutdown => CloseReason::Shutdown,
         DirectEnd::ClientClosed | DirectEnd::WriteFailed | DirectEnd::CredentialsExpired => {
             CloseReason::ClientClosed

@@ -170,6 +170,7 @@ impl Harness {
             topic: "t",
             settings: &self.settings,
             last_event_id,
+            may_open: None,
         }
     }
 

@@ -14,7 +14,8 @@ use tokio::runtime::Handle;
 use crate::advice::jittered_retry;
 use crate::topic::{JoinError, Topic, TopicKey};
 use crate::{
-    CloseReason, Delivery, HubLimits, Refusal, SubscriberSink, TopicPublisher, TopicSettings,
+    CloseReason, Delivery, HubLimits, Refusal, ReplayBudget, SubscriberSink, TopicPublisher,
+    TopicSettings, UpstreamAnswer,
 };
 
 pub use crate::topic::TopicInfo;
@@ -29,7 +30,7 @@ pub struct TopicHub {
 }
 
 struct HubShared {
-    topics: Mutex<HashMap<TopicKey, Arc<Topic>>>,
+    topics: Mutex<OpenTopics>,
     clients: AtomicUsize,
     next_id: AtomicU64,
     shutting_down: AtomicBool,
@@ -39,10 +40,19 @@ struct HubShared {
     runtime: Handle,
     /// Shares the writes of large topics; `None` with one shard thread.
     shards: Option<Arc<rayon::ThreadPool>>,
+    /// The bytes every replay ring may hold together.
+    replay_budget: Arc<ReplayBudget>,
+}
+
+/// The open topics, and how many each route has.
+#[derive(Default)]
+struct OpenTopics {
+    map: HashMap<TopicKey, Arc<Topic>>,
+    per_route: HashMap<Arc<str>, usize>,
 }
 
 /// What a client asks for.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct SubscribeRequest<'a> {
     /// The route's name (metrics label, part of the topic's identity).
     pub route: &'a str,
@@ -52,6 +62,21 @@ pub struct SubscribeRequest<'a> {
     pub settings: &'a Arc<TopicSettings>,
     /// The client's `Last-Event-ID`, if any.
     pub last_event_id: Option<&'a str>,
+    /// Asked only when this request would open a new topic: `false`
+    /// refuses it with [`Refusal::Limit`] (`"new_topics_per_address"`).
+    /// The gateway's per-address rate of new topics. `None`: always.
+    pub may_open: Option<&'a (dyn Fn() -> bool + Sync)>,
+}
+
+impl std::fmt::Debug for SubscribeRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubscribeRequest")
+            .field("route", &self.route)
+            .field("topic", &self.topic)
+            .field("last_event_id", &self.last_event_id)
+            .field("may_open", &self.may_open.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A subscriber's place in a topic. Dropping it leaves the topic.
@@ -77,9 +102,11 @@ impl TopicHub {
             })
             .flatten()
             .map(Arc::new);
+        let replay_budget =
+            ReplayBudget::new(limits.replay_memory, Some(metrics.process().clone()));
         Self {
             shared: Arc::new(HubShared {
-                topics: Mutex::new(HashMap::new()),
+                topics: Mutex::new(OpenTopics::default()),
                 clients: AtomicUsize::new(0),
                 next_id: AtomicU64::new(1),
                 shutting_down: AtomicBool::new(false),
@@ -87,6 +114,7 @@ impl TopicHub {
                 metrics,
                 runtime,
                 shards,
+                replay_budget,
             }),
         }
     }
@@ -175,13 +203,29 @@ impl TopicHub {
         request: &SubscribeRequest<'_>,
     ) -> Result<(Arc<Topic>, bool), Refusal> {
         let mut topics = self.shared.topics.lock();
-        if let Some(topic) = topics.get(key) {
+        if let Some(topic) = topics.map.get(key) {
             return Ok((topic.clone(), false));
         }
-        if topics.len() >= self.shared.limits.max_topics {
+        if topics.map.len() >= self.shared.limits.max_topics {
             return Err(Refusal::Limit("max_topics"));
         }
+        let route_topics = topics.per_route.get(&key.route).copied().unwrap_or(0);
+        if request
+            .settings
+            .max_topics
+            .is_some_and(|max| route_topics >= max)
+        {
+            return Err(Refusal::Limit("route max_topics"));
+        }
+        if request.may_open.is_some_and(|may_open| !may_open()) {
+            return Err(Refusal::Limit("new_topics_per_address"));
+        }
         let metrics: TopicMetrics = self.shared.metrics.open_topic(request.route, request.topic);
+        // Where the shared upstream resumes is the route's choice, not the
+        // first subscriber's, unless the route says so.
+        let seed = request
+            .last_event_id
+            .filter(|_| request.settings.resume_from_client);
         let topic = Arc::new(Topic::new(
             key.clone(),
             request.settings.clone(),
@@ -189,10 +233,11 @@ impl TopicHub {
             self.shared.metrics.route(request.route),
             self.shared.limits.max_clients_per_topic,
             self.shared.shards.clone(),
-            request.last_event_id,
+            seed,
+            Some(self.shared.replay_budget.clone()),
             Instant::now(),
         ));
-        topics.insert(key.clone(), topic.clone());
+        topics.insert(key, topic.clone());
         drop(topics);
         Ok((topic, true))
     }
@@ -212,7 +257,7 @@ impl TopicHub {
 
     /// Snapshots of every open topic, sorted by route and topic.
     pub fn topics(&self) -> Vec<TopicInfo> {
-        let topics: Vec<Arc<Topic>> = self.shared.topics.lock().values().cloned().collect();
+        let topics: Vec<Arc<Topic>> = self.shared.topics.lock().map.values().cloned().collect();
         let mut infos: Vec<TopicInfo> = topics.iter().map(|t| t.info()).collect();
         infos.sort_by(|a, b| (&a.route, &a.topic).cmp(&(&b.route, &b.topic)));
         infos
@@ -220,7 +265,12 @@ impl TopicHub {
 
     /// Open topics.
     pub fn topic_count(&self) -> usize {
-        self.shared.topics.lock().len()
+        self.shared.topics.lock().map.len()
+    }
+
+    /// Frame bytes held by every replay ring.
+    pub fn replay_bytes(&self) -> u64 {
+        self.shared.replay_budget.used()
     }
 
     /// Subscribers across all topics.
@@ -233,7 +283,11 @@ impl TopicHub {
     /// one herd), closes every stream and every feed.
     pub fn shutdown(&self, retry: Duration) {
         self.shared.shutting_down.store(true, Ordering::Release);
-        let topics: Vec<Arc<Topic>> = self.shared.topics.lock().drain().map(|(_, t)| t).collect();
+        let topics: Vec<Arc<Topic>> = {
+            let mut open = self.shared.topics.lock();
+            open.per_route.clear();
+            open.map.drain().map(|(_, t)| t).collect()
+        };
         for topic in topics {
             topic.close(CloseReason::Shutdown, Some(jittered_retry(retry)));
         }
@@ -249,6 +303,27 @@ impl std::fmt::Debug for TopicHub {
     }
 }
 
+// === impl OpenTopics ===
+
+impl OpenTopics {
+    fn insert(&mut self, key: &TopicKey, topic: Arc<Topic>) {
+        if self.map.insert(key.clone(), topic).is_none() {
+            *self.per_route.entry(key.route.clone()).or_insert(0) += 1;
+        }
+    }
+
+    fn remove(&mut self, key: &TopicKey) {
+        if self.map.remove(key).is_some() {
+            if let Some(count) = self.per_route.get_mut(&key.route) {
+                *count -= 1;
+                if *count == 0 {
+                    self.per_route.remove(&key.route);
+                }
+            }
+        }
+    }
+}
+
 // === impl HubShared ===
 
 impl HubShared {
@@ -256,6 +331,7 @@ impl HubShared {
     fn forget(&self, topic: &Arc<Topic>) {
         let mut topics = self.topics.lock();
         if topics
+            .map
             .get(&topic.key)
             .is_some_and(|held| Arc::ptr_eq(held, topic))
         {
@@ -302,6 +378,28 @@ impl Membership {
     /// The route and topic names, shared (no copy).
     pub fn names(&self) -> (Arc<str>, Arc<str>) {
         (self.topic.key.route.clone(), self.topic.key.topic.clone())
+    }
+
+    /// What the topic's upstream answered, waiting up to `wait` while it
+    /// has not answered yet (the first subscribers of a new topic). Still
+    /// [`UpstreamAnswer::Pending`] after `wait`: the upstream is slow, and
+    /// the subscriber goes on while the feed keeps trying.
+    pub async fn upstream_answer(&self, wait: Duration) -> UpstreamAnswer {
+        let mut answer = self.topic.answer_watch();
+        let first = *answer.borrow();
+        if first != UpstreamAnswer::Pending || wait.is_zero() {
+            return first;
+        }
+        let waited = tokio::time::timeout(
+            wait,
+            answer.wait_for(|answer| *answer != UpstreamAnswer::Pending),
+        )
+        .await;
+        match waited {
+            Ok(Ok(answer)) => *answer,
+            // Timed out, or the topic is gone (then its stream ends anyway).
+            Ok(Err(_)) | Err(_) => UpstreamAnswer::Pending,
+        }
     }
 
     /// Records deliveries the client's stream wrote whole: events, bytes

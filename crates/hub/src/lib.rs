@@ -49,9 +49,9 @@ pub mod testing;
 mod topic;
 
 pub use hub::{DeliveryRecorder, FeedFuture, Membership, SubscribeRequest, TopicHub, TopicInfo};
-pub use publisher::{TopicPublisher, UpstreamState};
+pub use publisher::{TopicPublisher, UpstreamAnswer, UpstreamState};
 pub use queue::ClientQueue;
-pub use replay::{ReplayRing, Resume};
+pub use replay::{ReplayBudget, ReplayRing, Resume};
 pub use settings::{HubLimits, TopicSettings};
 pub use sink::{
     CloseReason, Delivery, DeliveryKind, DeliveryTally, Offer, Refusal, RoundEnd, SubscriberSink,

@@ -21,6 +21,32 @@ pub enum UpstreamState {
     Backoff,
     /// The upstream said stop (HTTP 204).
     Stopped,
+    /// The upstream refused the topic (401, 403, 404, 410, or not an event
+    /// stream).
+    Refused,
+}
+
+/// What the upstream answered a topic: what the first subscribers of a new
+/// topic wait for before they get their own answer (see
+/// [`Membership::upstream_answer`](crate::Membership::upstream_answer)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamAnswer {
+    /// Nothing yet: the first attempt is under way.
+    Pending,
+    /// 200 `text/event-stream`: the topic streams.
+    Streaming,
+    /// An attempt failed in a way worth retrying (a 5xx, a reset, a
+    /// timeout): the feed retries with backoff while clients stay connected.
+    Retrying,
+    /// The upstream answered 204: the topic is stopped.
+    Stopped,
+    /// The upstream refused the topic and it ended; `status` is what its
+    /// clients are answered (the upstream's 401, 403, 404 or 410; 502 for a
+    /// response that is not an event stream).
+    Refused {
+        /// The HTTP status.
+        status: u16,
+    },
 }
 
 /// Given to a topic's feed when the topic opens. The feed publishes what the
@@ -40,6 +66,7 @@ impl UpstreamState {
             Self::Live => "live",
             Self::Backoff => "backoff",
             Self::Stopped => "stopped",
+            Self::Refused => "refused",
         }
     }
 }
@@ -68,9 +95,16 @@ impl TopicPublisher {
     }
 
     /// The id to send as `Last-Event-ID` when (re)connecting: the last id
-    /// published, or the first subscriber's before any event arrived.
+    /// published, or (when the route resumes from clients) the first
+    /// subscriber's before any event arrived.
     pub fn last_event_id(&self) -> Option<String> {
         self.topic.last_event_id()
+    }
+
+    /// Forgets the stored `Last-Event-ID` (the upstream answered 4xx to a
+    /// request carrying it): the next connection starts from the live edge.
+    pub fn forget_last_event_id(&self) {
+        self.topic.forget_last_event_id();
     }
 
     /// Fans a frame out to every subscriber and keeps it for replay.
@@ -100,6 +134,13 @@ impl TopicPublisher {
     /// new ones for the hold-off. The feed should return after this.
     pub fn stop(&self) {
         self.topic.stop(Instant::now());
+    }
+
+    /// The upstream refused the topic: every subscriber is closed, clients
+    /// joining in the next moment are answered `status`, then the topic
+    /// closes. The feed should return after this.
+    pub fn refuse(&self, status: u16) {
+        self.topic.refuse(status, Instant::now());
     }
 
     /// Whether the topic has closed (its feed should return).

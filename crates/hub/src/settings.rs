@@ -13,6 +13,9 @@ pub struct TopicSettings {
     pub replay_events: usize,
     /// Oldest frame kept for resume.
     pub replay_max_age: Duration,
+    /// Frame bytes one topic's ring keeps (besides the process-wide
+    /// [`HubLimits::replay_memory`]).
+    pub replay_max_bytes: usize,
     /// Bytes a subscriber may have pending before it is disconnected as slow.
     pub client_queue: usize,
     /// How long a topic's feed stays open after its last subscriber leaves.
@@ -27,10 +30,18 @@ pub struct TopicSettings {
     /// within the window after an offer wait for its end and go out
     /// together.
     pub write_window: Duration,
+    /// Topics of this route open at once (besides
+    /// [`HubLimits::max_topics`]); `None` = no bound of its own.
+    pub max_topics: Option<usize>,
+    /// Whether a new topic's feed resumes from its first subscriber's
+    /// `Last-Event-ID` (the zero-downtime upgrade hand-over). Off, the first
+    /// subscriber cannot choose where the shared upstream resumes: the feed
+    /// starts from the upstream's live edge.
+    pub resume_from_client: bool,
 }
 
-/// Process-wide limits. Over any of them a subscription is refused with
-/// [`Refusal::Limit`](crate::Refusal::Limit).
+/// Process-wide limits. Over any of the counts a subscription is refused
+/// with [`Refusal::Limit`](crate::Refusal::Limit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HubLimits {
     /// Subscribers across all topics.
@@ -43,6 +54,9 @@ pub struct HubLimits {
     /// least [`SHARD_MIN`](crate::SHARD_MIN) subscribers each); 1 = the
     /// feed's own thread writes to everyone.
     pub shard_threads: usize,
+    /// Frame bytes every topic's replay ring may hold together (see
+    /// [`ReplayBudget`](crate::ReplayBudget)).
+    pub replay_memory: u64,
 }
 
 // === impl TopicSettings ===
@@ -55,11 +69,14 @@ impl Default for TopicSettings {
             client_retry: Duration::from_secs(3),
             replay_events: 1000,
             replay_max_age: Duration::from_secs(300),
+            replay_max_bytes: 8 << 20,
             client_queue: 1 << 20,
             linger: Duration::from_secs(30),
             stop_holdoff: Duration::from_secs(30),
             gap_event: None,
             write_window: Duration::ZERO,
+            max_topics: None,
+            resume_from_client: false,
         }
     }
 }
@@ -73,6 +90,7 @@ impl Default for HubLimits {
             max_clients_per_topic: 50_000,
             max_topics: 10_000,
             shard_threads: 1,
+            replay_memory: 256 << 20,
         }
     }
 }

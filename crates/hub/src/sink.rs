@@ -108,6 +108,10 @@ pub enum CloseReason {
     /// The upstream said stop (HTTP 204).
     #[error("upstream stopped the topic")]
     UpstreamStopped,
+    /// The upstream refused the topic (401, 403, 404, 410, or a response
+    /// that is not an event stream): the topic ended.
+    #[error("upstream refused the topic")]
+    UpstreamRefused,
     /// The gateway is shutting down.
     #[error("shutdown")]
     Shutdown,
@@ -125,6 +129,13 @@ pub enum Refusal {
     /// The upstream stopped this topic (HTTP 204) within the hold-off.
     #[error("topic stopped by its upstream")]
     Stopped,
+    /// The upstream refused this topic with `status` (401, 403, 404, 410;
+    /// 502 for a response that is not an event stream) a moment ago.
+    #[error("topic refused by its upstream (HTTP {status})")]
+    Upstream {
+        /// The status to answer with.
+        status: u16,
+    },
     /// The hub is shutting down.
     #[error("shutting down")]
     ShuttingDown,

@@ -6,7 +6,7 @@
 //! is never held across a wait. See `LIFECYCLE.md`.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -17,8 +17,8 @@ use sse_gateway_metrics::{RouteMetrics, TopicMetrics};
 use tokio::sync::{watch, Notify};
 
 use crate::advice::{gap_event, jittered_retry, HEARTBEAT};
-use crate::publisher::UpstreamState;
-use crate::replay::{ReplayRing, Resume};
+use crate::publisher::{UpstreamAnswer, UpstreamState};
+use crate::replay::{ReplayBudget, ReplayRing, Resume};
 use crate::{
     CloseReason, Delivery, DeliveryKind, DeliveryTally, Offer, Refusal, SubscriberSink,
     TopicSettings,
@@ -45,6 +45,8 @@ pub(crate) struct Topic {
     pub(crate) wake: Notify,
     /// Becomes `true` when the topic closes; the feed watches it.
     closed: watch::Sender<bool>,
+    /// What the upstream answered; the first subscribers wait for it.
+    answer: watch::Sender<UpstreamAnswer>,
 }
 
 struct TopicState {
@@ -62,6 +64,9 @@ struct TopicState {
     /// The first subscriber's `Last-Event-ID`, which the feed resumed from.
     opened_from: Option<String>,
     events_received: u64,
+    /// The upstream answered 200 at least once. A topic whose upstream
+    /// never did is not kept open for `linger` after its last subscriber.
+    ever_streamed: bool,
     /// Frames the write window gathered, not yet offered nor in the ring.
     window: Vec<(Frame, Instant)>,
     /// When the gathered frames are due.
@@ -81,8 +86,19 @@ enum Phase {
     Stopped {
         until: Instant,
     },
+    /// The upstream refused the topic: joiners are answered `status` until
+    /// `until`, then the topic closes.
+    Refused {
+        status: u16,
+        until: Instant,
+    },
     Closed,
 }
+
+/// How long a topic the upstream refused keeps answering joiners with the
+/// upstream's status before it closes: clients that arrive together (a
+/// reconnect wave) share one upstream request instead of opening one each.
+pub(crate) const REFUSED_HOLDOFF: Duration = Duration::from_secs(1);
 
 /// Why a join did not happen.
 pub(crate) enum JoinError {
@@ -186,9 +202,15 @@ impl Topic {
         max_clients: usize,
         shards: Option<Arc<rayon::ThreadPool>>,
         seed_last_event_id: Option<&str>,
+        budget: Option<Arc<ReplayBudget>>,
         now: Instant,
     ) -> Self {
-        let ring = ReplayRing::new(settings.replay_events, settings.replay_max_age);
+        let ring = ReplayRing::bounded(
+            settings.replay_events,
+            settings.replay_max_age,
+            settings.replay_max_bytes,
+            budget,
+        );
         Self {
             key,
             settings,
@@ -206,17 +228,23 @@ impl Topic {
                 last_event_id: seed_last_event_id.map(str::to_owned),
                 opened_from: seed_last_event_id.map(str::to_owned),
                 events_received: 0,
+                ever_streamed: false,
                 window: Vec::new(),
                 window_due: None,
                 last_offer: None,
             }),
             wake: Notify::new(),
             closed: watch::channel(false).0,
+            answer: watch::channel(UpstreamAnswer::Pending).0,
         }
     }
 
     pub(crate) fn closed_watch(&self) -> watch::Receiver<bool> {
         self.closed.subscribe()
+    }
+
+    pub(crate) fn answer_watch(&self) -> watch::Receiver<UpstreamAnswer> {
+        self.answer.subscribe()
     }
 
     /// Adds a subscriber: advice, then replay, then live, in one critical section.
@@ -231,6 +259,9 @@ impl Topic {
         match state.phase {
             Phase::Closed => return Err(JoinError::Closed),
             Phase::Stopped { .. } => return Err(JoinError::Refused(Refusal::Stopped)),
+            Phase::Refused { status, .. } => {
+                return Err(JoinError::Refused(Refusal::Upstream { status }))
+            }
             Phase::Opening | Phase::Active | Phase::Lingering { .. } => {}
         }
         if state.subscribers.len() >= self.max_clients {
@@ -482,13 +513,39 @@ impl Topic {
     }
 
     pub(crate) fn set_upstream(&self, upstream: UpstreamState) {
-        self.state.lock().upstream = upstream;
-        self.metrics
-            .set_upstream_up(upstream == UpstreamState::Live);
+        let mut state = self.state.lock();
+        state.upstream = upstream;
+        let live = upstream == UpstreamState::Live;
+        state.ever_streamed |= live;
+        drop(state);
+        self.metrics.set_upstream_up(live);
+        match upstream {
+            UpstreamState::Live => {
+                self.answer.send_if_modified(|answer| {
+                    let changed = *answer != UpstreamAnswer::Streaming;
+                    *answer = UpstreamAnswer::Streaming;
+                    changed
+                });
+            }
+            UpstreamState::Backoff => {
+                self.answer.send_if_modified(|answer| {
+                    let first = *answer == UpstreamAnswer::Pending;
+                    if first {
+                        *answer = UpstreamAnswer::Retrying;
+                    }
+                    first
+                });
+            }
+            UpstreamState::Connecting | UpstreamState::Stopped | UpstreamState::Refused => {}
+        }
     }
 
     pub(crate) fn last_event_id(&self) -> Option<String> {
         self.state.lock().last_event_id.clone()
+    }
+
+    pub(crate) fn forget_last_event_id(&self) {
+        self.state.lock().last_event_id = None;
     }
 
     /// The upstream said stop: close every subscriber, refuse new ones for
@@ -506,6 +563,27 @@ impl Topic {
         self.close_subscribers(&mut state, CloseReason::UpstreamStopped, None);
         drop(state);
         self.metrics.set_upstream_up(false);
+        self.answer.send_replace(UpstreamAnswer::Stopped);
+        self.wake.notify_one();
+    }
+
+    /// The upstream refused the topic: close every subscriber, answer
+    /// joiners with `status` for [`REFUSED_HOLDOFF`], then close.
+    pub(crate) fn refuse(&self, status: u16, now: Instant) {
+        let mut state = self.state.lock();
+        if state.phase == Phase::Closed {
+            return;
+        }
+        self.flush_window(&mut state, now);
+        state.phase = Phase::Refused {
+            status,
+            until: now + REFUSED_HOLDOFF,
+        };
+        state.upstream = UpstreamState::Refused;
+        self.close_subscribers(&mut state, CloseReason::UpstreamRefused, None);
+        drop(state);
+        self.metrics.set_upstream_up(false);
+        self.answer.send_replace(UpstreamAnswer::Refused { status });
         self.wake.notify_one();
     }
 
@@ -517,8 +595,18 @@ impl Topic {
         }
         self.close_subscribers(&mut state, reason, last);
         state.phase = Phase::Closed;
+        state.ring.clear();
         drop(state);
         self.closed.send_replace(true);
+        // Subscribers still waiting for a first answer go on (their stream
+        // finds itself closed).
+        self.answer.send_if_modified(|answer| {
+            let pending = *answer == UpstreamAnswer::Pending;
+            if pending {
+                *answer = UpstreamAnswer::Retrying;
+            }
+            pending
+        });
         self.wake.notify_one();
     }
 
@@ -546,7 +634,13 @@ impl Topic {
                 }
             }
             Phase::Lingering { since } => {
-                let end = since + self.settings.linger;
+                // An upstream that never answered 200 is not worth keeping.
+                let linger = if state.ever_streamed {
+                    self.settings.linger
+                } else {
+                    Duration::ZERO
+                };
+                let end = since + linger;
                 if now >= end {
                     state.phase = Phase::Closed;
                     return Tick {
@@ -556,7 +650,7 @@ impl Topic {
                 }
                 next = Some(end);
             }
-            Phase::Stopped { until } => {
+            Phase::Stopped { until } | Phase::Refused { until, .. } => {
                 if now >= until {
                     state.phase = Phase::Closed;
                     return Tick {

@@ -10,7 +10,7 @@ use sse_gateway_codec::{encode_event, Frame, OutgoingEvent};
 use sse_gateway_hub::testing::TestFeed;
 use sse_gateway_hub::{
     ClientQueue, CloseReason, Delivery, DeliveryKind, HubLimits, Membership, Refusal,
-    SubscribeRequest, TopicHub, TopicPublisher, TopicSettings,
+    SubscribeRequest, TopicHub, TopicPublisher, TopicSettings, UpstreamAnswer, UpstreamState,
 };
 use sse_gateway_metrics::GatewayMetrics;
 
@@ -65,6 +65,7 @@ impl Harness {
             topic,
             settings: &self.settings,
             last_event_id,
+            may_open: None,
         };
         let membership = self
             .hub
@@ -278,6 +279,7 @@ async fn a_miss_is_counted_and_answered_with_a_gap_event() {
 async fn the_first_subscribers_id_seeds_the_feed_and_is_not_a_miss() {
     let settings = TopicSettings {
         gap_event: Some("gap".into()),
+        resume_from_client: true,
         ..quiet()
     };
     let h = Harness::new(settings, HubLimits::default());
@@ -287,6 +289,22 @@ async fn the_first_subscribers_id_seeds_the_feed_and_is_not_a_miss() {
         a.pending_bytes(),
         0,
         "no gap event: the upstream resumes from 41"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_resume_from_client_the_first_subscriber_does_not_choose_where_the_feed_resumes() {
+    let settings = TopicSettings {
+        gap_event: Some("gap".into()),
+        ..quiet()
+    };
+    let h = Harness::new(settings, HubLimits::default());
+    let (_a, a) = h.join("t", Some("41"), 1 << 20).unwrap();
+    assert_eq!(h.feed.publisher().last_event_id(), None);
+    let got = batch(&a).await.unwrap();
+    assert!(
+        got[0].bytes.starts_with(b"event: gap\n"),
+        "the id is not in the ring: a gap, not a silent resume"
     );
 }
 
@@ -318,6 +336,7 @@ async fn linger_keeps_the_feed_then_closes_it() {
     };
     let h = Harness::new(settings, HubLimits::default());
     let (a, _) = h.join("t", None, 1 << 20).unwrap();
+    h.feed.publisher().set_state(UpstreamState::Live);
     drop(a);
     let (b, _) = h.join("t", None, 1 << 20).unwrap();
     assert_eq!(h.feed.opened(), 1, "reused within linger");
@@ -363,6 +382,7 @@ async fn limits_refuse_and_release() {
         max_clients_per_topic: 2,
         max_topics: 2,
         shard_threads: 1,
+        ..HubLimits::default()
     };
     let h = Harness::new(quiet(), limits);
     let a = h.join("t", None, 1024).unwrap();
@@ -407,6 +427,7 @@ async fn shutdown_advises_retry_and_closes_everything() {
 async fn clients_resuming_from_the_id_the_topic_opened_from_miss_nothing() {
     let settings = TopicSettings {
         gap_event: Some("gap".into()),
+        resume_from_client: true,
         ..quiet()
     };
     let h = Harness::new(settings, HubLimits::default());
@@ -626,6 +647,7 @@ async fn a_feed_that_publishes_at_once_reaches_its_first_subscriber() {
         topic: "t",
         settings: &h.settings,
         last_event_id: None,
+        may_open: None,
     };
     let _member = h
         .hub
@@ -635,4 +657,174 @@ async fn a_feed_that_publishes_at_once_reaches_its_first_subscriber() {
         })
         .unwrap();
     assert_eq!(all_ids(&batch(&queue).await.unwrap()), vec![1]);
+}
+
+// === abuse limits and upstream answers ===
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_whose_upstream_never_streamed_closes_without_linger() {
+    let settings = TopicSettings {
+        linger: Duration::from_secs(60),
+        ..quiet()
+    };
+    let h = Harness::new(settings, HubLimits::default());
+    let (a, _) = h.join("never", None, 1 << 20).unwrap();
+    let never = h.feed.publisher();
+    drop(a);
+    tokio::time::timeout(DEADLINE, never.closed())
+        .await
+        .expect("closed at once, not after 60 s");
+    // One that streamed lingers.
+    let (b, _) = h.join("streamed", None, 1 << 20).unwrap();
+    let streamed = h.feed.publisher();
+    streamed.set_state(UpstreamState::Live);
+    drop(b);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!streamed.is_closed(), "lingers after it streamed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_bound_on_topics_and_the_open_permit_refuse_only_new_topics() {
+    let settings = TopicSettings {
+        max_topics: Some(2),
+        ..quiet()
+    };
+    let h = Harness::new(settings, HubLimits::default());
+    let _a = h.join("a", None, 1024).unwrap();
+    let _b = h.join("b", None, 1024).unwrap();
+    assert_eq!(
+        h.join("c", None, 1024).unwrap_err(),
+        Refusal::Limit("route max_topics")
+    );
+    let _a2 = h
+        .join("a", None, 1024)
+        .expect("joining an open topic is fine");
+    // Another route has its own count.
+    let queue = Arc::new(ClientQueue::new(1024));
+    let other = SubscribeRequest {
+        route: "other",
+        topic: "c",
+        settings: &h.settings,
+        last_event_id: None,
+        may_open: None,
+    };
+    let _c = h.hub.subscribe(other, queue, h.feed.open()).unwrap();
+
+    let asked = std::sync::atomic::AtomicUsize::new(0);
+    let refuse = || {
+        asked.fetch_add(1, Ordering::SeqCst);
+        false
+    };
+    let join = |topic: &str| {
+        let request = SubscribeRequest {
+            route: "permit",
+            topic,
+            settings: &h.settings,
+            last_event_id: None,
+            may_open: Some(&refuse),
+        };
+        h.hub
+            .subscribe(request, Arc::new(ClientQueue::new(1024)), h.feed.open())
+    };
+    assert_eq!(
+        join("x").unwrap_err(),
+        Refusal::Limit("new_topics_per_address")
+    );
+    assert_eq!(asked.load(Ordering::SeqCst), 1);
+    assert_eq!(h.hub.client_count(), 4, "a refusal leaves no client behind");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_subscribers_wait_for_the_upstreams_answer() {
+    let h = Harness::new(quiet(), HubLimits::default());
+    let (a, _) = h.join("t", None, 1 << 20).unwrap();
+    assert_eq!(
+        a.upstream_answer(Duration::from_millis(50)).await,
+        UpstreamAnswer::Pending,
+        "no answer within the wait"
+    );
+    let publisher = h.feed.publisher();
+    let waiting = tokio::spawn(async move {
+        let answer = a.upstream_answer(DEADLINE).await;
+        (a, answer)
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    publisher.set_state(UpstreamState::Backoff);
+    let (a, answer) = waiting.await.unwrap();
+    assert_eq!(answer, UpstreamAnswer::Retrying);
+    publisher.set_state(UpstreamState::Live);
+    assert_eq!(
+        a.upstream_answer(Duration::ZERO).await,
+        UpstreamAnswer::Streaming
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_topic_closes_its_subscribers_and_answers_joiners_then_reopens() {
+    let h = Harness::new(quiet(), HubLimits::default());
+    let (a, queue) = h.join("t", None, 1 << 20).unwrap();
+    let publisher = h.feed.publisher();
+    publisher.refuse(404);
+    assert_eq!(
+        a.upstream_answer(DEADLINE).await,
+        UpstreamAnswer::Refused { status: 404 }
+    );
+    assert_eq!(
+        batch(&queue).await.unwrap_err(),
+        CloseReason::UpstreamRefused
+    );
+    assert_eq!(
+        h.join("t", None, 1024).unwrap_err(),
+        Refusal::Upstream { status: 404 }
+    );
+    drop(a);
+    let start = Instant::now();
+    loop {
+        match h.join("t", None, 1024) {
+            Ok(_) => break,
+            Err(Refusal::Upstream { status: 404 }) => assert!(start.elapsed() < DEADLINE),
+            Err(other) => panic!("{other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(h.feed.opened(), 2, "a new attempt after the hold-off");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_rings_draw_from_the_process_budget() {
+    let settings = TopicSettings {
+        replay_max_bytes: 1 << 20,
+        ..quiet()
+    };
+    let limits = HubLimits {
+        replay_memory: 100,
+        ..HubLimits::default()
+    };
+    let h = Harness::new(settings, limits);
+    let (a, _qa) = h.join("a", None, 1 << 20).unwrap();
+    let pa = h.feed.publisher();
+    let (b, qb) = h.join("b", None, 1 << 20).unwrap();
+    let pb = h.feed.publisher();
+    for id in 1..=3 {
+        pa.publish(frame(id), Instant::now()); // `id: N\ndata: event N\n\n`: 21 bytes
+    }
+    assert_eq!(h.hub.replay_bytes(), 63);
+    for id in 10..=12 {
+        pb.publish(frame(id), Instant::now()); // 23 bytes each
+    }
+    // b gave up its own oldest (10, then 11) to stay within the budget.
+    assert_eq!(h.hub.replay_bytes(), 63 + 23);
+    let text = h.metrics.encode_text();
+    assert!(text.contains("sse_gateway_replay_bytes 86"), "{text}");
+    assert!(text.contains("sse_gateway_replay_budget_evictions_total 2"));
+    let _ = batch(&qb).await.unwrap();
+    let (_late, late) = h.join("b", Some("11"), 1 << 20).unwrap();
+    assert_eq!(late.pending_bytes(), 0, "11 is gone: nothing replayed");
+    assert!(h
+        .metrics
+        .encode_text()
+        .contains(r#"sse_gateway_replay_misses_total{route="r"} 1"#));
+    drop((a, b, _late));
+    let hub = h.hub.clone();
+    eventually(|| hub.replay_bytes() == 0).await;
 }

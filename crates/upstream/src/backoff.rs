@@ -3,9 +3,9 @@
 //! Attempt `n` (from 0) waits a uniformly random delay in `[0, cap_n]`, where
 //! `cap_0 = initial` and `cap_{n+1} = min(2 × cap_n, max)` ("full jitter":
 //! reconnecting topics spread out instead of arriving as one herd). A stream
-//! that delivered events [`resets`](Backoff::reset) the cap to `initial`. The
-//! feed never waits less than the upstream's last `retry:`
-//! ([`Backoff::next_delay_at_least`]).
+//! that stayed up a while [`resets`](Backoff::reset) the cap to `initial`. The
+//! feed never waits less than the upstream's last `retry:` (which it clamps
+//! to `max`; [`Backoff::next_delay_at_least`]).
 
 use std::time::Duration;
 
@@ -95,7 +95,7 @@ impl Backoff {
     }
 
     /// [`Backoff::next_delay`], but never less than `floor` (the upstream's
-    /// last `retry:`). The floor may exceed `max`: the upstream asked for it.
+    /// last `retry:`, which the feed clamps to `max` before it gets here).
     pub fn next_delay_at_least(&mut self, floor: Duration) -> Duration {
         self.next_delay().max(floor)
     }
@@ -105,7 +105,7 @@ impl Backoff {
         self.cap = self.max;
     }
 
-    /// Back to `initial`, after a stream that delivered events.
+    /// Back to `initial`, after a stream that stayed up a while.
     pub fn reset(&mut self) {
         self.cap = self.initial;
     }

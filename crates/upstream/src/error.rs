@@ -46,6 +46,26 @@ impl UpstreamError {
         !matches!(self, Self::InvalidRequest(_))
     }
 
+    /// The status a topic's clients are answered when this error ends the
+    /// topic, as a plain reverse proxy would pass it on: the upstream's own
+    /// 401, 403, 404 or 410, and 502 for a response that is not an event
+    /// stream. `None` for everything worth retrying (5xx, 429, resets,
+    /// timeouts, other statuses).
+    pub fn refusal_status(&self) -> Option<u16> {
+        match self {
+            Self::Status(status @ (401 | 403 | 404 | 410)) => Some(*status),
+            Self::ContentType(_) => Some(502),
+            _ => None,
+        }
+    }
+
+    /// Whether the upstream refused the request itself (a 4xx other than
+    /// 408 and 429): when the request carried a `Last-Event-ID`, that id may
+    /// be what it refuses.
+    pub fn is_request_refused(&self) -> bool {
+        matches!(self, Self::Status(status) if (400..500).contains(status) && !matches!(status, 408 | 429))
+    }
+
     /// The metric label for this error.
     pub fn kind(&self) -> UpstreamErrorKind {
         match self {
@@ -62,6 +82,26 @@ impl UpstreamError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_end_the_topic_with_the_status_clients_get() {
+        for status in [401, 403, 404, 410] {
+            assert_eq!(UpstreamError::Status(status).refusal_status(), Some(status));
+        }
+        assert_eq!(
+            UpstreamError::ContentType("text/html".into()).refusal_status(),
+            Some(502)
+        );
+        for status in [400, 429, 500, 502, 503] {
+            assert_eq!(UpstreamError::Status(status).refusal_status(), None);
+        }
+        assert_eq!(UpstreamError::Closed("eof".into()).refusal_status(), None);
+        assert!(UpstreamError::Status(400).is_request_refused());
+        assert!(UpstreamError::Status(404).is_request_refused());
+        assert!(!UpstreamError::Status(429).is_request_refused());
+        assert!(!UpstreamError::Status(408).is_request_refused());
+        assert!(!UpstreamError::Status(500).is_request_refused());
+    }
 
     #[test]
     fn only_impossible_requests_are_not_retryable() {

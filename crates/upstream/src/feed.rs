@@ -19,7 +19,14 @@ fn shared_connector() -> &'static Connector {
     CONNECTOR.get_or_init(|| Connector::new(None))
 }
 
-/// Runs until the topic closes or the upstream answers 204.
+/// A stream that stayed up at least this long resets the backoff: an
+/// upstream that answers, sends an event and closes at once is reconnected
+/// with growing delays (not several times a second), while one whose
+/// streams last a few seconds is reconnected promptly each time.
+pub(crate) const STABLE_STREAM: Duration = Duration::from_secs(2);
+
+/// Runs until the topic closes, the upstream answers 204, or it refuses the
+/// topic (401, 403, 404, 410, not an event stream).
 pub(crate) async fn run(settings: Arc<UpstreamSettings>, publisher: TopicPublisher) {
     let connector = shared_connector();
     let mut backoff = match Backoff::try_new(settings.backoff_initial, settings.backoff_max) {
@@ -30,7 +37,8 @@ pub(crate) async fn run(settings: Arc<UpstreamSettings>, publisher: TopicPublish
         }
     };
     let target = Target::from_url(&settings.url);
-    // The upstream's last `retry:`: no reconnect comes sooner.
+    // The upstream's last `retry:` (at most `backoff_max`): no reconnect
+    // comes sooner.
     let mut retry_floor = Duration::ZERO;
     loop {
         if publisher.is_closed() {
@@ -47,7 +55,7 @@ pub(crate) async fn run(settings: Arc<UpstreamSettings>, publisher: TopicPublish
             }
             end = Box::pin(attempt) => end,
         };
-        let end = match end {
+        let (StreamEnd { error, up_for }, sent_id) = match end {
             Attempt::Stopped => {
                 tracing::info!(
                     topic = publisher.topic(),
@@ -56,16 +64,41 @@ pub(crate) async fn run(settings: Arc<UpstreamSettings>, publisher: TopicPublish
                 publisher.stop();
                 return;
             }
-            Attempt::Failed(end) => end,
+            Attempt::Failed { end, sent_id } => (end, sent_id),
         };
-        let StreamEnd { error, delivered } = end;
-        if delivered {
+        publisher.route_metrics().upstream_error(error.kind());
+        if sent_id && error.is_request_refused() {
+            // The stored id may be what it refuses (an id from before an
+            // upstream restart, or one it never issued): ask again without.
+            tracing::warn!(
+                route = publisher.route(),
+                topic = publisher.topic(),
+                url = %settings.url,
+                %error,
+                "upstream refused the request with Last-Event-ID; retrying without it"
+            );
+            publisher.forget_last_event_id();
+            publisher.metrics().upstream_reconnected();
+            continue;
+        }
+        if let Some(status) = error.refusal_status() {
+            tracing::warn!(
+                route = publisher.route(),
+                topic = publisher.topic(),
+                url = %settings.url,
+                %error,
+                status,
+                "upstream refused the topic: its clients are answered {status}"
+            );
+            publisher.refuse(status);
+            return;
+        }
+        if up_for >= STABLE_STREAM {
             backoff.reset();
         }
         if !error.is_retryable() {
             backoff.saturate();
         }
-        publisher.route_metrics().upstream_error(error.kind());
         publisher.metrics().upstream_reconnected();
         publisher.set_state(UpstreamState::Backoff);
         let delay = backoff.next_delay_at_least(retry_floor);
@@ -89,8 +122,12 @@ pub(crate) async fn run(settings: Arc<UpstreamSettings>, publisher: TopicPublish
 enum Attempt {
     /// The upstream answered 204.
     Stopped,
-    /// The connection failed or the stream ended.
-    Failed(StreamEnd),
+    /// The connection failed, the upstream refused, or the stream ended.
+    Failed {
+        end: StreamEnd,
+        /// The request carried a `Last-Event-ID`.
+        sent_id: bool,
+    },
 }
 
 async fn connect_and_stream(
@@ -100,17 +137,19 @@ async fn connect_and_stream(
     publisher: &TopicPublisher,
     retry_floor: &mut Duration,
 ) -> Attempt {
-    let failed = |error| {
-        Attempt::Failed(StreamEnd {
+    let last_event_id = publisher.last_event_id();
+    let sent_id = last_event_id.is_some();
+    let failed = |error| Attempt::Failed {
+        end: StreamEnd {
             error,
-            delivered: false,
-        })
+            up_for: Duration::ZERO,
+        },
+        sent_id,
     };
     let target = match target {
         Ok(target) => target,
         Err(error) => return failed(error.clone()),
     };
-    let last_event_id = publisher.last_event_id();
     match session::open(connector, target, settings, last_event_id.as_deref()).await {
         Ok(Answer::Stop) => Attempt::Stopped,
         Ok(Answer::Stream(http)) => {
@@ -121,7 +160,10 @@ async fn connect_and_stream(
                 last_event_id = last_event_id.as_deref().unwrap_or(""),
                 "upstream connected"
             );
-            Attempt::Failed(session::stream(http, settings, publisher, retry_floor).await)
+            Attempt::Failed {
+                end: session::stream(http, settings, publisher, retry_floor).await,
+                sent_id,
+            }
         }
         Err(error) => failed(error),
     }

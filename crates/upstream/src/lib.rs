@@ -14,16 +14,19 @@
 //!   advised to clients and becomes the reconnect floor, comments are
 //!   dropped (they only count as activity), oversized events are counted
 //!   and skipped.
-//! * The reconnect policy: connection errors, a status other than 200/204,
-//!   a content type other than `text/event-stream`, read errors, the end of
-//!   the stream and silence longer than `idle_timeout` all lead to a
-//!   counted error (`sse_gateway_upstream_errors_total{kind}`), a counted
-//!   reconnect, and a wait drawn by [`Backoff`] (exponential, full jitter,
-//!   never shorter than the upstream's last `retry:`), then a new
-//!   connection that resumes from the topic's last id. A stream that
-//!   delivered events resets the backoff.
-//! * The end: HTTP 204 stops the topic ([`TopicPublisher::stop`]) and the
-//!   feed returns; a closing topic ([`TopicPublisher::closed`]) ends the
+//! * The reconnect policy: connection errors, 5xx and other statuses worth
+//!   retrying, read errors, the end of the stream and silence longer than
+//!   `idle_timeout` all lead to a counted error
+//!   (`sse_gateway_upstream_errors_total{kind}`), a counted reconnect, and a
+//!   wait drawn by [`Backoff`] (exponential, full jitter, never shorter than
+//!   the upstream's last `retry:` clamped to `backoff_max`), then a new
+//!   connection that resumes from the topic's last id. Only a stream that
+//!   stayed up a while resets the backoff. A 4xx to a request that carried
+//!   `Last-Event-ID` drops the id and asks again at once.
+//! * The end: HTTP 204 stops the topic ([`TopicPublisher::stop`]); 401, 403,
+//!   404, 410 and a response that is not an event stream refuse it
+//!   ([`TopicPublisher::refuse`], its clients get the status); either way
+//!   the feed returns. A closing topic ([`TopicPublisher::closed`]) ends the
 //!   feed at once, whatever it is doing, and the connection is dropped
 //!   (never returned to a pool: an SSE body never completes).
 //!

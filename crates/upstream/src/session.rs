@@ -28,8 +28,8 @@ pub(crate) enum Answer {
 #[derive(Debug)]
 pub(crate) struct StreamEnd {
     pub(crate) error: UpstreamError,
-    /// The stream delivered at least one event or id update.
-    pub(crate) delivered: bool,
+    /// How long the stream stayed up (zero when it never came up).
+    pub(crate) up_for: Duration,
 }
 
 /// Connects, sends the request and reads the response head.
@@ -90,8 +90,8 @@ pub(crate) async fn stream(
     retry_floor: &mut Duration,
 ) -> StreamEnd {
     publisher.set_state(UpstreamState::Live);
+    let started = Instant::now();
     let mut decoder = Decoder::new(settings.limits);
-    let mut delivered = false;
     // Frames of one read, published together (one write per subscriber).
     let mut frames = Vec::new();
     loop {
@@ -99,31 +99,30 @@ pub(crate) async fn stream(
             Ok(Some(chunk)) => chunk,
             Ok(None) => {
                 let error = UpstreamError::Closed("the upstream ended the stream".into());
-                return StreamEnd { error, delivered };
+                return StreamEnd {
+                    error,
+                    up_for: started.elapsed(),
+                };
             }
             Err(e) => {
                 return StreamEnd {
                     error: classify(&e, Phase::Body),
-                    delivered,
+                    up_for: started.elapsed(),
                 }
             }
         };
         let received = Instant::now();
         for item in decoder.decode(chunk) {
             match item {
-                Item::Event(event) => {
-                    frames.push(event.into_frame());
-                    delivered = true;
-                }
-                Item::IdUpdate(frame) => {
-                    frames.push(frame);
-                    delivered = true;
-                }
+                Item::Event(event) => frames.push(event.into_frame()),
+                Item::IdUpdate(frame) => frames.push(frame),
                 Item::Retry(ms) => {
                     // In order: the frames before the retry go out first.
                     publisher.publish_all(&mut frames, received);
                     publisher.advise_retry(ms);
-                    *retry_floor = Duration::from_millis(ms);
+                    // Clients get the upstream's value; the gateway's own
+                    // reconnects never wait longer than its backoff allows.
+                    *retry_floor = Duration::from_millis(ms).min(settings.backoff_max);
                 }
                 // Comments only keep the idle watchdog quiet; heartbeats
                 // replace them downstream.

@@ -6,8 +6,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use sse_gateway_hub::DeliveryKind;
-use support::{eventually, header, settings, Client, Reply, Upstream, PATIENCE};
+use sse_gateway_hub::{CloseReason, DeliveryKind, UpstreamAnswer};
+use support::{eventually, header, settings, within, Client, Reply, Upstream, PATIENCE};
 
 /// `count` events with ids after `last`.
 fn events_after(last: u64, count: u64) -> String {
@@ -78,7 +78,7 @@ async fn status_500_is_retried_with_backoff() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_wrong_content_type_is_retried_with_backoff() {
+async fn a_wrong_content_type_ends_the_topic_as_a_bad_gateway() {
     let upstream = Upstream::start(|_, _| {
         Reply::with_head(
             "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n",
@@ -87,17 +87,127 @@ async fn a_wrong_content_type_is_retried_with_backoff() {
     })
     .await;
     let mut client = Client::subscribe(settings(upstream.url("/s")), None);
+    let answer = within(client.answer()).await;
+    assert_eq!(answer, UpstreamAnswer::Refused { status: 502 });
+    // Nothing of that body reached the client; its stream ended.
+    let end = client.next(Instant::now() + PATIENCE).await;
     assert!(
-        eventually(|| upstream.connections() >= 3).await,
-        "{}",
-        upstream.connections()
+        matches!(end, Some(Err(CloseReason::UpstreamRefused))),
+        "{end:?}"
     );
-    assert!(eventually(|| client.upstream_errors("content_type") >= 2).await);
-    // Nothing of that body reached the client, and it is still subscribed.
-    let delivery = client
-        .next(Instant::now() + Duration::from_millis(50))
-        .await;
-    assert!(delivery.is_none(), "{delivery:?}");
+    assert_no_reconnect(&upstream, 1).await;
+    assert_eq!(client.upstream_errors("content_type"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_404_ends_the_topic_with_its_status_and_is_not_retried() {
+    for status in [401, 403, 404, 410] {
+        let upstream = Upstream::start(move |_, _| Reply::status(status)).await;
+        let mut client = Client::subscribe(settings(upstream.url("/s")), None);
+        assert_eq!(
+            within(client.answer()).await,
+            UpstreamAnswer::Refused { status }
+        );
+        let end = client.next(Instant::now() + PATIENCE).await;
+        assert!(
+            matches!(end, Some(Err(CloseReason::UpstreamRefused))),
+            "status {status}: {end:?}"
+        );
+        assert_no_reconnect(&upstream, 1).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_4xx_to_a_stored_id_is_retried_at_once_without_it() {
+    // The upstream refuses any Last-Event-ID (it restarted and forgot its
+    // ids); without one it streams.
+    let upstream = Upstream::start(|_, head| match header(head, "last-event-id") {
+        Some(_) => Reply::status(400),
+        None => Reply::sse(&["id: 1\ndata: fresh\n\n"]).hold(),
+    })
+    .await;
+    let mut upstream_settings = settings(upstream.url("/s"));
+    upstream_settings.backoff_initial = Duration::from_secs(5);
+    upstream_settings.backoff_max = Duration::from_secs(5);
+    let mut client = Client::resuming(upstream_settings, "999");
+    let events = client.events(1).await;
+    assert_eq!(&events[0][..], b"id: 1\ndata: fresh\n\n");
+    assert_eq!(
+        header(&upstream.conn(0).head, "last-event-id").as_deref(),
+        Some("999")
+    );
+    assert_eq!(header(&upstream.conn(1).head, "last-event-id"), None);
+    let gap = upstream.conn(1).accepted - upstream.conn(0).accepted;
+    assert!(
+        gap < Duration::from_secs(2),
+        "waited {gap:?}: no backoff for it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_that_sends_one_event_and_closes_gets_growing_delays() {
+    // Before, every stream that delivered an event reset the backoff: with a
+    // 250 ms initial cap such an upstream saw about 8 reconnects a second.
+    let upstream =
+        Upstream::start(|index, _| Reply::sse(&[format!("id: {}\ndata: x\n\n", index + 1)])).await;
+    let mut upstream_settings = settings(upstream.url("/s"));
+    upstream_settings.backoff_initial = Duration::from_millis(250);
+    upstream_settings.backoff_max = Duration::from_secs(30);
+    let _client = Client::subscribe(upstream_settings, None);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let connections = upstream.connections();
+    // Caps 250, 500, 1000, 2000 ms...: at most about 6 in 3 s even if every
+    // jittered delay were zero-ish; about 24 with the old reset.
+    assert!(
+        (2..=8).contains(&connections),
+        "{connections} connections in 3 s"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_upstream_retry_is_clamped_to_the_backoff_max_for_reconnects() {
+    let upstream = Upstream::start(|index, _| {
+        if index == 0 {
+            Reply::sse(&["retry: 60000\nid: 1\ndata: a\n\n"])
+        } else {
+            Reply::sse(&["id: 2\ndata: b\n\n"]).hold()
+        }
+    })
+    .await;
+    let mut upstream_settings = settings(upstream.url("/s"));
+    upstream_settings.backoff_max = Duration::from_millis(300);
+    let mut client = Client::subscribe(upstream_settings, None);
+    let deadline = Instant::now() + PATIENCE;
+    let mut advice = Vec::new();
+    let mut events = 0;
+    while events < 2 {
+        let delivery = client
+            .next(deadline)
+            .await
+            .expect("the second event within the patience, not after 60 s")
+            .expect("open");
+        match delivery.kind {
+            DeliveryKind::Advice => advice.push(delivery.bytes),
+            _ => events += delivery.events(),
+        }
+    }
+    // Clients are still advised the upstream's own value.
+    assert!(advice.iter().any(|a| &a[..] == b"retry: 60000\n\n"));
+    let gap = upstream.conn(1).accepted - upstream.conn(0).accepted;
+    assert!(
+        gap <= Duration::from_millis(1500),
+        "reconnected after {gap:?}"
+    );
+}
+
+/// No connection beyond `seen` within a window where a 10 ms backoff would
+/// have made several.
+async fn assert_no_reconnect(upstream: &Upstream, seen: usize) {
+    let window = Instant::now() + Duration::from_millis(300);
+    while Instant::now() < window {
+        assert_eq!(upstream.connections(), seen, "reconnected");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -162,8 +272,9 @@ async fn the_upstreams_retry_is_a_floor_for_the_reconnect_delay() {
     })
     .await;
     let mut upstream_settings = settings(upstream.url("/s"));
+    // Delays of at most 1 ms, but the floor (under backoff_max) wins.
     upstream_settings.backoff_initial = Duration::from_millis(1);
-    upstream_settings.backoff_max = Duration::from_millis(5);
+    upstream_settings.backoff_max = Duration::from_secs(1);
     let mut client = Client::subscribe(upstream_settings, None);
 
     // The client is advised the upstream's retry, then gets both events.

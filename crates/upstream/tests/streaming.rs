@@ -55,12 +55,20 @@ async fn events_arrive_as_the_upstreams_bytes_and_the_request_carries_the_header
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_subscribers_last_event_id_is_sent_on_the_first_connect() {
     let upstream = Upstream::start(|_, _| Reply::sse(&["id: 42\ndata: next\n\n"]).hold()).await;
-    let mut client = Client::subscribe(settings(upstream.url("/s")), Some("41"));
+    let mut client = Client::resuming(settings(upstream.url("/s")), "41");
     client.events(1).await;
     assert_eq!(
         header(&upstream.conn(0).head, "last-event-id").as_deref(),
         Some("41")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_resume_from_client_the_first_subscribers_id_is_not_sent() {
+    let upstream = Upstream::start(|_, _| Reply::sse(&["id: 42\ndata: next\n\n"]).hold()).await;
+    let mut client = Client::subscribe(settings(upstream.url("/s")), Some("41"));
+    client.events(1).await;
+    assert_eq!(header(&upstream.conn(0).head, "last-event-id"), None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,6 +23,9 @@ pub(crate) enum StreamEnd {
     SlowClient,
     /// The upstream stopped the topic (HTTP 204).
     UpstreamStopped,
+    /// The upstream refused the topic (401, 403, 404, 410, not an event
+    /// stream): the topic ended.
+    UpstreamRefused,
     /// The gateway drained it (shutdown or upgrade).
     Shutdown,
     /// A write to the client failed or timed out.
@@ -66,6 +69,7 @@ impl StreamEnd {
             Self::ClientClosed => "client_closed",
             Self::SlowClient => "slow_client",
             Self::UpstreamStopped => "upstream_stopped",
+            Self::UpstreamRefused => "upstream_refused",
             Self::Shutdown => "shutdown",
             Self::WriteFailed => "write_failed",
             Self::Dropped => "dropped",

@@ -186,6 +186,7 @@ fn ended_by(reason: CloseReason) -> StreamEnd {
     match reason {
         CloseReason::SlowClient => StreamEnd::SlowClient,
         CloseReason::UpstreamStopped => StreamEnd::UpstreamStopped,
+        CloseReason::UpstreamRefused => StreamEnd::UpstreamRefused,
         CloseReason::Shutdown => StreamEnd::Shutdown,
         CloseReason::ClientClosed => StreamEnd::ClientClosed,
     }

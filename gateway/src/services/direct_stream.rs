@@ -66,6 +66,7 @@ fn stream_end(end: DirectEnd) -> StreamEnd {
         DirectEnd::ClientClosed => StreamEnd::ClientClosed,
         DirectEnd::SlowClient => StreamEnd::SlowClient,
         DirectEnd::UpstreamStopped => StreamEnd::UpstreamStopped,
+        DirectEnd::UpstreamRefused => StreamEnd::UpstreamRefused,
         DirectEnd::Shutdown => StreamEnd::Shutdown,
         DirectEnd::WriteFailed => StreamEnd::WriteFailed,
         DirectEnd::CredentialsExpired => StreamEnd::CredentialsExpired,

@@ -6,8 +6,10 @@
 //! | CORS preflight, disallowed origin, missing or bad credentials | answered by [`access::admit`] before anything else |
 //! | OPTIONS | 204 with `Allow` |
 //! | hub not started yet | 503 + `Retry-After` |
-//! | subscribed | 200 `text/event-stream` ([`client_stream`]) |
+//! | subscribed to a new topic | the response waits (at most the route's `upstream_answer_timeout`) for the upstream's first answer |
+//! | subscribed, and the upstream streams, is retrying (5xx, reset, timeout) or is slow to answer | 200 `text/event-stream` ([`client_stream`]) |
 //! | topic stopped by its upstream (204) | 204: browsers stop reconnecting |
+//! | topic refused by its upstream (401, 403, 404, 410; not an event stream) | that status (502 for the latter), as a plain proxy would: an `EventSource` stops; counted as `upstream` |
 //! | over a limit, or draining | 200 `text/event-stream` with a jittered `retry:` then end, for clients that accept event streams (any other status makes `EventSource` give up); 503 + `Retry-After` otherwise; counted as `limit` |
 //!
 //! Every answer after admission carries the route's CORS headers, so a
@@ -21,7 +23,9 @@ use pingora::proxy::Session;
 use sse_gateway_access::CorsHeaders;
 use sse_gateway_config::FanOutRoute;
 use sse_gateway_direct::DirectSink;
-use sse_gateway_hub::{ClientQueue, Refusal, SubscribeRequest, SubscriberSink};
+use sse_gateway_hub::{
+    ClientQueue, Membership, Refusal, SubscribeRequest, SubscriberSink, UpstreamAnswer,
+};
 use sse_gateway_metrics::{RejectReason, StreamPath};
 use sse_gateway_routes::{Matched, FAN_OUT_ALLOW};
 
@@ -96,10 +100,15 @@ pub(crate) async fn handle(
         topic,
         settings: topic_settings,
         last_event_id: last_event_id.as_deref(),
+        may_open: None,
     };
     let subscribed = hub.subscribe(request, sink, move |publisher| {
         sse_gateway_upstream::feed(upstream, publisher)
     });
+    let subscribed = match subscribed {
+        Ok(membership) => first_answer(membership, plan).await,
+        Err(refusal) => Err(refusal),
+    };
     match subscribed {
         Ok(membership) => {
             plan.metrics.client_stream_opened(writer.path());
@@ -117,10 +126,44 @@ pub(crate) async fn handle(
         Err(Refusal::Stopped) => {
             responses::send_with_cors(session, 204, &[], &admitted.cors, Bytes::new()).await;
         }
+        Err(Refusal::Upstream { status }) => {
+            plan.metrics.rejected(RejectReason::Upstream);
+            tracing::debug!(route = %matched.route.name, %topic, status, "refused by the upstream");
+            let body = refused_body(status);
+            responses::text_with_cors(session, status, &[], &admitted.cors, body).await;
+        }
         Err(refusal @ (Refusal::Limit(_) | Refusal::ShuttingDown)) => {
             tracing::debug!(route = %matched.route.name, %topic, "refused: {refusal}");
             refuse_for_now(session, plan, &admitted.cors).await;
         }
+    }
+}
+
+/// Waits for the upstream's first answer when the topic has none yet (its
+/// first subscribers), at most the route's `upstream_answer_timeout`: a
+/// topic the upstream refuses or stops is answered with that status rather
+/// than a 200 that then ends. Streaming, retrying (5xx, resets, timeouts)
+/// or still no answer: the subscriber goes on.
+async fn first_answer(membership: Membership, plan: &RoutePlan) -> Result<Membership, Refusal> {
+    match membership.upstream_answer(plan.answer_timeout).await {
+        UpstreamAnswer::Refused { status } => Err(Refusal::Upstream { status }),
+        UpstreamAnswer::Stopped => Err(Refusal::Stopped),
+        UpstreamAnswer::Pending | UpstreamAnswer::Streaming | UpstreamAnswer::Retrying => {
+            Ok(membership)
+        }
+    }
+}
+
+/// The body of an answer the upstream's refusal decided (nothing of the
+/// upstream's own body is passed on).
+fn refused_body(status: u16) -> &'static str {
+    match status {
+        401 => "unauthorized (by the upstream)\n",
+        403 => "forbidden (by the upstream)\n",
+        404 => "not found (at the upstream)\n",
+        410 => "gone (at the upstream)\n",
+        502 => "bad gateway: the upstream did not answer with an event stream\n",
+        _ => "refused by the upstream\n",
     }
 }
 

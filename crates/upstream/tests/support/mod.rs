@@ -20,7 +20,7 @@ use parking_lot::Mutex;
 use sse_gateway_codec::CodecLimits;
 use sse_gateway_hub::{
     ClientQueue, CloseReason, Delivery, DeliveryKind, HubLimits, Membership, SubscribeRequest,
-    TopicHub, TopicSettings,
+    TopicHub, TopicSettings, UpstreamAnswer,
 };
 use sse_gateway_metrics::GatewayMetrics;
 use sse_gateway_upstream::{feed, UpstreamSettings};
@@ -269,7 +269,23 @@ pub struct Client {
 }
 
 impl Client {
+    /// A subscriber that brings `last_event_id` (which the feed does not
+    /// resume from: the route does not opt in).
     pub fn subscribe(upstream: UpstreamSettings, last_event_id: Option<&str>) -> Self {
+        Self::subscribe_with(upstream, last_event_id, false)
+    }
+
+    /// The first subscriber of a route with `resume_from_client`: the feed
+    /// resumes from its `last_event_id`.
+    pub fn resuming(upstream: UpstreamSettings, last_event_id: &str) -> Self {
+        Self::subscribe_with(upstream, Some(last_event_id), true)
+    }
+
+    fn subscribe_with(
+        upstream: UpstreamSettings,
+        last_event_id: Option<&str>,
+        resume_from_client: bool,
+    ) -> Self {
         let metrics = GatewayMetrics::new(100).unwrap();
         let hub = TopicHub::new(
             HubLimits::default(),
@@ -280,6 +296,7 @@ impl Client {
             heartbeat: Duration::ZERO,
             client_retry: Duration::ZERO,
             linger: Duration::ZERO,
+            resume_from_client,
             ..Default::default()
         });
         let queue = Arc::new(ClientQueue::new(1 << 20));
@@ -291,6 +308,7 @@ impl Client {
                     topic: TOPIC,
                     settings: &topic_settings,
                     last_event_id,
+                    may_open: None,
                 },
                 queue.clone(),
                 |publisher| feed(upstream.clone(), publisher),
@@ -302,6 +320,14 @@ impl Client {
             queue,
             membership: Some(membership),
             pending: Vec::new(),
+        }
+    }
+
+    /// What the upstream answered the topic (waits while it has not).
+    pub async fn answer(&self) -> UpstreamAnswer {
+        match &self.membership {
+            Some(membership) => membership.upstream_answer(PATIENCE).await,
+            None => UpstreamAnswer::Pending,
         }
     }
 
