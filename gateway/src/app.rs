@@ -24,6 +24,7 @@ use pingora::services::listening::Service;
 use sse_gateway_config::{GatewayConfig, RouteKind};
 
 use crate::demo::{self, DemoUpstream};
+use crate::runtime_dir;
 use crate::services::admin::Admin;
 use crate::services::hub_service::HubService;
 use crate::services::proxy::GatewayProxy;
@@ -67,7 +68,9 @@ pub(crate) fn build(
     if !options.upgrade {
         probe_listeners(config)?;
     }
-    let conf = settings::server_conf(config, options.daemon)
+    let run_dir = runtime_dir::resolve(config);
+    runtime_dir::prepare(&run_dir)?;
+    let conf = settings::server_conf(config, &run_dir, options.daemon)
         .validate()
         .map_err(|e| anyhow::anyhow!("pingora refused the server configuration: {e}"))?;
     let opt = Opt {
@@ -223,6 +226,11 @@ pub(crate) fn log_summary(config: &GatewayConfig) {
         }
     }
     log_direct_sends();
+    tracing::info!(
+        runtime_dir = %runtime_dir::resolve(config).display(),
+        "upgrade socket and pid file in {}",
+        runtime_dir::resolve(config).display()
+    );
     tracing::info!(
         admin = %config.admin,
         "admin on http://{} (/metrics /healthz /readyz /topics)",

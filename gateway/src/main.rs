@@ -11,6 +11,7 @@ mod check;
 mod cli;
 mod demo;
 mod logging;
+mod runtime_dir;
 mod services;
 mod settings;
 mod state;

@@ -1,7 +1,7 @@
 //! Configuration → the runtime crates' own settings: [`TopicSettings`],
 //! [`HubLimits`], [`UpstreamSettings`] and pingora's [`ServerConf`].
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,7 +30,16 @@ pub(crate) fn topic_settings(config: &TopicSettingsConfig) -> TopicSettings {
         stop_holdoff: config.stop_holdoff,
         gap_event: config.gap_event.clone(),
         write_window: config.write_window,
+        replay_max_bytes: usize::try_from(config.replay.max_bytes).unwrap_or(usize::MAX),
+        max_topics: config.max_topics,
+        resume_from_client: config.resume_from_client,
     }
+}
+
+/// How long the first subscribers of a new topic wait for the upstream's
+/// first answer.
+pub(crate) fn answer_timeout(config: &TopicSettingsConfig) -> Duration {
+    config.upstream_answer_timeout
 }
 
 /// The hub's global limits.
@@ -40,6 +49,7 @@ pub(crate) fn hub_limits(limits: &Limits, threads: usize) -> HubLimits {
         max_clients_per_topic: limits.max_clients_per_topic,
         max_topics: limits.max_topics,
         shard_threads: threads.max(1),
+        replay_memory: limits.replay_memory,
     }
 }
 
@@ -77,11 +87,11 @@ pub(crate) fn advised_retry(settings: &TopicSettingsConfig) -> Duration {
 }
 
 /// Pingora's server configuration, built from ours (never from pingora's
-/// own YAML). The upgrade socket and pid file are absolute paths in the temp
-/// directory, named after the admin port so that an old and a new process
-/// with the same config agree, and unrelated gateways do not collide.
-pub(crate) fn server_conf(config: &GatewayConfig, daemon: bool) -> ServerConf {
-    let dir = temp_dir();
+/// own YAML). The upgrade socket and pid file are absolute paths in the
+/// private runtime directory `dir` ([`crate::runtime_dir`]), named after the
+/// admin port so that an old and a new process with the same config agree,
+/// and gateways sharing the directory do not collide.
+pub(crate) fn server_conf(config: &GatewayConfig, dir: &Path, daemon: bool) -> ServerConf {
     let port = config.admin.port();
     ServerConf {
         threads: config.threads.max(1),
@@ -126,17 +136,6 @@ pub(crate) fn check_tls_files(tls: &TlsConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn temp_dir() -> PathBuf {
-    let dir = std::env::temp_dir();
-    if dir.is_absolute() {
-        dir
-    } else {
-        std::env::current_dir()
-            .map(|cwd| cwd.join(&dir))
-            .unwrap_or_else(|_| PathBuf::from("/tmp"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -152,16 +151,20 @@ shutdown_grace: 2500ms
 defaults:
   heartbeat: 0s
   client_retry: 0s
-  replay: { events: 7, max_age: 1m }
+  replay: { events: 7, max_age: 1m, max_bytes: 64KiB }
+  resume_from_client: true
+  upstream_answer_timeout: 2s
   client_queue: 64KiB
   max_event_size: 32KiB
   linger: 5s
   upstream_backoff: { initial: 100ms, max: 2s }
-limits: { max_clients: 10, max_clients_per_topic: 5, max_topics: 3 }
+limits: { max_clients: 10, max_clients_per_topic: 5, max_topics: 3, replay_memory: 1MiB }
 routes:
   - name: prices
     path: /prices/{symbol}
+    params: { symbol: "[A-Z]+" }
     heartbeat: 4s
+    max_topics: 2
     upstream:
       url: "http://127.0.0.1:9000/stream/{symbol}"
       headers: { X-Token: abc }
@@ -183,6 +186,10 @@ routes:
         assert_eq!(s.client_queue, 64 * 1024);
         assert_eq!(s.linger, Duration::from_secs(5));
         assert_eq!(s.gap_event, None);
+        assert_eq!(s.replay_max_bytes, 64 * 1024);
+        assert_eq!(s.max_topics, Some(2));
+        assert!(s.resume_from_client);
+        assert_eq!(answer_timeout(&route.settings), Duration::from_secs(2));
         let defaults = topic_settings(&config.defaults);
         assert_eq!(defaults.heartbeat, Duration::ZERO, "0s is off");
     }
@@ -199,6 +206,7 @@ routes:
             ),
             (10, 5, 3)
         );
+        assert_eq!(limits.replay_memory, 1 << 20);
         let route = config.routes[0].fan_out().unwrap();
         let url = url::Url::parse("http://127.0.0.1:9000/stream/AAPL").unwrap();
         let up = upstream_settings(&route.settings, &route.upstream, url.clone());
@@ -236,8 +244,12 @@ routes:
 
     #[test]
     fn server_conf_is_ours() {
-        let conf = server_conf(&config(), false);
+        let conf = server_conf(&config(), Path::new("/run/user/7/sse-gateway"), false);
         assert_eq!(conf.threads, 3);
+        assert_eq!(
+            conf.upgrade_sock,
+            "/run/user/7/sse-gateway/sse-gateway-9191.upgrade.sock"
+        );
         assert_eq!(conf.grace_period_seconds, Some(3));
         assert!(conf.graceful_shutdown_timeout_seconds.unwrap() <= 5);
         assert!(std::path::Path::new(&conf.upgrade_sock).is_absolute());

@@ -48,7 +48,7 @@ impl Setup {
         let config = dir.join("gateway.yaml");
         std::fs::write(
             &config,
-            format!("listen: [\"{listen}\"]\nadmin: \"{admin}\"\n{yaml}"),
+            format!("listen: [\"{listen}\"]\nadmin: \"{admin}\"\nruntime_dir: run\n{yaml}"),
         )
         .unwrap();
         Self {
@@ -83,9 +83,12 @@ impl Setup {
         resp.text()
     }
 
-    /// The upgrade socket the gateway derives from its admin port (see settings.rs).
+    /// The upgrade socket the gateway derives from its admin port, in its
+    /// private `runtime_dir` (see settings.rs and runtime_dir.rs).
     fn upgrade_sock(&self) -> PathBuf {
-        std::env::temp_dir().join(format!("sse-gateway-{}.upgrade.sock", self.admin.port()))
+        self.dir
+            .join("run")
+            .join(format!("sse-gateway-{}.upgrade.sock", self.admin.port()))
     }
 
     async fn wait_ready(&self, proc: &mut Proc) {
@@ -167,6 +170,7 @@ defaults:
   client_retry: 1s
   linger: 30s
   replay: {{ events: 1000, max_age: 5m }}
+  resume_from_client: true
 routes:
   - name: s
     path: /s/{{name}}
@@ -359,6 +363,15 @@ async fn upgrade_hands_clients_to_the_new_process_with_every_event_exactly_once(
     let mut new = setup.spawn("new", true);
     let listening = poll_until(WAIT, || async { sock.exists() }).await;
     assert!(listening, "no upgrade socket:\n{}", new.log());
+    // Only this user can reach the socket: its directory is private.
+    let mode = {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(sock.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode()
+    };
+    assert_eq!(mode & 0o777, 0o700, "the runtime directory is not private");
     old.signal("QUIT");
 
     // Keep every client reading while the old process hands over, drains and exits.

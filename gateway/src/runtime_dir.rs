@@ -1,0 +1,187 @@
+//! The gateway's private runtime directory: where the zero-downtime upgrade
+//! socket and the pid file live.
+//!
+//! Whoever can connect to the upgrade socket when the running gateway gets
+//! SIGQUIT receives its listening sockets, so the socket must not sit in a
+//! directory other local users can reach. The directory is `runtime_dir`
+//! from the configuration, else `$XDG_RUNTIME_DIR/sse-gateway` (that
+//! directory is private to its user by the XDG spec), else
+//! `<temp dir>/sse-gateway-<uid>`. At start-up it is created with mode 0700,
+//! or, when it exists, checked: a real directory (not a symlink), owned by
+//! this process's user, with no access for group or others (an own directory
+//! that allows more is tightened to 0700, and the log says so). Anything else
+//! stops the start with an error that names the directory.
+//!
+//! An old and a new process started with the same configuration and
+//! environment agree on the directory, so `run --upgrade` finds the socket.
+
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use sse_gateway_config::GatewayConfig;
+
+/// The directory to use: `runtime_dir`, else the default for this user.
+pub(crate) fn resolve(config: &GatewayConfig) -> PathBuf {
+    match &config.runtime_dir {
+        Some(dir) => dir.clone(),
+        None => default_dir(std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from)),
+    }
+}
+
+/// `$XDG_RUNTIME_DIR/sse-gateway` when that is an absolute path, else
+/// `<temp dir>/sse-gateway-<uid>`.
+fn default_dir(xdg_runtime_dir: Option<PathBuf>) -> PathBuf {
+    match xdg_runtime_dir.filter(|dir| dir.is_absolute()) {
+        Some(dir) => dir.join("sse-gateway"),
+        None => absolute(std::env::temp_dir()).join(format!("sse-gateway-{}", uid())),
+    }
+}
+
+fn absolute(dir: PathBuf) -> PathBuf {
+    if dir.is_absolute() {
+        return dir;
+    }
+    std::env::current_dir()
+        .map(|cwd| cwd.join(&dir))
+        .unwrap_or_else(|_| PathBuf::from("/tmp"))
+}
+
+fn uid() -> u32 {
+    nix::unistd::getuid().as_raw()
+}
+
+/// Creates `dir` with mode 0700, or checks the one that is there (see the
+/// module documentation).
+pub(crate) fn prepare(dir: &Path) -> anyhow::Result<()> {
+    match std::fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .with_context(|| {
+                    format!("cannot create the runtime directory {}", dir.display())
+                })?;
+        }
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot read the runtime directory {}", dir.display()))
+        }
+        Ok(_) => {}
+    }
+    // Checked after creating too: something else may have been quicker.
+    let meta = std::fs::symlink_metadata(dir)
+        .with_context(|| format!("cannot read the runtime directory {}", dir.display()))?;
+    let shown = dir.display();
+    if meta.file_type().is_symlink() {
+        anyhow::bail!(
+            "the runtime directory {shown} is a symbolic link; set runtime_dir to a real directory"
+        );
+    }
+    if !meta.is_dir() {
+        anyhow::bail!("the runtime directory {shown} is not a directory");
+    }
+    let me = uid();
+    if meta.uid() != me {
+        anyhow::bail!(
+            "the runtime directory {shown} belongs to uid {}, not to this process (uid {me}): \
+             whoever owns it could take the listening sockets at an upgrade; set runtime_dir \
+             to a directory of this user",
+            meta.uid()
+        );
+    }
+    let mode = meta.mode() & 0o777;
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot make the runtime directory {shown} private"))?;
+        tracing::info!(
+            runtime_dir = %shown,
+            "runtime directory had mode {mode:o}; now 0700 (it holds the upgrade socket)"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "sse-gateway-runtime-test-{}-{name}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_file(&dir);
+        dir
+    }
+
+    fn mode(dir: &Path) -> u32 {
+        std::fs::symlink_metadata(dir).unwrap().mode() & 0o777
+    }
+
+    #[test]
+    fn the_default_is_under_xdg_runtime_dir_or_per_user_in_the_temp_dir() {
+        assert_eq!(
+            default_dir(Some(PathBuf::from("/run/user/1000"))),
+            PathBuf::from("/run/user/1000/sse-gateway")
+        );
+        let fallback = default_dir(Some(PathBuf::from("relative")));
+        assert!(fallback.is_absolute());
+        assert!(fallback.ends_with(format!("sse-gateway-{}", uid())));
+        assert_eq!(default_dir(None), fallback);
+    }
+
+    #[test]
+    fn a_missing_directory_is_created_private() {
+        let dir = scratch("create").join("nested");
+        prepare(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        prepare(&dir).unwrap();
+        std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn an_own_directory_that_others_can_reach_is_tightened() {
+        let dir = scratch("open");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        prepare(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_symlink_or_a_file_is_refused() {
+        let target = scratch("target");
+        std::fs::create_dir(&target).unwrap();
+        let link = scratch("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = prepare(&link).unwrap_err().to_string();
+        assert!(err.contains("symbolic link"), "{err}");
+        let file = scratch("file");
+        std::fs::write(&file, b"x").unwrap();
+        let err = prepare(&file).unwrap_err().to_string();
+        assert!(err.contains("not a directory"), "{err}");
+        for path in [&link, &file] {
+            std::fs::remove_file(path).unwrap();
+        }
+        std::fs::remove_dir(&target).unwrap();
+    }
+
+    #[test]
+    fn a_directory_of_another_user_is_refused() {
+        if uid() != 0 {
+            return; // only root can make one to test with
+        }
+        let dir = scratch("other");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::os::unix::fs::chown(&dir, Some(65534), None).unwrap();
+        let err = prepare(&dir).unwrap_err().to_string();
+        assert!(err.contains("belongs to uid 65534"), "{err}");
+        std::fs::remove_dir(&dir).unwrap();
+    }
+}
