@@ -16,7 +16,7 @@ use pingora::apps::http_app::HttpServer;
 use pingora::apps::HttpServerOptions;
 use pingora::listeners::tls::TlsSettings;
 use pingora::listeners::{L4BufferSettings, ListenerConfig};
-use pingora::proxy::ProxyServiceBuilder;
+use pingora::proxy::http_proxy;
 use pingora::server::configuration::Opt;
 use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
 use pingora::services::background::background_service;
@@ -26,6 +26,7 @@ use sse_gateway_config::{GatewayConfig, RouteKind};
 use crate::demo::{self, DemoUpstream};
 use crate::runtime_dir;
 use crate::services::admin::Admin;
+use crate::services::connections::GatedProxy;
 use crate::services::hub_service::HubService;
 use crate::services::proxy::GatewayProxy;
 use crate::settings;
@@ -93,23 +94,22 @@ pub(crate) fn build(
 
     let mut server_options = HttpServerOptions::default();
     server_options.h2c = config.h2c;
-    let mut proxy =
-        ProxyServiceBuilder::new(&server.configuration, GatewayProxy::new(state.clone()))
-            .name("sse-gateway")
-            .server_options(server_options)
-            .build();
+    let mut app = http_proxy(&server.configuration, GatewayProxy::new(state.clone()));
+    app.server_options = Some(server_options);
+    let mut h2 = pingora::protocols::http::v2::server::default_h2_options();
+    h2.max_concurrent_streams(
+        config
+            .tls
+            .as_ref()
+            .map_or(DEFAULT_H2_STREAMS, |t| t.h2_max_concurrent_streams),
+    );
+    app.h2_options = Some(h2);
+    // Every connection passes the gate first: the connection cap and the
+    // request-header deadline (services/connections.rs).
+    let gated = GatedProxy::new(app, state.connections.clone());
+    let mut proxy = Service::new("sse-gateway".to_owned(), gated);
     for addr in &config.listen {
         proxy.add_listener(ListenerConfig::tcp(addr.to_string()).l4_buffer(l4_buffer()));
-    }
-    if let Some(app) = proxy.app_logic_mut() {
-        let mut h2 = pingora::protocols::http::v2::server::default_h2_options();
-        h2.max_concurrent_streams(
-            config
-                .tls
-                .as_ref()
-                .map_or(DEFAULT_H2_STREAMS, |t| t.h2_max_concurrent_streams),
-        );
-        app.h2_options = Some(h2);
     }
     if let Some(tls) = &config.tls {
         for addr in &tls.listen {
@@ -205,6 +205,27 @@ fn log_direct_sends() {
     }
 }
 
+/// Warns when the kernel's open-file limit would refuse connections before
+/// `limits.max_connections` does (each connection is a descriptor; a few
+/// hundred more go to listeners, upstreams and the runtime).
+fn warn_if_files_run_out(max_connections: usize) {
+    use nix::sys::resource::{getrlimit, Resource};
+    const RESERVE: u64 = 256;
+    let Ok((soft, _hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    let wanted = u64::try_from(max_connections).unwrap_or(u64::MAX);
+    if wanted.saturating_add(RESERVE) > soft {
+        tracing::warn!(
+            max_connections,
+            open_file_limit = soft,
+            "limits.max_connections ({max_connections}) is above what the open-file limit \
+             ({soft}) allows: accept() will fail first; raise the limit (ulimit -n, LimitNOFILE=) \
+             or lower max_connections"
+        );
+    }
+}
+
 /// Logs the one-screen start-up summary: listeners, admin, every route,
 /// and the settings an operator asks about first.
 pub(crate) fn log_summary(config: &GatewayConfig) {
@@ -226,6 +247,7 @@ pub(crate) fn log_summary(config: &GatewayConfig) {
         }
     }
     log_direct_sends();
+    warn_if_files_run_out(config.limits.max_connections);
     tracing::info!(
         runtime_dir = %runtime_dir::resolve(config).display(),
         "upgrade socket and pid file in {}",

@@ -15,7 +15,10 @@ use sse_gateway_routes::RouteTable;
 use tokio::sync::watch;
 
 use crate::services::access::RouteAccess;
+use crate::services::address_limits::{AddressStreams, NewTopicRate};
 use crate::services::client_stream;
+use crate::services::connections::ConnectionGate;
+use crate::services::occasional::Occasional;
 use crate::settings;
 
 /// Shared by the proxy, admin and hub services.
@@ -34,6 +37,14 @@ pub(crate) struct AppState {
     pub(crate) drain_retry: Duration,
     /// The demo page served at `/` (the `demo` command only).
     pub(crate) demo_page: Option<Bytes>,
+    /// Open client connections and their request-header deadlines.
+    pub(crate) connections: Arc<ConnectionGate>,
+    /// Concurrent event streams per client address.
+    pub(crate) address_streams: Arc<AddressStreams>,
+    /// New topics per client address (`None`: off).
+    pub(crate) new_topics: Option<NewTopicRate>,
+    /// Paces the warning logged when a limit refuses subscribers.
+    refusal_warning: Occasional,
     hub: OnceLock<TopicHub>,
     draining: AtomicBool,
     shutdown: watch::Sender<bool>,
@@ -86,6 +97,11 @@ impl AppState {
             })
             .collect::<anyhow::Result<_>>()?;
         let (shutdown, _) = watch::channel(false);
+        let connections = Arc::new(ConnectionGate::new(
+            config.limits.max_connections,
+            config.limits.request_header_timeout,
+            metrics.process().clone(),
+        ));
         Ok(Self {
             unmatched: metrics.route(names::UNMATCHED_ROUTE),
             routes,
@@ -94,6 +110,10 @@ impl AppState {
             limits: settings::hub_limits(&config.limits, config.threads),
             drain_retry: settings::advised_retry(&config.defaults),
             demo_page,
+            connections,
+            address_streams: AddressStreams::new(config.limits.max_streams_per_address),
+            new_topics: config.limits.new_topics_per_address.map(NewTopicRate::new),
+            refusal_warning: Occasional::new(Duration::from_secs(10)),
             hub: OnceLock::new(),
             draining: AtomicBool::new(false),
             shutdown,
@@ -113,6 +133,19 @@ impl AppState {
     /// True while serving: the hub is up and no drain has begun.
     pub(crate) fn is_ready(&self) -> bool {
         self.hub.get().is_some() && !self.draining.load(Ordering::Acquire)
+    }
+
+    /// Logs (at most every 10 s) that `limit` refused a subscriber of
+    /// `route`; every refusal is counted in the metrics either way.
+    pub(crate) fn note_refusal(&self, route: &str, limit: &str) {
+        if let Some(held_back) = self.refusal_warning.due() {
+            tracing::warn!(
+                route,
+                limit,
+                refused_since_last_warning = held_back,
+                "subscriber refused by {limit} (told to retry later)"
+            );
+        }
     }
 
     /// True once a drain has begun.

@@ -115,7 +115,32 @@ impl SseClient {
         path: &str,
         headers: &[(&str, &str)],
     ) -> anyhow::Result<Self> {
-        let mut stream = TcpStream::connect(addr).await?;
+        let stream = TcpStream::connect(addr).await?;
+        Self::request_on(stream, addr, method, path, headers).await
+    }
+
+    /// `GET path` with `Accept: text/event-stream` from the loopback address `source`
+    /// (any of 127.0.0.0/8), for tests of per-address limits.
+    pub async fn get_from(
+        source: std::net::Ipv4Addr,
+        addr: SocketAddr,
+        path: &str,
+    ) -> anyhow::Result<Self> {
+        anyhow::ensure!(source.is_loopback(), "loopback sources only");
+        let socket = TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::from((source, 0)))?;
+        let stream = socket.connect(addr).await?;
+        let headers = [("Accept", "text/event-stream")];
+        Self::request_on(stream, addr, "GET", path, &headers).await
+    }
+
+    async fn request_on(
+        mut stream: TcpStream,
+        addr: SocketAddr,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         stream.set_nodelay(true)?;
         stream
             .write_all(request_bytes(addr, method, path, headers).as_bytes())

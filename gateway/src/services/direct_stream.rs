@@ -21,11 +21,15 @@ use crate::services::{client_stream, takeover};
 
 /// Writes the header, takes the socket and starts the subscriber's task.
 /// Returns at once; pingora then finishes the (dummy) session.
+///
+/// `held` lives as long as the stream (its address slot and its
+/// connection's permit).
 pub(crate) async fn start(
     session: &mut Session,
     membership: Membership,
     sink: Arc<DirectSink>,
     admitted: Admitted,
+    held: impl Send + 'static,
 ) {
     let mut log = AccessLog::new(&membership, session);
     let Ok(mut header) = client_stream::stream_header() else {
@@ -58,6 +62,7 @@ pub(crate) async fn start(
         log.end = stream_end(outcome.end);
         drop(membership);
         drop(log);
+        drop(held);
     });
 }
 

@@ -30,7 +30,8 @@ use sse_gateway_metrics::{RejectReason, StreamPath};
 use sse_gateway_routes::{Matched, FAN_OUT_ALLOW};
 
 use crate::services::access::{self, Admission};
-use crate::services::{client_stream, direct_stream, responses, takeover};
+use crate::services::address_limits::AddressKey;
+use crate::services::{client_stream, direct_stream, proxy, responses, takeover};
 use crate::settings;
 use crate::state::{AppState, RoutePlan};
 
@@ -82,60 +83,94 @@ pub(crate) async fn handle(
         }
     };
     let upstream = settings::upstream_settings(&route.settings, &route.upstream, url);
-    let last_event_id = last_event_id(session);
-    // The direct path when the route allows it and the connection can
-    // leave pingora; the session path otherwise.
-    let writer = match &plan.direct {
-        Some(settings) if takeover::eligible(session) => {
-            Writer::Direct(DirectSink::new(settings.clone()))
-        }
-        _ => Writer::Session(Arc::new(ClientQueue::new(topic_settings.client_queue))),
+    let address = client_address(session);
+    // Held for the stream's whole life: its place in its address's count.
+    let address_slot = match address {
+        Some(key) => match state.address_streams.try_open(key) {
+            Some(slot) => Some(slot),
+            None => {
+                state.note_refusal(&matched.route.name, "limits.max_streams_per_address");
+                return refuse_for_now(session, plan, &admitted.cors).await;
+            }
+        },
+        None => None,
     };
-    let sink: Arc<dyn SubscriberSink> = match &writer {
-        Writer::Direct(sink) => sink.clone(),
-        Writer::Session(queue) => queue.clone(),
+    let last_event_id = last_event_id(session);
+    let writer = writer(session, plan, topic_settings.client_queue);
+    let may_open = || match (&state.new_topics, address) {
+        (Some(rate), Some(key)) => rate.allow(key),
+        _ => true,
     };
     let request = SubscribeRequest {
         route: &matched.route.name,
         topic,
         settings: topic_settings,
         last_event_id: last_event_id.as_deref(),
-        may_open: None,
+        may_open: Some(&may_open),
     };
-    let subscribed = hub.subscribe(request, sink, move |publisher| {
+    let subscribed = hub.subscribe(request, writer.sink(), move |publisher| {
         sse_gateway_upstream::feed(upstream, publisher)
     });
     let subscribed = match subscribed {
         Ok(membership) => first_answer(membership, plan).await,
         Err(refusal) => Err(refusal),
     };
-    match subscribed {
-        Ok(membership) => {
-            plan.metrics.client_stream_opened(writer.path());
-            match writer {
-                // The drain reaches it through the hub (every topic closes).
-                Writer::Direct(sink) => {
-                    direct_stream::start(session, membership, sink, admitted).await;
-                }
-                Writer::Session(queue) => {
-                    let shutdown = state.shutdown_signal();
-                    client_stream::serve(session, membership, queue, shutdown, admitted).await;
-                }
+    let membership = match subscribed {
+        Ok(membership) => membership,
+        Err(refusal) => {
+            if let Refusal::Limit(limit) = refusal {
+                state.note_refusal(&matched.route.name, limit);
             }
+            return refused(session, plan, &admitted.cors, refusal).await;
         }
-        Err(Refusal::Stopped) => {
-            responses::send_with_cors(session, 204, &[], &admitted.cors, Bytes::new()).await;
+    };
+    plan.metrics.client_stream_opened(writer.path());
+    match writer {
+        // The drain reaches it through the hub (every topic closes).
+        Writer::Direct(sink) => {
+            // The socket leaves pingora: the stream takes its connection's
+            // permit along, so it counts until the stream ends.
+            let permit = state.connections.hand_off(proxy::connection(session));
+            let held = (address_slot, permit);
+            direct_stream::start(session, membership, sink, admitted, held).await;
         }
-        Err(Refusal::Upstream { status }) => {
+        Writer::Session(queue) => {
+            let shutdown = state.shutdown_signal();
+            client_stream::serve(session, membership, queue, shutdown, admitted).await;
+            drop(address_slot);
+        }
+    }
+}
+
+/// The direct path when the route allows it and the connection can leave
+/// pingora; the session path otherwise.
+fn writer(session: &Session, plan: &RoutePlan, client_queue: usize) -> Writer {
+    match &plan.direct {
+        Some(settings) if takeover::eligible(session) => {
+            Writer::Direct(DirectSink::new(settings.clone()))
+        }
+        _ => Writer::Session(Arc::new(ClientQueue::new(client_queue))),
+    }
+}
+
+/// The client's address as the per-address limits count it.
+fn client_address(session: &Session) -> Option<AddressKey> {
+    let addr = session.client_addr()?.as_inet()?;
+    Some(AddressKey::of(addr.ip()))
+}
+
+/// Answers a subscription the hub or the upstream refused.
+async fn refused(session: &mut Session, plan: &RoutePlan, cors: &CorsHeaders, refusal: Refusal) {
+    match refusal {
+        Refusal::Stopped => {
+            responses::send_with_cors(session, 204, &[], cors, Bytes::new()).await;
+        }
+        Refusal::Upstream { status } => {
             plan.metrics.rejected(RejectReason::Upstream);
-            tracing::debug!(route = %matched.route.name, %topic, status, "refused by the upstream");
             let body = refused_body(status);
-            responses::text_with_cors(session, status, &[], &admitted.cors, body).await;
+            responses::text_with_cors(session, status, &[], cors, body).await;
         }
-        Err(refusal @ (Refusal::Limit(_) | Refusal::ShuttingDown)) => {
-            tracing::debug!(route = %matched.route.name, %topic, "refused: {refusal}");
-            refuse_for_now(session, plan, &admitted.cors).await;
-        }
+        Refusal::Limit(_) | Refusal::ShuttingDown => refuse_for_now(session, plan, cors).await,
     }
 }
 
@@ -176,6 +211,14 @@ enum Writer {
 }
 
 impl Writer {
+    /// The sink the topic offers to.
+    fn sink(&self) -> Arc<dyn SubscriberSink> {
+        match self {
+            Self::Direct(sink) => sink.clone(),
+            Self::Session(queue) => queue.clone(),
+        }
+    }
+
     /// The `path` label of the stream's metric.
     fn path(&self) -> StreamPath {
         match self {

@@ -64,6 +64,21 @@ impl ProxyHttp for GatewayProxy {
         None
     }
 
+    async fn early_request_filter(
+        &self,
+        session: &mut Session,
+        _ctx: &mut Self::CTX,
+    ) -> Result<()> {
+        // The header is in: no header deadline while the request is served.
+        self.state.connections.request_started(connection(session));
+        Ok(())
+    }
+
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, _ctx: &mut Self::CTX) {
+        // Answered: the connection's next header (if any) is due again.
+        self.state.connections.request_ended(connection(session));
+    }
+
     async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool> {
         let method = session.req_header().method.clone();
         let path = session.req_header().uri.path().to_owned();
@@ -189,6 +204,13 @@ impl ProxyHttp for GatewayProxy {
         }
         Ok(())
     }
+}
+
+/// The connection of a request, as the connection gate knows it.
+pub(crate) fn connection(
+    session: &Session,
+) -> Option<(std::net::SocketAddr, std::net::SocketAddr)> {
+    crate::services::connections::conn_key(session.client_addr(), session.server_addr())
 }
 
 // === impl ProxyTarget ===
