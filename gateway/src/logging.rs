@@ -2,7 +2,9 @@
 //! `log.level`), one line per event on stderr, as `key=value` text or JSON
 //! objects. The format is the config's `log.format`, overridden by the
 //! environment variable [`FORMAT_ENV`] (`text` or `json`). Pingora's own
-//! `log` records are bridged into the same subscriber.
+//! `log` records are bridged into the same subscriber. In text, a field's
+//! value is quoted and escaped whenever it could be misread ([`logfmt`]):
+//! values carry request data, which must not forge fields or lines.
 //!
 //! What is logged, at info: the start-up summary (listeners, admin, each
 //! route), upstream connects and interruptions with their reasons, one
@@ -10,8 +12,12 @@
 //! `sse_gateway::access`: route, topic, client, duration_ms, events, bytes,
 //! reason), and the drain at shutdown.
 
+mod logfmt;
+
 use sse_gateway_config::{LogConfig, LogFormat};
 use tracing_subscriber::EnvFilter;
+
+use self::logfmt::Logfmt;
 
 /// The environment variable that overrides `log.format`.
 pub(crate) const FORMAT_ENV: &str = "SSE_GATEWAY_LOG_FORMAT";
@@ -28,7 +34,7 @@ pub(crate) fn init(config: &LogConfig) {
         format_override(std::env::var(FORMAT_ENV).ok().as_deref()).unwrap_or(config.format);
     // An error means a subscriber is already installed (tests, demo restart).
     let _ = match format {
-        LogFormat::Text => builder.with_ansi(false).try_init(),
+        LogFormat::Text => builder.with_ansi(false).fmt_fields(Logfmt).try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
 }

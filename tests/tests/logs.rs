@@ -121,3 +121,44 @@ async fn text_lines_follow_the_level_filter() {
         "info lines outside the access target are filtered out:\n{log}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_values_from_requests_are_quoted_so_they_cannot_forge_fields() {
+    let upstream = UpstreamServer::new()
+        .default_response(Response::sse().chunk(five_events()))
+        .run()
+        .await
+        .unwrap();
+    let yaml = format!(
+        r#"
+log: {{ format: text, level: info }}
+defaults:
+  heartbeat: 0s
+  client_retry: 0s
+routes:
+  - name: lg
+    path: /l/{{name}}
+    lenient_captures: true
+    upstream:
+      url: "{}"
+"#,
+        upstream.url("/stream/{name}")
+    );
+    let gateway = GatewayProcess::start(&yaml).await.unwrap();
+    // A capture with a space, `=`, a quote and U+202E (right-to-left override).
+    let path = "/l/a%20reason=shutdown%22%E2%80%AE";
+    let mut client = SseClient::get(gateway.addr(), path).await.unwrap();
+    client.events_until(5, deadline(WAIT)).await.unwrap();
+    drop(client);
+    let log = wait_log(&gateway, |l| l.contains("sse_gateway::access")).await;
+    let line = log
+        .lines()
+        .find(|l| l.contains("sse_gateway::access"))
+        .unwrap();
+    assert!(
+        line.contains(r#"topic="/l/a reason=shutdown\"\u{202e}""#),
+        "the topic is quoted and escaped: {line}"
+    );
+    assert!(line.contains("reason=client_closed"), "{line}");
+    assert_eq!(line.matches("reason=").count(), 2, "{line}");
+}
