@@ -167,3 +167,34 @@ async fn a_stream_closed_at_token_expiry_resumes_with_fresh_credentials_from_the
     // One upstream connection all along: the missed events came from the replay ring.
     assert_eq!(upstream.connections(), 1);
 }
+
+/// An upstream that refuses the topic (404) makes the browser's `EventSource` give up,
+/// as it would against the upstream itself, instead of holding it on a 200 with
+/// heartbeats and reconnecting forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_404_makes_the_browser_give_up() {
+    let upstream = UpstreamServer::new()
+        .default_response(Response::status(404))
+        .run()
+        .await
+        .unwrap();
+    let pages = PageServer::start().await.unwrap();
+    let gateway =
+        PinnedGateway::start(&config(&upstream.url("/live/{name}"), &pages.origin()), &[])
+            .await
+            .unwrap();
+    let token = mint_es256(&json!({ "exp": unix_now() + 600, "subscribe": ["ticks/*"] }));
+    let url = format!("http://{}/ticks/missing", gateway.addr());
+    let page = pages.page("/gone.html", &page_script(&url, &token, None, 1));
+    let _browser = Chromium::open(&page).unwrap();
+    let report = pages
+        .wait_report(deadline(Duration::from_secs(15)))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\ngateway log:\n{}", gateway.log()));
+    assert_eq!(report["gaveUp"], json!(true), "{report}");
+    assert_eq!(report["opens"], json!(0), "{report}");
+    assert_eq!(report["ids"], json!([]), "{report}");
+    // It does not come back (client_retry is 300 ms here).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(upstream.requests().len(), 1, "{:?}", upstream.requests());
+}
