@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use sse_gateway_tests::browser::{
     es256_public_key_path, mint_es256, unix_now, Chromium, PageServer, PinnedGateway,
 };
-use sse_gateway_tests::{deadline, Response, UpstreamServer};
+use sse_gateway_tests::{deadline, Response, Upstream, UpstreamServer};
 
 fn config(upstream_url: &str, origin: &str) -> String {
     format!(
@@ -43,6 +43,22 @@ routes:
 "#,
         key = es256_public_key_path().display()
     )
+}
+
+/// An upstream answering every connection with `response`, the page server, and a
+/// gateway in front of the upstream that serves the pages' origin.
+async fn setup(response: Response) -> (Upstream, PageServer, PinnedGateway) {
+    let upstream = UpstreamServer::new()
+        .default_response(response)
+        .run()
+        .await
+        .unwrap();
+    let pages = PageServer::start().await.unwrap();
+    let gateway =
+        PinnedGateway::start(&config(&upstream.url("/live/{name}"), &pages.origin()), &[])
+            .await
+            .unwrap();
+    (upstream, pages, gateway)
 }
 
 /// The page: an EventSource that reports every event, and a final report once `want`
@@ -103,16 +119,7 @@ fn assert_contiguous(report: &Value, want: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_gateway_restart_the_browser_resumes_with_last_event_id() {
-    let upstream = UpstreamServer::new()
-        .default_response(Response::live(20))
-        .run()
-        .await
-        .unwrap();
-    let pages = PageServer::start().await.unwrap();
-    let mut gateway =
-        PinnedGateway::start(&config(&upstream.url("/live/{name}"), &pages.origin()), &[])
-            .await
-            .unwrap();
+    let (upstream, pages, mut gateway) = setup(Response::live(20)).await;
     let token = mint_es256(&json!({ "exp": unix_now() + 600, "subscribe": ["ticks/*"] }));
     let url = format!("http://{}/ticks/a", gateway.addr());
     let page = pages.page("/restart.html", &page_script(&url, &token, None, 30));
@@ -137,16 +144,7 @@ async fn after_a_gateway_restart_the_browser_resumes_with_last_event_id() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_closed_at_token_expiry_resumes_with_fresh_credentials_from_the_ring() {
-    let upstream = UpstreamServer::new()
-        .default_response(Response::live(20))
-        .run()
-        .await
-        .unwrap();
-    let pages = PageServer::start().await.unwrap();
-    let gateway =
-        PinnedGateway::start(&config(&upstream.url("/live/{name}"), &pages.origin()), &[])
-            .await
-            .unwrap();
+    let (upstream, pages, gateway) = setup(Response::live(20)).await;
     // The token must outlive Chromium's start on a loaded CI machine (seconds),
     // and expire while the page is still reading: 8 s of a 20/s stream is ~160
     // events, so ask for 220 to have the expiry fall inside.
@@ -173,16 +171,7 @@ async fn a_stream_closed_at_token_expiry_resumes_with_fresh_credentials_from_the
 /// heartbeats and reconnecting forever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upstream_404_makes_the_browser_give_up() {
-    let upstream = UpstreamServer::new()
-        .default_response(Response::status(404))
-        .run()
-        .await
-        .unwrap();
-    let pages = PageServer::start().await.unwrap();
-    let gateway =
-        PinnedGateway::start(&config(&upstream.url("/live/{name}"), &pages.origin()), &[])
-            .await
-            .unwrap();
+    let (upstream, pages, gateway) = setup(Response::status(404)).await;
     let token = mint_es256(&json!({ "exp": unix_now() + 600, "subscribe": ["ticks/*"] }));
     let url = format!("http://{}/ticks/missing", gateway.addr());
     let page = pages.page("/gone.html", &page_script(&url, &token, None, 1));

@@ -16,6 +16,11 @@ fn five_events() -> String {
 }
 
 async fn gateway(log: &str) -> (sse_gateway_tests::Upstream, GatewayProcess) {
+    gateway_with(log, "").await
+}
+
+/// [`gateway`] with more keys on its one route (indented four spaces).
+async fn gateway_with(log: &str, route: &str) -> (sse_gateway_tests::Upstream, GatewayProcess) {
     let upstream = UpstreamServer::new()
         .default_response(Response::sse().chunk(five_events()))
         .run()
@@ -30,6 +35,7 @@ defaults:
 routes:
   - name: lg
     path: /l/{{name}}
+{route}
     upstream:
       url: "{}"
 "#,
@@ -124,27 +130,11 @@ async fn text_lines_follow_the_level_filter() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_values_from_requests_are_quoted_so_they_cannot_forge_fields() {
-    let upstream = UpstreamServer::new()
-        .default_response(Response::sse().chunk(five_events()))
-        .run()
-        .await
-        .unwrap();
-    let yaml = format!(
-        r#"
-log: {{ format: text, level: info }}
-defaults:
-  heartbeat: 0s
-  client_retry: 0s
-routes:
-  - name: lg
-    path: /l/{{name}}
-    lenient_captures: true
-    upstream:
-      url: "{}"
-"#,
-        upstream.url("/stream/{name}")
-    );
-    let gateway = GatewayProcess::start(&yaml).await.unwrap();
+    let (_upstream, gateway) = gateway_with(
+        "{ format: text, level: info }",
+        "    lenient_captures: true",
+    )
+    .await;
     // A capture with a space, `=`, a quote and U+202E (right-to-left override).
     let path = "/l/a%20reason=shutdown%22%E2%80%AE";
     let mut client = SseClient::get(gateway.addr(), path).await.unwrap();

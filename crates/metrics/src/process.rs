@@ -6,7 +6,7 @@ use std::fmt;
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 use crate::names::{self, ConnectionDrop, Family};
-use crate::registry::{int_counter_vec, MetricsError};
+use crate::registry::{int_counter_vec, register_error, registered, MetricsError};
 
 /// The gateway's process-wide series (no `route` or `topic` label). Cloning
 /// is cheap and clones report to the same series.
@@ -67,25 +67,12 @@ fn int_gauge(registry: &Registry, family: &Family) -> Result<IntGauge, MetricsEr
     debug_assert!(family.labels.is_empty());
     let gauge = IntGauge::with_opts(Opts::new(family.name, family.help))
         .map_err(|source| register_error(family, source))?;
-    registry
-        .register(Box::new(gauge.clone()))
-        .map_err(|source| register_error(family, source))?;
-    Ok(gauge)
+    registered(registry, family, gauge)
 }
 
 fn int_counter(registry: &Registry, family: &Family) -> Result<IntCounter, MetricsError> {
     debug_assert!(family.labels.is_empty());
     let counter = IntCounter::with_opts(Opts::new(family.name, family.help))
         .map_err(|source| register_error(family, source))?;
-    registry
-        .register(Box::new(counter.clone()))
-        .map_err(|source| register_error(family, source))?;
-    Ok(counter)
-}
-
-fn register_error(family: &Family, source: prometheus::Error) -> MetricsError {
-    MetricsError::Register {
-        name: family.name,
-        source,
-    }
+    registered(registry, family, counter)
 }

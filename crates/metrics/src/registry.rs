@@ -156,7 +156,12 @@ impl fmt::Debug for GatewayMetrics {
 
 // === Family constructors (shared with topic.rs and route.rs) ===
 
-fn registered<C>(registry: &Registry, family: &Family, collector: C) -> Result<C, MetricsError>
+/// Registers `collector` for `family`, returning it for use.
+pub(crate) fn registered<C>(
+    registry: &Registry,
+    family: &Family,
+    collector: C,
+) -> Result<C, MetricsError>
 where
     C: prometheus::core::Collector + Clone + 'static,
 {
@@ -166,7 +171,8 @@ where
     Ok(collector)
 }
 
-fn register_error(family: &Family, source: prometheus::Error) -> MetricsError {
+/// The error of a family that could not be created or registered.
+pub(crate) fn register_error(family: &Family, source: prometheus::Error) -> MetricsError {
     MetricsError::Register {
         name: family.name,
         source,

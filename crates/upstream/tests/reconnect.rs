@@ -166,16 +166,39 @@ async fn an_upstream_that_sends_one_event_and_closes_gets_growing_delays() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_upstream_retry_is_clamped_to_the_backoff_max_for_reconnects() {
-    let upstream = Upstream::start(|index, _| {
+    let (advice, gap) = retry_then_reconnect(
+        60_000,
+        Duration::from_millis(250),
+        Duration::from_millis(300),
+    )
+    .await;
+    // Clients are still advised the upstream's own value.
+    assert!(advice.iter().any(|a| &a[..] == b"retry: 60000\n\n"));
+    assert!(
+        gap <= Duration::from_millis(1500),
+        "reconnected after {gap:?}, not after 60 s"
+    );
+}
+
+/// An upstream whose first stream advises `retry: retry_ms`, sends one event and
+/// closes; its second stream sends one more. Returns the advice the client got and
+/// the time between the two connections.
+async fn retry_then_reconnect(
+    retry_ms: u64,
+    backoff_initial: Duration,
+    backoff_max: Duration,
+) -> (Vec<bytes::Bytes>, Duration) {
+    let upstream = Upstream::start(move |index, _| {
         if index == 0 {
-            Reply::sse(&["retry: 60000\nid: 1\ndata: a\n\n"])
+            Reply::sse(&[format!("retry: {retry_ms}\nid: 1\ndata: a\n\n")])
         } else {
             Reply::sse(&["id: 2\ndata: b\n\n"]).hold()
         }
     })
     .await;
     let mut upstream_settings = settings(upstream.url("/s"));
-    upstream_settings.backoff_max = Duration::from_millis(300);
+    upstream_settings.backoff_initial = backoff_initial;
+    upstream_settings.backoff_max = backoff_max;
     let mut client = Client::subscribe(upstream_settings, None);
     let deadline = Instant::now() + PATIENCE;
     let mut advice = Vec::new();
@@ -184,20 +207,15 @@ async fn a_long_upstream_retry_is_clamped_to_the_backoff_max_for_reconnects() {
         let delivery = client
             .next(deadline)
             .await
-            .expect("the second event within the patience, not after 60 s")
+            .expect("both events within the patience")
             .expect("open");
         match delivery.kind {
             DeliveryKind::Advice => advice.push(delivery.bytes),
             _ => events += delivery.events(),
         }
     }
-    // Clients are still advised the upstream's own value.
-    assert!(advice.iter().any(|a| &a[..] == b"retry: 60000\n\n"));
     let gap = upstream.conn(1).accepted - upstream.conn(0).accepted;
-    assert!(
-        gap <= Duration::from_millis(1500),
-        "reconnected after {gap:?}"
-    );
+    (advice, gap)
 }
 
 /// No connection beyond `seen` within a window where a 10 ms backoff would
@@ -263,40 +281,13 @@ async fn comments_keep_an_idle_upstream_alive() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_upstreams_retry_is_a_floor_for_the_reconnect_delay() {
-    let upstream = Upstream::start(|index, _| {
-        if index == 0 {
-            Reply::sse(&["retry: 300\ndata: a\n\n"])
-        } else {
-            Reply::sse(&["data: b\n\n"]).hold()
-        }
-    })
-    .await;
-    let mut upstream_settings = settings(upstream.url("/s"));
     // Delays of at most 1 ms, but the floor (under backoff_max) wins.
-    upstream_settings.backoff_initial = Duration::from_millis(1);
-    upstream_settings.backoff_max = Duration::from_secs(1);
-    let mut client = Client::subscribe(upstream_settings, None);
-
-    // The client is advised the upstream's retry, then gets both events.
-    let deadline = Instant::now() + PATIENCE;
-    let mut advice = Vec::new();
-    let mut events = 0;
-    while events < 2 {
-        let delivery = client
-            .next(deadline)
-            .await
-            .expect("deadline")
-            .expect("closed");
-        match delivery.kind {
-            DeliveryKind::Advice => advice.push(delivery.bytes),
-            _ => events += delivery.events(),
-        }
-    }
+    let (advice, gap) =
+        retry_then_reconnect(300, Duration::from_millis(1), Duration::from_secs(1)).await;
     assert!(
         advice.iter().any(|a| &a[..] == b"retry: 300\n\n"),
         "{advice:?}"
     );
-    let gap = upstream.conn(1).accepted - upstream.conn(0).accepted;
     assert!(
         gap >= Duration::from_millis(250),
         "reconnected after {gap:?}"
