@@ -31,8 +31,9 @@
 //!
 //! Built-in defaults, then `defaults:`, then a route's own keys (per leaf:
 //! a route setting `replay: {events: 10}` keeps the default `max_age`).
-//! Relative file paths (`tls.cert`, `tls.key`, `auth.jwt.key_file`) are
-//! resolved against the directory of the configuration file.
+//! Relative file paths (`tls.cert`, `tls.key`, `upstream.ca_file`,
+//! `auth.jwt.key_file`, `runtime_dir`) are resolved against the directory of
+//! the configuration file.
 //!
 //! `configs/reference.yaml` documents every key with its default, unit and
 //! an example.
@@ -51,7 +52,7 @@ pub use error::{ConfigError, ConfigErrors, ROOT_KEY_PATH};
 pub use model::{
     AuthConfig, BackoffConfig, CorsConfig, FanOutRoute, GatewayConfig, JwtAlgorithm, JwtConfig,
     JwtKey, Limits, LogConfig, LogFormat, MetricsConfig, ParamRegex, ProxyRoute, ReplayConfig,
-    RouteConfig, RouteKind, Secret, TlsConfig, TopicSettingsConfig, UpstreamConfig,
+    RouteConfig, RouteKind, Secret, TlsConfig, TopicOpenRate, TopicSettingsConfig, UpstreamConfig,
 };
 pub use values::duration::parse_duration;
 pub use values::env::{EnvSource, ProcessEnv};

@@ -32,6 +32,14 @@ pub struct GatewayConfig {
     pub shutdown_grace: Duration,
     /// `log`: log format and filter.
     pub log: LogConfig,
+    /// `runtime_dir`: the private directory (created with mode 0700 by the
+    /// gateway) for the upgrade socket and the pid file. A relative path is
+    /// resolved against the configuration file's directory (and made
+    /// absolute); it need not exist, but if it does it is a directory.
+    /// `None` when not set: the gateway then uses
+    /// `$XDG_RUNTIME_DIR/sse-gateway` when `XDG_RUNTIME_DIR` is set, else
+    /// `/tmp/sse-gateway-<uid>`.
+    pub runtime_dir: Option<PathBuf>,
     /// `defaults`, resolved: what a route gets for every setting it does not set.
     pub defaults: TopicSettingsConfig,
     /// `limits`: global admission limits.
@@ -77,7 +85,7 @@ pub enum LogFormat {
     Json,
 }
 
-/// `limits:`. All are greater than zero.
+/// `limits:`. Counts, sizes and durations are all greater than zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// `limits.max_clients`: subscribers across all topics. Default 100000.
@@ -86,6 +94,35 @@ pub struct Limits {
     pub max_clients_per_topic: usize,
     /// `limits.max_topics`: open topics at once. Default 10000.
     pub max_topics: usize,
+    /// `limits.max_connections`: open client connections across all public
+    /// listeners (plain and TLS), direct-path streams included; over it a
+    /// new connection is closed at once. Default 100000.
+    pub max_connections: usize,
+    /// `limits.max_streams_per_address`: concurrent event streams from one
+    /// client IP address. Default 1000.
+    pub max_streams_per_address: usize,
+    /// `limits.request_header_timeout`: the whole request header must arrive
+    /// within this, counted from accept, or from the end of the previous
+    /// response on a kept-alive connection. Default 10s.
+    pub request_header_timeout: Duration,
+    /// `limits.new_topics_per_address`: how many topics one client address
+    /// may open (a request for a topic that is not open yet) per window;
+    /// over it the request is refused like any limit. `None` when `max` is
+    /// 0 (off). Default `{ max: 100, per: 10s }`.
+    pub new_topics_per_address: Option<TopicOpenRate>,
+    /// `limits.replay_memory`: process-wide budget, in bytes, for the frame
+    /// bytes held by all replay rings. Default 256 MiB.
+    pub replay_memory: u64,
+}
+
+/// `limits.new_topics_per_address`: at most `max` new topics per `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicOpenRate {
+    /// `max`: topics one client address may open per window (> 0 here:
+    /// `max: 0` in the file turns the limit off).
+    pub max: u32,
+    /// `per`: the window (> 0).
+    pub per: Duration,
 }
 
 /// `metrics:`.
@@ -140,6 +177,21 @@ pub struct TopicSettingsConfig {
     /// direct path); `false` keeps every subscriber on the session path.
     /// TLS and HTTP/2 subscribers always use the session path. Default true.
     pub direct_write: bool,
+    /// `max_topics`: topics this route may have open at once, on top of
+    /// `limits.max_topics`; `None` when not set (only the global limit).
+    /// Greater than zero. Default none.
+    pub max_topics: Option<usize>,
+    /// `upstream_answer_timeout`: how long the first subscribers of a new
+    /// topic wait for the upstream's first answer before they get their 200.
+    /// On 401/403/404/410 or a wrong content type they get the upstream's
+    /// status instead; after this bound they get 200 and the gateway keeps
+    /// retrying. Zero: do not wait. Default 5s.
+    pub upstream_answer_timeout: Duration,
+    /// `resume_from_client`: a new topic's upstream is opened with its first
+    /// subscriber's `Last-Event-ID` (for the zero-downtime upgrade
+    /// hand-over); off, the first subscriber cannot choose where the shared
+    /// upstream resumes. Default false.
+    pub resume_from_client: bool,
 }
 
 /// `replay:`.
@@ -150,6 +202,9 @@ pub struct ReplayConfig {
     pub events: usize,
     /// `replay.max_age`: older events are not replayed. Default 5m; > 0.
     pub max_age: Duration,
+    /// `replay.max_bytes`: payload bytes one topic's replay ring keeps (the
+    /// oldest events go first). Default 8 MiB; > 0.
+    pub max_bytes: u64,
 }
 
 /// `upstream_backoff:`. `initial <= max` and `max > 0`.
@@ -177,6 +232,13 @@ pub struct RouteConfig {
     pub cors: Option<CorsConfig>,
     /// `auth`: credentials required, if any.
     pub auth: Option<AuthConfig>,
+    /// `lenient_captures`: by default a fan-out route's path captures refuse
+    /// (the route does not match) any Unicode White_Space character and any
+    /// format character (general category Cf, such as U+202E or U+200B),
+    /// after percent-decoding; `true` accepts them. Fan-out routes only
+    /// (always false on proxy routes, whose captures are never checked for
+    /// these). Default false.
+    pub lenient_captures: bool,
 }
 
 /// What a route does.
@@ -450,6 +512,9 @@ impl Default for TopicSettingsConfig {
             write_window: Duration::ZERO,
             upstream_connect_timeout: Duration::from_secs(5),
             direct_write: true,
+            max_topics: None,
+            upstream_answer_timeout: Duration::from_secs(5),
+            resume_from_client: false,
         }
     }
 }
@@ -459,6 +524,7 @@ impl Default for ReplayConfig {
         Self {
             events: 1000,
             max_age: Duration::from_secs(5 * 60),
+            max_bytes: 8 << 20,
         }
     }
 }
@@ -478,6 +544,20 @@ impl Default for Limits {
             max_clients: 100_000,
             max_clients_per_topic: 50_000,
             max_topics: 10_000,
+            max_connections: 100_000,
+            max_streams_per_address: 1000,
+            request_header_timeout: Duration::from_secs(10),
+            new_topics_per_address: Some(TopicOpenRate::default()),
+            replay_memory: 256 << 20,
+        }
+    }
+}
+
+impl Default for TopicOpenRate {
+    fn default() -> Self {
+        Self {
+            max: 100,
+            per: Duration::from_secs(10),
         }
     }
 }

@@ -27,6 +27,15 @@ pub(crate) struct MapReader<'n> {
     entries: &'n [Entry],
 }
 
+// === impl Spanned ===
+
+impl<T> Spanned<T> {
+    /// Where the value was written: its position and key path.
+    pub(crate) fn at(&self) -> (Pos, &str) {
+        (self.pos, &self.path)
+    }
+}
+
 // === impl Diag ===
 
 impl Diag {

@@ -10,7 +10,7 @@
 mod route;
 
 use crate::read::{Diag, MapReader, Spanned};
-use crate::yaml::{Node, NodeKind};
+use crate::yaml::{Node, NodeKind, Pos};
 
 pub(crate) use route::{RawAuth, RawCors, RawJwt, RawRoute, RawUpstream};
 
@@ -29,6 +29,7 @@ pub(crate) struct RawConfig {
     pub(crate) tls: Option<RawTls>,
     pub(crate) h2c: Option<Spanned<bool>>,
     pub(crate) shutdown_grace: Option<Text>,
+    pub(crate) runtime_dir: Option<Text>,
     pub(crate) log: RawLog,
     pub(crate) defaults: RawSettings,
     pub(crate) limits: RawLimits,
@@ -58,6 +59,12 @@ pub(crate) struct RawLimits {
     pub(crate) max_clients: Option<Spanned<u64>>,
     pub(crate) max_clients_per_topic: Option<Spanned<u64>>,
     pub(crate) max_topics: Option<Spanned<u64>>,
+    pub(crate) max_connections: Option<Spanned<u64>>,
+    pub(crate) max_streams_per_address: Option<Spanned<u64>>,
+    pub(crate) request_header_timeout: Option<Text>,
+    pub(crate) new_topics_max: Option<Spanned<u64>>,
+    pub(crate) new_topics_per: Option<Text>,
+    pub(crate) replay_memory: Option<Text>,
 }
 
 /// `metrics:`.
@@ -73,6 +80,7 @@ pub(crate) struct RawSettings {
     pub(crate) client_retry: Option<Text>,
     pub(crate) replay_events: Option<Spanned<u64>>,
     pub(crate) replay_max_age: Option<Text>,
+    pub(crate) replay_max_bytes: Option<Text>,
     pub(crate) client_queue: Option<Text>,
     pub(crate) max_event_size: Option<Text>,
     pub(crate) linger: Option<Text>,
@@ -84,6 +92,9 @@ pub(crate) struct RawSettings {
     pub(crate) write_window: Option<Text>,
     pub(crate) upstream_connect_timeout: Option<Text>,
     pub(crate) direct_write: Option<Spanned<bool>>,
+    pub(crate) max_topics: Option<Spanned<u64>>,
+    pub(crate) upstream_answer_timeout: Option<Text>,
+    pub(crate) resume_from_client: Option<Spanned<bool>>,
 }
 
 const TOP_KEYS: &[&str] = &[
@@ -93,6 +104,7 @@ const TOP_KEYS: &[&str] = &[
     "tls",
     "h2c",
     "shutdown_grace",
+    "runtime_dir",
     "log",
     "defaults",
     "limits",
@@ -115,6 +127,21 @@ pub(crate) const SETTINGS_KEYS: &[&str] = &[
     "write_window",
     "upstream_connect_timeout",
     "direct_write",
+    "max_topics",
+    "upstream_answer_timeout",
+    "resume_from_client",
+];
+
+/// The keys of `limits:`.
+const LIMIT_KEYS: &[&str] = &[
+    "max_clients",
+    "max_clients_per_topic",
+    "max_topics",
+    "max_connections",
+    "max_streams_per_address",
+    "request_header_timeout",
+    "new_topics_per_address",
+    "replay_memory",
 ];
 
 // === impl RawConfig ===
@@ -130,6 +157,7 @@ impl RawConfig {
             threads: map.number(diag, "threads"),
             h2c: map.boolean(diag, "h2c"),
             shutdown_grace: map.string(diag, "shutdown_grace"),
+            runtime_dir: map.string(diag, "runtime_dir"),
             ..RawConfig::default()
         };
         if let Some(tls) = map.map(
@@ -153,13 +181,8 @@ impl RawConfig {
         if let Some(defaults) = map.map(diag, "defaults", SETTINGS_KEYS) {
             raw.defaults = RawSettings::read(diag, &defaults);
         }
-        let limit_keys = ["max_clients", "max_clients_per_topic", "max_topics"];
-        if let Some(limits) = map.map(diag, "limits", &limit_keys) {
-            raw.limits = RawLimits {
-                max_clients: limits.number(diag, "max_clients"),
-                max_clients_per_topic: limits.number(diag, "max_clients_per_topic"),
-                max_topics: limits.number(diag, "max_topics"),
-            };
+        if let Some(limits) = map.map(diag, "limits", LIMIT_KEYS) {
+            raw.limits = RawLimits::read(diag, &limits);
         }
         if let Some(metrics) = map.map(diag, "metrics", &["max_topic_series"]) {
             raw.metrics.max_topic_series = metrics.number(diag, "max_topic_series");
@@ -205,6 +228,29 @@ pub(crate) fn required(diag: &mut Diag, map: &MapReader<'_>, key: &str) -> Optio
     Some(())
 }
 
+// === impl RawLimits ===
+
+impl RawLimits {
+    /// Reads the `limits:` mapping.
+    fn read(diag: &mut Diag, map: &MapReader<'_>) -> Self {
+        let mut limits = RawLimits {
+            max_clients: map.number(diag, "max_clients"),
+            max_clients_per_topic: map.number(diag, "max_clients_per_topic"),
+            max_topics: map.number(diag, "max_topics"),
+            max_connections: map.number(diag, "max_connections"),
+            max_streams_per_address: map.number(diag, "max_streams_per_address"),
+            request_header_timeout: map.string(diag, "request_header_timeout"),
+            replay_memory: map.string(diag, "replay_memory"),
+            ..RawLimits::default()
+        };
+        if let Some(rate) = map.map(diag, "new_topics_per_address", &["max", "per"]) {
+            limits.new_topics_max = rate.number(diag, "max");
+            limits.new_topics_per = rate.string(diag, "per");
+        }
+        limits
+    }
+}
+
 // === impl RawSettings ===
 
 impl RawSettings {
@@ -222,11 +268,15 @@ impl RawSettings {
             write_window: map.string(diag, "write_window"),
             upstream_connect_timeout: map.string(diag, "upstream_connect_timeout"),
             direct_write: map.boolean(diag, "direct_write"),
+            max_topics: map.number(diag, "max_topics"),
+            upstream_answer_timeout: map.string(diag, "upstream_answer_timeout"),
+            resume_from_client: map.boolean(diag, "resume_from_client"),
             ..RawSettings::default()
         };
-        if let Some(replay) = map.map(diag, "replay", &["events", "max_age"]) {
+        if let Some(replay) = map.map(diag, "replay", &["events", "max_age", "max_bytes"]) {
             settings.replay_events = replay.number(diag, "events");
             settings.replay_max_age = replay.string(diag, "max_age");
+            settings.replay_max_bytes = replay.string(diag, "max_bytes");
         }
         if let Some(backoff) = map.map(diag, "upstream_backoff", &["initial", "max"]) {
             settings.backoff_initial = backoff.string(diag, "initial");
@@ -235,13 +285,14 @@ impl RawSettings {
         settings
     }
 
-    /// Every fan-out-only setting that is set (all but `replay.events` and
-    /// `upstream_connect_timeout`), for errors on proxy routes.
-    pub(crate) fn fan_out_only(&self) -> Vec<&Text> {
-        [
+    /// Where each fan-out-only setting that is set was written (every
+    /// setting but `upstream_connect_timeout`), for errors on proxy routes.
+    pub(crate) fn fan_out_only(&self) -> Vec<(Pos, &str)> {
+        let texts = [
             &self.heartbeat,
             &self.client_retry,
             &self.replay_max_age,
+            &self.replay_max_bytes,
             &self.client_queue,
             &self.max_event_size,
             &self.linger,
@@ -251,9 +302,13 @@ impl RawSettings {
             &self.stop_holdoff,
             &self.gap_event,
             &self.write_window,
-        ]
-        .into_iter()
-        .flatten()
-        .collect()
+            &self.upstream_answer_timeout,
+        ];
+        let texts = texts.into_iter().flatten().map(Spanned::at);
+        let numbers = [&self.replay_events, &self.max_topics];
+        let numbers = numbers.into_iter().flatten().map(Spanned::at);
+        let flags = [&self.direct_write, &self.resume_from_client];
+        let flags = flags.into_iter().flatten().map(Spanned::at);
+        texts.chain(numbers).chain(flags).collect()
     }
 }

@@ -21,6 +21,7 @@ pub(crate) struct RawRoute {
     pub(crate) upstream_or_proxy_written: bool,
     pub(crate) cors: Option<RawCors>,
     pub(crate) auth: Option<RawAuth>,
+    pub(crate) lenient_captures: Option<Spanned<bool>>,
     pub(crate) settings: RawSettings,
 }
 
@@ -64,7 +65,15 @@ pub(crate) struct RawJwt {
 }
 
 const ROUTE_KEYS: &[&str] = &[
-    "name", "path", "params", "topic", "upstream", "proxy", "cors", "auth",
+    "name",
+    "path",
+    "params",
+    "topic",
+    "upstream",
+    "proxy",
+    "cors",
+    "auth",
+    "lenient_captures",
 ];
 
 // === impl RawRoute ===
@@ -99,6 +108,7 @@ impl RawRoute {
                 || map.node("proxy").is_some(),
             cors: read_cors(diag, &map),
             auth: read_auth(diag, &map),
+            lenient_captures: map.boolean(diag, "lenient_captures"),
             settings: RawSettings::read(diag, &map),
         })
     }

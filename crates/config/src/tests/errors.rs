@@ -6,7 +6,7 @@ use super::support::{errors, ROUTE};
 /// A route whose mapping starts at line 2, column 5 after `routes:\n  - `.
 const R: &str = "routes:\n  - name: r\n    path: /p/{s}\n";
 
-fn check(cases: &[(&str, &str, &[&str])]) {
+pub(super) fn check(cases: &[(&str, &str, &[&str])]) {
     let mut failures = Vec::new();
     for (what, text, want) in cases {
         let got = errors(text);
@@ -71,7 +71,7 @@ fn shape_errors() {
         (
             "unknown key with the list",
             &format!("limits: {{zzz: 1}}\n{ROUTE}"),
-            &["test.yaml:1:10: limits.zzz: unknown key; expected one of: max_clients, max_clients_per_topic, max_topics"],
+            &["test.yaml:1:10: limits.zzz: unknown key; expected one of: max_clients, max_clients_per_topic, max_topics, max_connections, max_streams_per_address, request_header_timeout, new_topics_per_address, replay_memory"],
         ),
         (
             "string expected",

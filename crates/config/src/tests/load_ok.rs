@@ -38,8 +38,12 @@ fn reference_yaml_loads_with_every_key() {
     assert_eq!(tls.h2_max_concurrent_streams, 100);
     assert!(!c.h2c);
     assert_eq!(c.shutdown_grace, secs(10));
+    assert_eq!(c.runtime_dir.as_deref(), Some("/run/sse-gateway".as_ref()));
     assert_eq!(c.log.format, LogFormat::Text);
     assert_eq!(c.defaults.gap_event.as_deref(), Some("gap"));
+    assert_eq!(c.defaults.replay.max_bytes, 8 << 20);
+    assert_eq!(c.defaults.upstream_answer_timeout, secs(5));
+    assert!(!c.defaults.resume_from_client);
     assert_eq!(c.limits, Limits::default());
     assert_eq!(c.metrics, MetricsConfig::default());
     assert_eq!(c.routes.len(), 2);
@@ -60,6 +64,8 @@ fn reference_yaml_loads_with_every_key() {
     assert_eq!(fan_out.settings.heartbeat, Some(secs(10)));
     assert_eq!(fan_out.settings.replay.events, 500);
     assert_eq!(fan_out.settings.replay.max_age, secs(300));
+    assert_eq!(fan_out.settings.max_topics, Some(500));
+    assert!(!prices.lenient_captures);
     let cors = prices.cors.as_ref().unwrap();
     assert!(cors.credentials);
     assert!(!cors.allow_null, "Origin: null is refused by default");

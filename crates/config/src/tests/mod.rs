@@ -4,4 +4,5 @@ mod support;
 
 mod errors;
 mod golden;
+mod limits_and_topics;
 mod load_ok;

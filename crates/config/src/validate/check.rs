@@ -120,6 +120,25 @@ pub(crate) fn readable_file(
     }
 }
 
+/// `runtime_dir`: a directory path, resolved against `base_dir` and made
+/// absolute. It need not exist; when it does, it must be a directory.
+pub(crate) fn runtime_dir(diag: &mut Diag, text: &Text, base_dir: &Path) -> Option<PathBuf> {
+    if text.value.is_empty() || text.value.contains('\0') {
+        diag.at(text, "expected a directory path");
+        return None;
+    }
+    let joined = base_dir.join(&text.value);
+    let path = std::path::absolute(&joined).unwrap_or(joined);
+    match std::fs::metadata(&path) {
+        Ok(meta) if !meta.is_dir() => {
+            let message = format!("`{}` exists and is not a directory", path.display());
+            diag.at(text, message);
+            None
+        }
+        _ => Some(path),
+    }
+}
+
 fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "no such file".to_owned(),

@@ -12,10 +12,13 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use self::check::{count, duration, positive_count, section, socket_addr, socket_addrs};
-use crate::model::{GatewayConfig, Limits, LogConfig, LogFormat, MetricsConfig};
+use self::check::{
+    count, duration, positive_count, positive_duration, positive_size, section, socket_addr,
+    socket_addrs,
+};
+use crate::model::{GatewayConfig, Limits, LogConfig, LogFormat, MetricsConfig, TopicOpenRate};
 use crate::raw::{RawConfig, RawLimits, RawLog, Text};
-use crate::read::Diag;
+use crate::read::{Diag, Spanned};
 use crate::values::env::EnvSource;
 
 /// The default public listener.
@@ -48,6 +51,10 @@ pub(crate) fn validate(
         Some(text) => duration(diag, text),
         None => Some(std::time::Duration::from_secs(10)),
     };
+    let runtime_dir = match &raw.runtime_dir {
+        Some(text) => check::runtime_dir(diag, text, base_dir).map(Some),
+        None => Some(None),
+    };
     let log = log_config(diag, &raw.log);
     let limits = limits(diag, &raw.limits);
     let metrics = match &raw.metrics.max_topic_series {
@@ -71,6 +78,7 @@ pub(crate) fn validate(
         h2c: raw.h2c.as_ref().is_some_and(|b| b.value),
         shutdown_grace: shutdown_grace?,
         log: log?,
+        runtime_dir: runtime_dir?,
         defaults,
         limits: limits?,
         metrics: metrics?,
@@ -158,18 +166,52 @@ fn log_config(diag: &mut Diag, raw: &RawLog) -> Option<LogConfig> {
 
 fn limits(diag: &mut Diag, raw: &RawLimits) -> Option<Limits> {
     let base = Limits::default();
-    let mut pick = |slot: &Option<crate::read::Spanned<u64>>, default: usize| match slot {
+    let mut pick = |slot: &Option<Spanned<u64>>, default: usize| match slot {
         Some(n) => positive_count(diag, n),
         None => Some(default),
     };
     let max_clients = pick(&raw.max_clients, base.max_clients);
     let max_clients_per_topic = pick(&raw.max_clients_per_topic, base.max_clients_per_topic);
     let max_topics = pick(&raw.max_topics, base.max_topics);
+    let max_connections = pick(&raw.max_connections, base.max_connections);
+    let max_streams_per_address = pick(&raw.max_streams_per_address, base.max_streams_per_address);
+    let request_header_timeout = match &raw.request_header_timeout {
+        Some(text) => positive_duration(diag, text),
+        None => Some(base.request_header_timeout),
+    };
+    let new_topics_per_address = new_topics_per_address(diag, raw);
+    let replay_memory = match &raw.replay_memory {
+        Some(text) => positive_size(diag, text),
+        None => Some(base.replay_memory),
+    };
     Some(Limits {
         max_clients: max_clients?,
         max_clients_per_topic: max_clients_per_topic?,
         max_topics: max_topics?,
+        max_connections: max_connections?,
+        max_streams_per_address: max_streams_per_address?,
+        request_header_timeout: request_header_timeout?,
+        new_topics_per_address: new_topics_per_address?,
+        replay_memory: replay_memory?,
     })
+}
+
+/// `limits.new_topics_per_address`: each key over its default; `max: 0`
+/// turns the limit off (`Some(None)`), `per` is > 0 even then.
+fn new_topics_per_address(diag: &mut Diag, raw: &RawLimits) -> Option<Option<TopicOpenRate>> {
+    let base = TopicOpenRate::default();
+    let max = match &raw.new_topics_max {
+        Some(n) => u32::try_from(n.value)
+            .map_err(|_| diag.at(n, "number too large (at most 4294967295)"))
+            .ok(),
+        None => Some(base.max),
+    };
+    let per = match &raw.new_topics_per {
+        Some(text) => positive_duration(diag, text),
+        None => Some(base.per),
+    };
+    let (max, per) = (max?, per?);
+    Some((max > 0).then_some(TopicOpenRate { max, per }))
 }
 
 /// Every route, and the rule that names are unique.

@@ -52,6 +52,7 @@ pub(crate) fn route(diag: &mut Diag, raw: &RawRoute, ctx: &RouteCtx<'_>) -> Opti
         kind: kind?,
         cors: section(cors)?,
         auth: section(auth)?,
+        lenient_captures: raw.lenient_captures.as_ref().is_some_and(|b| b.value),
     })
 }
 
@@ -314,17 +315,14 @@ fn proxy_route(
     ctx: &RouteCtx<'_>,
 ) -> Option<ProxyRoute> {
     let only_fan_out = "applies only to fan-out routes (routes with `upstream`)";
-    for text in raw.settings.fan_out_only() {
-        diag.at(text, only_fan_out);
-    }
-    if let Some(events) = &raw.settings.replay_events {
-        diag.at(events, only_fan_out);
-    }
-    if let Some(direct) = &raw.settings.direct_write {
-        diag.at(direct, only_fan_out);
+    for (pos, path) in raw.settings.fan_out_only() {
+        diag.push(pos, path, only_fan_out);
     }
     if let Some(topic) = &raw.topic {
         diag.at(topic, only_fan_out);
+    }
+    if let Some(lenient) = &raw.lenient_captures {
+        diag.at(lenient, only_fan_out);
     }
     let connect_timeout = match &raw.settings.upstream_connect_timeout {
         Some(text) => positive_duration(diag, text),

@@ -3,7 +3,9 @@
 //! cross-field rules are checked on the merged result and reported at a
 //! value that the layer being applied (defaults or route) set.
 
-use super::check::{duration, has_control, optional_duration, positive_duration, positive_size};
+use super::check::{
+    duration, has_control, optional_duration, positive_count, positive_duration, positive_size,
+};
 use crate::model::TopicSettingsConfig;
 use crate::raw::{RawSettings, Text};
 use crate::read::Diag;
@@ -29,6 +31,9 @@ pub(crate) fn apply(
     }
     set(&mut s.replay.max_age, &raw.replay_max_age, |t| {
         positive_duration(diag, t)
+    });
+    set(&mut s.replay.max_bytes, &raw.replay_max_bytes, |t| {
+        positive_size(diag, t)
     });
     let queue_set = set(&mut s.client_queue, &raw.client_queue, |t| {
         positive_size(diag, t)
@@ -62,6 +67,19 @@ pub(crate) fn apply(
     );
     if let Some(direct) = &raw.direct_write {
         s.direct_write = direct.value;
+    }
+    if let Some(n) = &raw.max_topics {
+        if let Some(max) = positive_count(diag, n) {
+            s.max_topics = Some(max);
+        }
+    }
+    set(
+        &mut s.upstream_answer_timeout,
+        &raw.upstream_answer_timeout,
+        |t| duration(diag, t),
+    );
+    if let Some(resume) = &raw.resume_from_client {
+        s.resume_from_client = resume.value;
     }
     // Cross-field rules, reported at a value this layer set (and that was valid).
     let backoff_at = max_set.or(initial_set);
