@@ -6,3 +6,4 @@ mod errors;
 mod golden;
 mod limits_and_topics;
 mod load_ok;
+mod safety;

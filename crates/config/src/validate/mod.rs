@@ -7,6 +7,7 @@ mod check;
 mod route;
 mod settings;
 mod tls;
+mod urls;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
