@@ -455,7 +455,12 @@ impl fmt::Debug for Secret {
 
 impl ParamRegex {
     /// Compiles `source` anchored at both ends (`^(?:source)$`).
+    ///
+    /// `source` must compile on its own first: otherwise a source such as
+    /// `a)|(.*` would close the wrapper's group and become
+    /// `^(?:a)|(.*)$`, which matches anything.
     pub fn new(source: &str) -> Result<Self, regex::Error> {
+        Regex::new(source)?;
         let regex = Regex::new(&format!("^(?:{source})$"))?;
         Ok(Self {
             source: source.to_owned(),

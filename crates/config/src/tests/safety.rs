@@ -1,6 +1,7 @@
 //! Settings that would let a client reach what the file did not mean to
-//! expose: captures in an upstream URL's authority, and topics shared by
-//! different upstream URLs.
+//! expose: captures in an upstream URL's authority, topics shared by
+//! different upstream URLs, regexes that escape their anchors, short HMAC
+//! secrets, and files that are not regular files.
 
 use super::errors::check;
 use super::support::{errors, load};
@@ -81,4 +82,34 @@ fn a_topic_must_use_every_capture_the_upstream_url_uses() {
     assert!(load(&more).is_ok());
     let default = format!("{R2}    upstream: {{url: \"http://h/{{s}}/{{t}}\"}}\n");
     assert!(load(&default).is_ok());
+}
+
+#[test]
+fn params_regexes_cannot_escape_their_anchors() {
+    let route = "routes:\n  - name: r\n    path: /p/{s}\n    upstream: {url: \"http://h/{s}\"}\n";
+    check(&[
+        (
+            "closing the wrapper group",
+            &format!("{route}    params: {{s: \"a)|(.*\"}}\n"),
+            &["test.yaml:5:17: routes[0].params.s: invalid regex: unopened group"],
+        ),
+        (
+            "closing it and opening another",
+            &format!("{route}    params: {{s: \"x)$|^(?:.*\"}}\n"),
+            &["test.yaml:5:17: routes[0].params.s: invalid regex: unopened group"],
+        ),
+    ]);
+    let c = load(&format!(
+        "{route}    params: {{s: \"[A-Z]{{1,8}}|[0-9]+\"}}\n"
+    ))
+    .unwrap();
+    let regex = &c.routes[0].params["s"];
+    assert!(regex.is_match("AAPL") && regex.is_match("42"));
+    assert!(!regex.is_match("AAPL42") && !regex.is_match("x") && !regex.is_match(""));
+    let alternation = crate::ParamRegex::new("a|b").unwrap();
+    assert!(
+        !alternation.is_match("ab"),
+        "anchored around the whole alternation"
+    );
+    assert!(crate::ParamRegex::new("a)|(.*").is_err());
 }
