@@ -373,7 +373,7 @@ pub enum JwtAlgorithm {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JwtKey {
     /// `secret_env`: an HMAC secret read from this environment variable at
-    /// load time.
+    /// load time; at least [`JwtAlgorithm::min_secret_len`] bytes.
     Secret {
         /// The variable's name.
         env_var: String,
@@ -420,6 +420,18 @@ impl JwtAlgorithm {
     /// others use a public key file.
     pub fn is_hmac(self) -> bool {
         matches!(self, Self::HS256 | Self::HS384 | Self::HS512)
+    }
+
+    /// For the HMAC algorithms, the shortest secret accepted, in bytes: the
+    /// size of the hash output (RFC 7518, section 3.2). `None` for the
+    /// public-key algorithms.
+    pub fn min_secret_len(self) -> Option<usize> {
+        match self {
+            Self::HS256 => Some(32),
+            Self::HS384 => Some(48),
+            Self::HS512 => Some(64),
+            _ => None,
+        }
     }
 
     /// The name as written in the file (`HS256`).

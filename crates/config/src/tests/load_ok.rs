@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::support::{load, ENV, ROUTE};
+use super::support::{load, ENV, ROUTE, SESSION_SECRET};
 use crate::{
     from_str, GatewayConfig, JwtAlgorithm, JwtKey, Limits, LogFormat, MetricsConfig, OriginPattern,
     RouteKind, TemplatePart, TopicSettingsConfig,
@@ -197,8 +197,8 @@ fn hmac_jwt_reads_the_secret_from_the_env_source() {
     match &jwt.key {
         JwtKey::Secret { env_var, secret } => {
             assert_eq!(env_var, "SESSION_SECRET");
-            assert_eq!(secret.expose(), "s3cret");
-            assert!(!format!("{secret:?}").contains("s3cret"));
+            assert_eq!(secret.expose(), SESSION_SECRET);
+            assert!(!format!("{secret:?}").contains(SESSION_SECRET));
         }
         JwtKey::KeyFile(_) => panic!("expected a secret"),
     }

@@ -1,7 +1,7 @@
 //! Settings that would let a client reach what the file did not mean to
 //! expose: captures in an upstream URL's authority, topics shared by
-//! different upstream URLs, regexes that escape their anchors, short HMAC
-//! secrets, and files that are not regular files.
+//! different upstream URLs, regexes that escape their anchors, and HMAC
+//! secrets short enough to guess.
 
 use super::errors::check;
 use super::support::{errors, load};
@@ -112,4 +112,35 @@ fn params_regexes_cannot_escape_their_anchors() {
         "anchored around the whole alternation"
     );
     assert!(crate::ParamRegex::new("a)|(.*").is_err());
+}
+
+#[test]
+fn hmac_secrets_are_at_least_as_long_as_the_hash() {
+    let jwt = |alg: &str, var: &str| {
+        format!(
+            "routes:\n  - name: r\n    path: /p/{{s}}\n    upstream: {{url: \"http://h/{{s}}\"}}\n    \
+             auth: {{cookie: c, jwt: {{algorithm: {alg}, secret_env: {var}}}}}\n"
+        )
+    };
+    check(&[
+        (
+            "HS256 with 6 bytes",
+            &jwt("HS256", "SHORT_SECRET"),
+            &["test.yaml:5:59: routes[0].auth.jwt.secret_env: the secret in `SHORT_SECRET` is 6 bytes; HS256 needs at least 32"],
+        ),
+        (
+            "HS512 with 48 bytes",
+            &jwt("HS512", "SESSION_SECRET"),
+            &["test.yaml:5:59: routes[0].auth.jwt.secret_env: the secret in `SESSION_SECRET` is 48 bytes; HS512 needs at least 64"],
+        ),
+    ]);
+    assert!(load(&jwt("HS256", "SESSION_SECRET")).is_ok());
+    assert!(
+        load(&jwt("HS384", "SESSION_SECRET")).is_ok(),
+        "48 bytes is enough"
+    );
+    let exact = [("S", "0123456789abcdef0123456789abcdef")];
+    assert!(crate::from_str("t.yaml", &jwt("HS256", "S"), &exact).is_ok());
+    let one_short = [("S", "0123456789abcdef0123456789abcde")];
+    assert!(crate::from_str("t.yaml", &jwt("HS256", "S"), &one_short).is_err());
 }
