@@ -67,16 +67,26 @@ use read::Diag;
 /// values from the process environment.
 ///
 /// Errors name the file as `path` is displayed.
+///
+/// The file must be a regular file (checked before it is opened, so that a
+/// FIFO or a device such as `/dev/zero` is an error rather than a hang).
 pub fn load(path: &Path) -> Result<GatewayConfig, ConfigErrors> {
     let file_name = path.display().to_string();
-    match std::fs::read_to_string(path) {
+    let read = match std::fs::metadata(path) {
+        Ok(meta) => match validate::not_regular(&meta) {
+            Some(reason) => Err(reason),
+            None => std::fs::read_to_string(path).map_err(|e| e.to_string()),
+        },
+        Err(e) => Err(e.to_string()),
+    };
+    match read {
         Ok(text) => from_str(&file_name, &text, &ProcessEnv),
-        Err(e) => {
+        Err(reason) => {
             let mut diag = Diag::new(&file_name);
             diag.push(
                 Default::default(),
                 "",
-                format!("cannot read the configuration file: {e}"),
+                format!("cannot read the configuration file: {reason}"),
             );
             Err(ConfigErrors::from_vec(diag.into_errors()))
         }

@@ -1,7 +1,7 @@
 //! Settings that would let a client reach what the file did not mean to
 //! expose: captures in an upstream URL's authority, topics shared by
-//! different upstream URLs, regexes that escape their anchors, and HMAC
-//! secrets short enough to guess.
+//! different upstream URLs, regexes that escape their anchors, HMAC
+//! secrets short enough to guess, and files that are not regular files.
 
 use super::errors::check;
 use super::support::{errors, load};
@@ -143,4 +143,57 @@ fn hmac_secrets_are_at_least_as_long_as_the_hash() {
     assert!(crate::from_str("t.yaml", &jwt("HS256", "S"), &exact).is_ok());
     let one_short = [("S", "0123456789abcdef0123456789abcde")];
     assert!(crate::from_str("t.yaml", &jwt("HS256", "S"), &one_short).is_err());
+}
+
+/// A FIFO blocks whoever opens it and a device such as `/dev/zero` never
+/// ends: `check` must refuse both from their metadata, without opening them.
+#[test]
+fn files_the_config_reads_must_be_regular_files() {
+    let dir = std::env::temp_dir().join(format!("sse-gw-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("cert.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(made, "mkfifo");
+    let key = "../../configs/dev/localhost-key.pem";
+    let text = format!(
+        "tls: {{listen: \"127.0.0.1:0\", cert: \"{}\", key: {key}}}\n\
+         routes:\n  - name: r\n    path: /p/{{s}}\n    \
+         upstream: {{url: \"https://h/{{s}}\", ca_file: /dev/zero}}\n    \
+         auth: {{cookie: c, jwt: {{algorithm: ES256, key_file: \"{}\"}}}}\n",
+        fifo.display(),
+        dir.display(),
+    );
+    let got = errors(&text);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(
+        got,
+        [
+            format!(
+                "test.yaml:1:36: tls.cert: cannot read certificate file `{}`: is a FIFO, not a regular file",
+                fifo.display()
+            ),
+            "test.yaml:5:47: routes[0].upstream.ca_file: cannot read CA file `/dev/zero`: is a character device, not a regular file".to_owned(),
+            format!(
+                "test.yaml:6:57: routes[0].auth.jwt.key_file: cannot read key file `{}`: is a directory",
+                dir.display()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn the_config_file_itself_must_be_a_regular_file() {
+    for (path, reason) in [
+        ("/dev/zero", "is a character device, not a regular file"),
+        ("/", "is a directory"),
+    ] {
+        let errors = crate::load(std::path::Path::new(path)).unwrap_err();
+        assert_eq!(
+            errors.to_string(),
+            format!("{path}:1:1: <root>: cannot read the configuration file: {reason}")
+        );
+    }
 }

@@ -22,6 +22,8 @@ use crate::raw::{RawConfig, RawLimits, RawLog, Text};
 use crate::read::{Diag, Spanned};
 use crate::values::env::EnvSource;
 
+pub(crate) use self::check::not_regular;
+
 /// The default public listener.
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// The default admin listener.
