@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use regex::Regex;
 
+use crate::error::ConfigWarning;
 use crate::values::origin::OriginPattern;
 use crate::values::path_pattern::PathPattern;
 use crate::values::template::Template;
@@ -48,6 +49,9 @@ pub struct GatewayConfig {
     pub metrics: MetricsConfig,
     /// `routes`, in file order (the first matching route wins).
     pub routes: Vec<RouteConfig>,
+    /// Valid but risky settings, in file order (see [`ConfigWarning`]).
+    /// They never fail the load; `sse-gateway check` prints them to stderr.
+    pub warnings: Vec<ConfigWarning>,
 }
 
 /// `tls:`.

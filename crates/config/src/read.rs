@@ -2,7 +2,7 @@
 //! at the node's position: the "or bail" layer between the tree and the raw
 //! shape.
 
-use crate::error::{ConfigError, ROOT_KEY_PATH};
+use crate::error::{ConfigError, ConfigWarning, ROOT_KEY_PATH};
 use crate::yaml::{join, Entry, Node, NodeKind, Pos};
 
 /// A value read from the file, with where it was written.
@@ -13,11 +13,12 @@ pub(crate) struct Spanned<T> {
     pub(crate) path: String,
 }
 
-/// Collects errors for one file.
+/// Collects errors and warnings for one file.
 #[derive(Debug)]
 pub(crate) struct Diag {
     file: String,
     errors: Vec<ConfigError>,
+    warnings: Vec<ConfigWarning>,
 }
 
 /// Reads the entries of one mapping, having already reported unknown keys.
@@ -43,6 +44,7 @@ impl Diag {
         Self {
             file: file.to_owned(),
             errors: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -63,12 +65,32 @@ impl Diag {
         self.push(spanned.pos, &spanned.path, message);
     }
 
+    /// Records a warning at a value read from the file (never fails the load).
+    pub(crate) fn warn_at<T>(&mut self, spanned: &Spanned<T>, message: impl Into<String>) {
+        self.warnings.push(ConfigWarning {
+            file: self.file.clone(),
+            line: spanned.pos.line.max(1),
+            col: spanned.pos.col.max(1),
+            key_path: spanned.path.clone(),
+            message: message.into(),
+        });
+    }
+
+    /// True when no error was recorded (warnings do not count).
     pub(crate) fn is_empty(&self) -> bool {
         self.errors.is_empty()
     }
 
     pub(crate) fn into_errors(self) -> Vec<ConfigError> {
         self.errors
+    }
+
+    /// The errors and the warnings, the warnings sorted by position.
+    pub(crate) fn into_parts(self) -> (Vec<ConfigError>, Vec<ConfigWarning>) {
+        let mut warnings = self.warnings;
+        warnings.sort_by_key(|w| (w.line, w.col));
+        warnings.dedup();
+        (self.errors, warnings)
     }
 }
 

@@ -7,3 +7,4 @@ mod golden;
 mod limits_and_topics;
 mod load_ok;
 mod safety;
+mod warnings;

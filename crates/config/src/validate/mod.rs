@@ -8,6 +8,7 @@ mod route;
 mod settings;
 mod tls;
 mod urls;
+mod warnings;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -86,6 +87,7 @@ pub(crate) fn validate(
         limits: limits?,
         metrics: metrics?,
         routes,
+        warnings: Vec::new(), // filled by `from_str` from the `Diag`
     };
     diag.is_empty().then_some(config)
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::check::{expand, has_control, positive_duration, section};
 use super::urls::{check_url, upstream_url};
-use super::{access, settings, tls};
+use super::{access, settings, tls, warnings};
 use crate::model::{
     FanOutRoute, ParamRegex, ProxyRoute, RouteConfig, RouteKind, TopicSettingsConfig,
     UpstreamConfig,
@@ -44,6 +44,7 @@ pub(crate) fn route(diag: &mut Diag, raw: &RawRoute, ctx: &RouteCtx<'_>) -> Opti
     });
     let params = params(diag, raw, path.as_ref());
     let kind = kind(diag, raw, path.as_ref(), ctx);
+    warnings::route(diag, raw, path.as_ref(), kind.as_ref());
     let cors = raw.cors.as_ref().map(|cors| access::cors(diag, cors));
     let auth = raw.auth.as_ref().map(|auth| access::auth(diag, auth, ctx));
     Some(RouteConfig {
