@@ -3,6 +3,7 @@
 mod support;
 
 mod errors;
+mod fuzz_corpus;
 mod golden;
 mod limits_and_topics;
 mod load_ok;
