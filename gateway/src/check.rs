@@ -7,29 +7,34 @@ use sse_gateway_config::{ConfigErrors, GatewayConfig};
 
 use crate::services::access::RouteAccess;
 
-/// What `check` prints for a load result, and whether it passed: `ok`, or
-/// one `FILE:LINE:COL: key.path: message` line per error.
-///
-/// A valid file that turns off a safety check gets a `warning:` line per
-/// such place before `ok` (it still passes).
-pub(crate) fn report(result: &Result<GatewayConfig, ConfigErrors>) -> (String, bool) {
-    match result {
+/// What `check` prints, and whether the file passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Report {
+    /// `ok`, or one `FILE:LINE:COL: key.path: message` line per error.
+    pub(crate) stdout: String,
+    /// One `FILE:LINE:COL: key.path: warning: message` line per warning,
+    /// whether or not the file has errors.
+    pub(crate) stderr: String,
+    /// True when there is no error (warnings never fail `check`).
+    pub(crate) ok: bool,
+}
+
+/// The report for a load result.
+pub(crate) fn report(result: &Result<GatewayConfig, ConfigErrors>) -> Report {
+    let (warnings, errors) = match result {
         Ok(config) => {
             let setup = setup_errors(config);
-            if !setup.is_empty() {
-                let lines: Vec<String> = setup.iter().map(|e| format!("error: {e}")).collect();
-                return (lines.join("\n") + "\n", false);
-            }
-            let mut out = String::new();
-            for warning in warnings(config) {
-                out.push_str("warning: ");
-                out.push_str(&warning);
-                out.push('\n');
-            }
-            out.push_str("ok\n");
-            (out, true)
+            let lines: Vec<String> = setup.iter().map(|e| format!("error: {e}\n")).collect();
+            (&config.warnings[..], lines.concat())
         }
-        Err(errors) => (format!("{errors}\n"), false),
+        Err(errors) => (errors.warnings(), format!("{errors}\n")),
+    };
+    let stderr = warnings.iter().map(|w| format!("{w}\n")).collect();
+    let ok = errors.is_empty();
+    Report {
+        stdout: if ok { "ok\n".to_owned() } else { errors },
+        stderr,
+        ok,
     }
 }
 
@@ -45,34 +50,20 @@ fn setup_errors(config: &GatewayConfig) -> Vec<String> {
         .collect()
 }
 
-/// Settings that are valid but unsafe, one sentence each.
-fn warnings(config: &GatewayConfig) -> Vec<String> {
-    config
-        .routes
-        .iter()
-        .filter_map(|route| {
-            let fan_out = route.fan_out()?;
-            fan_out.upstream.insecure_skip_verify.then(|| {
-                format!(
-                    "routes `{}`: upstream.insecure_skip_verify is on: the upstream's TLS \
-                     certificate is NOT verified, so anyone on the path can impersonate it",
-                    route.name
-                )
-            })
-        })
-        .collect()
-}
-
-/// Loads `path`, prints the report to stdout and returns the exit status
-/// (0 when valid, 1 otherwise).
+/// Loads `path`, prints the report (warnings to stderr, the rest to
+/// stdout) and returns the exit status (0 when valid, 1 otherwise).
 pub(crate) fn run(path: &Path) -> u8 {
-    let (text, ok) = report(&sse_gateway_config::load(path));
+    let report = report(&sse_gateway_config::load(path));
+    // A closed stdout or stderr leaves the exit status as the only answer.
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr
+        .write_all(report.stderr.as_bytes())
+        .and_then(|()| stderr.flush());
     let mut stdout = std::io::stdout().lock();
-    // A closed stdout leaves the exit status as the only answer.
     let _ = stdout
-        .write_all(text.as_bytes())
+        .write_all(report.stdout.as_bytes())
         .and_then(|()| stdout.flush());
-    if ok {
+    if report.ok {
         0
     } else {
         1
@@ -94,19 +85,46 @@ mod tests {
     #[test]
     fn a_good_file_prints_ok() {
         let result = sse_gateway_config::load(&workspace_file("configs/gateway.yaml"));
-        assert_eq!(report(&result), ("ok\n".to_owned(), true));
+        let report = report(&result);
+        assert_eq!((report.stdout.as_str(), report.ok), ("ok\n", true));
+        assert_eq!(report.stderr, "");
     }
 
     #[test]
-    fn skipping_upstream_verification_is_warned_about() {
+    fn warnings_go_to_stderr_and_do_not_fail() {
         let yaml = "routes:\n  - name: r\n    path: /s/{t}\n    upstream:\n      url: \"https://127.0.0.1:9/{t}\"\n      insecure_skip_verify: true\n";
-        let (out, ok) = report(&sse_gateway_config::from_str("w.yaml", yaml, &ProcessEnv));
-        assert!(ok, "{out}");
+        let report = report(&sse_gateway_config::from_str("w.yaml", yaml, &ProcessEnv));
+        assert!(report.ok, "{report:?}");
+        assert_eq!(report.stdout, "ok\n");
+        let lines: Vec<&str> = report.stderr.lines().collect();
+        assert_eq!(lines.len(), 2, "{report:?}");
         assert!(
-            out.starts_with("warning: routes `r`: upstream.insecure_skip_verify is on"),
-            "{out}"
+            lines[0].starts_with("w.yaml:3:11: routes[0].path: warning: capture `{t}`"),
+            "{lines:?}"
         );
-        assert!(out.ends_with("ok\n"), "{out}");
+        assert!(
+            lines[1].starts_with(
+                "w.yaml:6:29: routes[0].upstream.insecure_skip_verify: warning: the upstream's TLS"
+            ),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn warnings_are_printed_beside_errors() {
+        let yaml = "threads: 0\nroutes:\n  - {name: r, path: /s, proxy: \"http://h\", auth: {cookie: c}}\n";
+        let report = report(&sse_gateway_config::from_str("e.yaml", yaml, &ProcessEnv));
+        assert!(!report.ok);
+        assert_eq!(
+            report.stdout,
+            "e.yaml:1:10: threads: must be greater than 0\n"
+        );
+        assert!(
+            report
+                .stderr
+                .starts_with("e.yaml:3:59: routes[0].auth.cookie: warning: "),
+            "{report:?}"
+        );
     }
 
     #[test]
@@ -116,10 +134,10 @@ mod tests {
         let expected =
             std::fs::read_to_string(workspace_file("configs/invalid/unknown-keys.expected"))
                 .unwrap();
-        let (out, ok) = report(&sse_gateway_config::from_str(rel, &text, &ProcessEnv));
-        assert!(!ok);
-        assert_eq!(out.trim_end(), expected.trim_end());
-        assert!(out.lines().count() >= 2, "{out}");
+        let report = report(&sse_gateway_config::from_str(rel, &text, &ProcessEnv));
+        assert!(!report.ok);
+        assert_eq!(report.stdout.trim_end(), expected.trim_end());
+        assert!(report.stdout.lines().count() >= 2, "{report:?}");
     }
 
     #[test]
@@ -136,16 +154,22 @@ mod tests {
             "routes:\n  - name: r\n    path: /s/{{t}}\n    upstream:\n      url: \"http://127.0.0.1:9/{{t}}\"\n    auth:\n      cookie: session\n      jwt:\n        algorithm: ES256\n        key_file: {}\n",
             key.display()
         );
-        let (out, ok) = report(&sse_gateway_config::from_str("k.yaml", &yaml, &ProcessEnv));
+        let report = report(&sse_gateway_config::from_str("k.yaml", &yaml, &ProcessEnv));
         std::fs::remove_dir_all(&dir).unwrap();
-        assert!(!ok, "{out}");
-        assert!(out.starts_with("error: route `r`: auth.jwt:"), "{out}");
+        assert!(!report.ok, "{report:?}");
+        assert!(
+            report.stdout.starts_with("error: route `r`: auth.jwt:"),
+            "{report:?}"
+        );
     }
 
     #[test]
     fn an_unreadable_file_is_an_error_naming_it() {
-        let (out, ok) = report(&sse_gateway_config::load(Path::new("/nonexistent/gw.yaml")));
-        assert!(!ok);
-        assert!(out.starts_with("/nonexistent/gw.yaml:"), "{out}");
+        let report = report(&sse_gateway_config::load(Path::new("/nonexistent/gw.yaml")));
+        assert!(!report.ok);
+        assert!(
+            report.stdout.starts_with("/nonexistent/gw.yaml:"),
+            "{report:?}"
+        );
     }
 }

@@ -53,6 +53,9 @@ fn run(args: &RunArgs) -> ExitCode {
         }
     };
     logging::init(&config.log);
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
     let options = StartOptions {
         upgrade: args.upgrade,
         daemon: args.daemon,

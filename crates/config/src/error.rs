@@ -29,13 +29,48 @@ pub struct ConfigError {
     pub message: String,
 }
 
+/// A setting that is valid but risky: it never fails the load.
+///
+/// Displays as exactly `FILE:LINE:COL: key.path: warning: message`, for
+/// example `gateway.yaml:8:11: routes[0].path: warning: capture `{symbol}`
+/// has no `params` regex ...`. Found in [`crate::GatewayConfig::warnings`],
+/// or in [`ConfigErrors::warnings`] when the file also has errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigWarning {
+    /// The file name as given to [`crate::load`] or [`crate::from_str`].
+    pub file: String,
+    /// The line of the key or value concerned (1-based).
+    pub line: usize,
+    /// The column of the key or value concerned (1-based, in characters).
+    pub col: usize,
+    /// Where in the document, as for [`ConfigError::key_path`].
+    pub key_path: String,
+    /// What the risk is and what to do about it. One line.
+    pub message: String,
+}
+
 /// Every problem found in a configuration file, sorted by position.
 ///
 /// Displays one [`ConfigError`] per line (no trailing newline). Never empty
-/// when returned by [`crate::load`] or [`crate::from_str`].
+/// when returned by [`crate::load`] or [`crate::from_str`]. The warnings
+/// found on the way are kept too (see [`ConfigErrors::warnings`]) but are
+/// not part of the display.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ConfigErrors {
     errors: Vec<ConfigError>,
+    warnings: Vec<ConfigWarning>,
+}
+
+// === impl ConfigWarning ===
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}: warning: {}",
+            self.file, self.line, self.col, self.key_path, self.message
+        )
+    }
 }
 
 // === impl ConfigErrors ===
@@ -61,12 +96,27 @@ impl ConfigErrors {
         self.errors.iter()
     }
 
+    /// The warnings found while reading the file, in file order (as
+    /// [`crate::GatewayConfig::warnings`] would have held them).
+    pub fn warnings(&self) -> &[ConfigWarning] {
+        &self.warnings
+    }
+
     /// Builds the collection, sorted by line then column (stable, so errors at
     /// the same spot keep the order they were found in).
     pub(crate) fn from_vec(mut errors: Vec<ConfigError>) -> Self {
         errors.sort_by_key(|e| (e.line, e.col));
         errors.dedup();
-        Self { errors }
+        Self {
+            errors,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Adds the warnings found on the way.
+    pub(crate) fn with_warnings(mut self, warnings: Vec<ConfigWarning>) -> Self {
+        self.warnings = warnings;
+        self
     }
 }
 

@@ -27,6 +27,13 @@
 //! Every step records errors and carries on, so [`ConfigErrors`] holds every
 //! problem in the file, each displayed as `FILE:LINE:COL: key.path: message`.
 //!
+//! Settings that are valid but risky (a capture any client can vary without
+//! `params` or `auth`, a cookie whose value is not verified, an upstream
+//! whose certificate is not verified) are recorded as [`ConfigWarning`]s,
+//! displayed as `FILE:LINE:COL: key.path: warning: message`. They never fail
+//! the load: they are in [`GatewayConfig::warnings`] (or, when the file has
+//! errors too, in [`ConfigErrors::warnings`]).
+//!
 //! # Precedence
 //!
 //! Built-in defaults, then `defaults:`, then a route's own keys (per leaf:
@@ -48,7 +55,7 @@ mod yaml;
 
 use std::path::Path;
 
-pub use error::{ConfigError, ConfigErrors, ROOT_KEY_PATH};
+pub use error::{ConfigError, ConfigErrors, ConfigWarning, ROOT_KEY_PATH};
 pub use model::{
     AuthConfig, BackoffConfig, CorsConfig, FanOutRoute, GatewayConfig, JwtAlgorithm, JwtConfig,
     JwtKey, Limits, LogConfig, LogFormat, MetricsConfig, ParamRegex, ProxyRoute, ReplayConfig,
@@ -67,16 +74,26 @@ use read::Diag;
 /// values from the process environment.
 ///
 /// Errors name the file as `path` is displayed.
+///
+/// The file must be a regular file (checked before it is opened, so that a
+/// FIFO or a device such as `/dev/zero` is an error rather than a hang).
 pub fn load(path: &Path) -> Result<GatewayConfig, ConfigErrors> {
     let file_name = path.display().to_string();
-    match std::fs::read_to_string(path) {
+    let read = match std::fs::metadata(path) {
+        Ok(meta) => match validate::not_regular(&meta) {
+            Some(reason) => Err(reason),
+            None => std::fs::read_to_string(path).map_err(|e| e.to_string()),
+        },
+        Err(e) => Err(e.to_string()),
+    };
+    match read {
         Ok(text) => from_str(&file_name, &text, &ProcessEnv),
-        Err(e) => {
+        Err(reason) => {
             let mut diag = Diag::new(&file_name);
             diag.push(
                 Default::default(),
                 "",
-                format!("cannot read the configuration file: {e}"),
+                format!("cannot read the configuration file: {reason}"),
             );
             Err(ConfigErrors::from_vec(diag.into_errors()))
         }
@@ -113,9 +130,13 @@ pub fn from_str(
     let base_dir = Path::new(file_name).parent().unwrap_or(Path::new(""));
     let config = raw::RawConfig::read(&mut diag, &root)
         .and_then(|raw| validate::validate(&mut diag, &raw, env, base_dir));
+    let (errors, warnings) = diag.into_parts();
     match config {
-        Some(config) if diag.is_empty() => Ok(config),
-        _ => Err(ConfigErrors::from_vec(diag.into_errors())),
+        Some(mut config) if errors.is_empty() => {
+            config.warnings = warnings;
+            Ok(config)
+        }
+        _ => Err(ConfigErrors::from_vec(errors).with_warnings(warnings)),
     }
 }
 

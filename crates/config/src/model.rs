@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use regex::Regex;
 
+use crate::error::ConfigWarning;
 use crate::values::origin::OriginPattern;
 use crate::values::path_pattern::PathPattern;
 use crate::values::template::Template;
@@ -48,6 +49,9 @@ pub struct GatewayConfig {
     pub metrics: MetricsConfig,
     /// `routes`, in file order (the first matching route wins).
     pub routes: Vec<RouteConfig>,
+    /// Valid but risky settings, in file order (see [`ConfigWarning`]).
+    /// They never fail the load; `sse-gateway check` prints them to stderr.
+    pub warnings: Vec<ConfigWarning>,
 }
 
 /// `tls:`.
@@ -373,7 +377,7 @@ pub enum JwtAlgorithm {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JwtKey {
     /// `secret_env`: an HMAC secret read from this environment variable at
-    /// load time.
+    /// load time; at least [`JwtAlgorithm::min_secret_len`] bytes.
     Secret {
         /// The variable's name.
         env_var: String,
@@ -422,6 +426,18 @@ impl JwtAlgorithm {
         matches!(self, Self::HS256 | Self::HS384 | Self::HS512)
     }
 
+    /// For the HMAC algorithms, the shortest secret accepted, in bytes: the
+    /// size of the hash output (RFC 7518, section 3.2). `None` for the
+    /// public-key algorithms.
+    pub fn min_secret_len(self) -> Option<usize> {
+        match self {
+            Self::HS256 => Some(32),
+            Self::HS384 => Some(48),
+            Self::HS512 => Some(64),
+            _ => None,
+        }
+    }
+
     /// The name as written in the file (`HS256`).
     pub fn as_str(self) -> &'static str {
         Self::ALL
@@ -455,7 +471,12 @@ impl fmt::Debug for Secret {
 
 impl ParamRegex {
     /// Compiles `source` anchored at both ends (`^(?:source)$`).
+    ///
+    /// `source` must compile on its own first: otherwise a source such as
+    /// `a)|(.*` would close the wrapper's group and become
+    /// `^(?:a)|(.*)$`, which matches anything.
     pub fn new(source: &str) -> Result<Self, regex::Error> {
+        Regex::new(source)?;
         let regex = Regex::new(&format!("^(?:{source})$"))?;
         Ok(Self {
             source: source.to_owned(),

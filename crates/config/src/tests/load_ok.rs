@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::support::{load, ENV, ROUTE};
+use super::support::{load, ENV, ROUTE, SESSION_SECRET};
 use crate::{
     from_str, GatewayConfig, JwtAlgorithm, JwtKey, Limits, LogFormat, MetricsConfig, OriginPattern,
     RouteKind, TemplatePart, TopicSettingsConfig,
@@ -197,8 +197,8 @@ fn hmac_jwt_reads_the_secret_from_the_env_source() {
     match &jwt.key {
         JwtKey::Secret { env_var, secret } => {
             assert_eq!(env_var, "SESSION_SECRET");
-            assert_eq!(secret.expose(), "s3cret");
-            assert!(!format!("{secret:?}").contains("s3cret"));
+            assert_eq!(secret.expose(), SESSION_SECRET);
+            assert!(!format!("{secret:?}").contains(SESSION_SECRET));
         }
         JwtKey::KeyFile(_) => panic!("expected a secret"),
     }
@@ -258,4 +258,29 @@ fn tls_example_loads_with_its_stream_limit() {
     assert_eq!(tls.h2_max_concurrent_streams, 256);
     assert!(tls.key.ends_with("dev/localhost-key.pem"));
     assert!(c.h2c);
+}
+
+/// Every file in configs/examples/ loads; the only warning is the one
+/// auth.yaml documents (a presence-only cookie).
+#[test]
+fn every_example_loads() {
+    let mut names: Vec<String> = std::fs::read_dir(configs_dir().join("examples"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".yaml"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 5, "{names:?}");
+    for name in &names {
+        let c = load_shipped(&format!("examples/{name}"));
+        let warnings: Vec<String> = c.warnings.iter().map(|w| w.message.clone()).collect();
+        let want: &[&str] = match name.as_str() {
+            "auth.yaml" => &["the cookie's value is not verified (no auth.jwt): any request carrying a `member_session` cookie is admitted"],
+            _ => &[],
+        };
+        assert_eq!(warnings, want, "examples/{name}");
+    }
+    for name in ["reference.yaml", "gateway.yaml"] {
+        assert_eq!(load_shipped(name).warnings, [], "{name}");
+    }
 }

@@ -3,6 +3,9 @@
 mod support;
 
 mod errors;
+mod fuzz_corpus;
 mod golden;
 mod limits_and_topics;
 mod load_ok;
+mod safety;
+mod warnings;

@@ -5,9 +5,13 @@ use crate::{from_str, ConfigErrors, GatewayConfig};
 /// The environment the tests use.
 pub(super) const ENV: &[(&str, &str)] = &[
     ("PRICES_TOKEN", "t0ken"),
-    ("SESSION_SECRET", "s3cret"),
+    ("SESSION_SECRET", SESSION_SECRET),
+    ("SHORT_SECRET", "s3cret"),
     ("HOST", "127.0.0.1"),
 ];
+
+/// A secret long enough for HS256 and HS384 (48 bytes), not for HS512.
+pub(super) const SESSION_SECRET: &str = "0123456789abcdef0123456789abcdef0123456789abcdef";
 
 /// Loads `text` as `test.yaml`.
 pub(super) fn load(text: &str) -> Result<GatewayConfig, ConfigErrors> {

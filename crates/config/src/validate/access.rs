@@ -137,10 +137,23 @@ fn jwt_key(
                 return None;
             }
             match ctx.env.var(&var.value) {
-                Some(secret) if !secret.is_empty() => Some(JwtKey::Secret {
-                    env_var: var.value.clone(),
-                    secret: Secret::new(secret),
-                }),
+                Some(secret) if !secret.is_empty() => {
+                    let needed = algorithm.and_then(JwtAlgorithm::min_secret_len);
+                    if let Some(needed) = needed.filter(|n| secret.len() < *n) {
+                        let message = format!(
+                            "the secret in `{}` is {} bytes; {} needs at least {needed}",
+                            var.value,
+                            secret.len(),
+                            algorithm.map_or("", JwtAlgorithm::as_str),
+                        );
+                        diag.at(var, message);
+                        return None;
+                    }
+                    Some(JwtKey::Secret {
+                        env_var: var.value.clone(),
+                        secret: Secret::new(secret),
+                    })
+                }
                 _ => {
                     diag.at(
                         var,

@@ -94,8 +94,12 @@ pub(crate) fn expand(diag: &mut Diag, text: &Text, env: &dyn EnvSource) -> Optio
         .ok()
 }
 
-/// A file that must exist and be readable; relative paths are resolved
-/// against `base_dir`. `what` names the file in the message.
+/// A regular file that must exist and be readable; relative paths are
+/// resolved against `base_dir`. `what` names the file in the message.
+///
+/// The file type is checked (through symlinks) before the file is opened:
+/// opening a FIFO blocks until a writer comes, and reading a device such as
+/// `/dev/zero` never ends, so `check` would hang on either.
 pub(crate) fn readable_file(
     diag: &mut Diag,
     text: &Text,
@@ -104,8 +108,10 @@ pub(crate) fn readable_file(
 ) -> Option<PathBuf> {
     let path = base_dir.join(&text.value);
     let problem = match std::fs::metadata(&path) {
-        Ok(meta) if meta.is_dir() => Some("is a directory".to_owned()),
-        Ok(_) => std::fs::File::open(&path).err().map(|e| io_reason(&e)),
+        Ok(meta) => match not_regular(&meta) {
+            Some(reason) => Some(reason),
+            None => std::fs::File::open(&path).err().map(|e| io_reason(&e)),
+        },
         Err(e) => Some(io_reason(&e)),
     };
     match problem {
@@ -137,6 +143,36 @@ pub(crate) fn runtime_dir(diag: &mut Diag, text: &Text, base_dir: &Path) -> Opti
         }
         _ => Some(path),
     }
+}
+
+/// Why a file with this metadata is not a regular file, or `None` when it is.
+pub(crate) fn not_regular(meta: &std::fs::Metadata) -> Option<String> {
+    let file_type = meta.file_type();
+    if file_type.is_file() {
+        return None;
+    }
+    if file_type.is_dir() {
+        return Some("is a directory".to_owned());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        let kind = if file_type.is_fifo() {
+            Some("a FIFO")
+        } else if file_type.is_char_device() {
+            Some("a character device")
+        } else if file_type.is_block_device() {
+            Some("a block device")
+        } else if file_type.is_socket() {
+            Some("a socket")
+        } else {
+            None
+        };
+        if let Some(kind) = kind {
+            return Some(format!("is {kind}, not a regular file"));
+        }
+    }
+    Some("is not a regular file".to_owned())
 }
 
 fn io_reason(e: &std::io::Error) -> String {

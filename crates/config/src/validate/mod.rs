@@ -7,6 +7,8 @@ mod check;
 mod route;
 mod settings;
 mod tls;
+mod urls;
+mod warnings;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -20,6 +22,8 @@ use crate::model::{GatewayConfig, Limits, LogConfig, LogFormat, MetricsConfig, T
 use crate::raw::{RawConfig, RawLimits, RawLog, Text};
 use crate::read::{Diag, Spanned};
 use crate::values::env::EnvSource;
+
+pub(crate) use self::check::not_regular;
 
 /// The default public listener.
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -83,6 +87,7 @@ pub(crate) fn validate(
         limits: limits?,
         metrics: metrics?,
         routes,
+        warnings: Vec::new(), // filled by `from_str` from the `Diag`
     };
     diag.is_empty().then_some(config)
 }

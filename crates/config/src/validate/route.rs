@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::check::{expand, has_control, positive_duration, section};
-use super::{access, settings, tls};
+use super::urls::{check_url, upstream_url};
+use super::{access, settings, tls, warnings};
 use crate::model::{
     FanOutRoute, ParamRegex, ProxyRoute, RouteConfig, RouteKind, TopicSettingsConfig,
     UpstreamConfig,
@@ -43,6 +44,7 @@ pub(crate) fn route(diag: &mut Diag, raw: &RawRoute, ctx: &RouteCtx<'_>) -> Opti
     });
     let params = params(diag, raw, path.as_ref());
     let kind = kind(diag, raw, path.as_ref(), ctx);
+    warnings::route(diag, raw, path.as_ref(), kind.as_ref());
     let cors = raw.cors.as_ref().map(|cors| access::cors(diag, cors));
     let auth = raw.auth.as_ref().map(|auth| access::auth(diag, auth, ctx));
     Some(RouteConfig {
@@ -150,6 +152,9 @@ fn fan_out(
         .insecure_skip_verify
         .as_ref()
         .is_some_and(|b| b.value);
+    if let (Some(text), Some(topic), Some(url)) = (&raw.topic, &topic, &url) {
+        topic_covers_url(diag, text, topic, url);
+    }
     let settings = settings::apply(diag, ctx.defaults, &raw.settings);
     Some(FanOutRoute {
         topic: topic?,
@@ -164,7 +169,7 @@ fn fan_out(
 }
 
 /// Parses a template whose references must be captures of `path`.
-fn template(
+pub(super) fn template(
     diag: &mut Diag,
     at: &Text,
     source: &str,
@@ -190,6 +195,34 @@ fn template(
     Some(template)
 }
 
+/// A topic template must use every capture that the upstream URL uses:
+/// otherwise two requests that need different upstream URLs would share one
+/// topic, and so the stream of whichever came first. (The default topic, the
+/// request path, uses every capture.) Reported at `topic`.
+fn topic_covers_url(diag: &mut Diag, at: &Text, topic: &Template, url: &Template) {
+    let mut names: Vec<String> = Vec::new();
+    for name in url.references() {
+        let named = format!("`{{{name}}}`");
+        if !topic.references().any(|r| r == name) && !names.contains(&named) {
+            names.push(named);
+        }
+    }
+    if names.is_empty() {
+        return;
+    }
+    let names = match names.as_slice() {
+        [rest @ .., last] if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => names.join(""),
+    };
+    diag.at(
+        at,
+        format!(
+            "the topic leaves out {names}, which upstream.url uses: requests with different \
+             upstream URLs would share one topic"
+        ),
+    );
+}
+
 /// The default topic: the request path, as a template over the captures.
 pub(crate) fn default_topic(path: &PathPattern) -> Template {
     let mut parts: Vec<TemplatePart> = Vec::new();
@@ -211,67 +244,6 @@ pub(crate) fn default_topic(path: &PathPattern) -> Template {
         parts.push(TemplatePart::Literal(literal));
     }
     Template::from_parts(parts)
-}
-
-/// `upstream.url`: `${VAR}` expanded, then a template over the captures that
-/// must be an http(s) URL with the references only after the host.
-fn upstream_url(
-    diag: &mut Diag,
-    text: &Text,
-    path: Option<&PathPattern>,
-    env: &dyn EnvSource,
-) -> Option<Template> {
-    let expanded = expand(diag, text, env)?;
-    let template = template(diag, text, &expanded, path)?;
-    let mut prefix = String::new();
-    for part in template.parts() {
-        match part {
-            TemplatePart::Literal(text) => prefix.push_str(text),
-            TemplatePart::Ref(_) => break,
-        }
-    }
-    let ref_in_authority = prefix
-        .split_once("://")
-        .is_some_and(|(_, rest)| !rest.contains(['/', '?']));
-    if template.references().next().is_some() && ref_in_authority {
-        diag.at(
-            text,
-            "`{name}` references may only appear in the URL's path or query, after the host",
-        );
-        return None;
-    }
-    let sample = template.render(|_| Some("x"));
-    check_url(diag, text, &sample).map(|_| template)
-}
-
-/// An http(s) URL with a host and no fragment.
-fn check_url(diag: &mut Diag, at: &Text, text: &str) -> Option<url::Url> {
-    let url = match url::Url::parse(text) {
-        Ok(url) => url,
-        Err(e) => {
-            diag.at(at, format!("invalid URL `{text}`: {e}"));
-            return None;
-        }
-    };
-    let problem = if !matches!(url.scheme(), "http" | "https") {
-        Some(format!(
-            "URL scheme must be http or https, not `{}`",
-            url.scheme()
-        ))
-    } else if url.host_str().is_none_or(str::is_empty) {
-        Some("URL has no host".to_owned())
-    } else if url.fragment().is_some() {
-        Some("URL must not have a #fragment".to_owned())
-    } else {
-        None
-    };
-    match problem {
-        Some(message) => {
-            diag.at(at, message);
-            None
-        }
-        None => Some(url),
-    }
 }
 
 /// `upstream.headers`: valid names, `${VAR}` expanded, no control characters.

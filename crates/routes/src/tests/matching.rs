@@ -61,11 +61,11 @@ fn matching_table() {
         ),
         (
             get(),
-            "/feeds/a/b%20c/d",
+            "/feeds/a/b%2Cc/d",
             fan(
                 "feeds",
-                "/feeds/a/b c/d",
-                "http://127.0.0.1:9000/f/a/b%20c/d?src=gw",
+                "/feeds/a/b,c/d",
+                "http://127.0.0.1:9000/f/a/b%2Cc/d?src=gw",
             ),
         ),
         (get(), "/feeds", Want::NotFound),

@@ -1,7 +1,9 @@
 //! Table-driven tests of the route table, including hostile paths.
 
+mod captures;
 mod hostile;
 mod matching;
+mod segments;
 
 use http::Method;
 use sse_gateway_config::from_str;
@@ -29,6 +31,10 @@ routes:
     path: /any/{name}/x/{other}
     topic: "t/{name}/{other}"
     upstream: { url: "https://up.example/a/{name}?o={other}" }
+  - name: lenient
+    path: /lenient/{name}
+    lenient_captures: true
+    upstream: { url: "http://127.0.0.1:9000/l/{name}" }
   - name: api
     path: /api/{*rest}
     proxy: "http://127.0.0.1:9000"
@@ -38,7 +44,7 @@ routes:
 "#;
 
 /// What a request should give, in a comparable form.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Want {
     FanOut(&'static str, String, String),
     Proxy(&'static str, &'static str),
