@@ -71,7 +71,9 @@ pub(crate) fn build(
     }
     let run_dir = runtime_dir::resolve(config);
     runtime_dir::prepare(&run_dir)?;
-    let conf = settings::server_conf(config, &run_dir, options.daemon)
+    let conf = settings::server_conf(config, &run_dir, options.daemon);
+    runtime_dir::check_socket_path(std::path::Path::new(&conf.upgrade_sock))?;
+    let conf = conf
         .validate()
         .map_err(|e| anyhow::anyhow!("pingora refused the server configuration: {e}"))?;
     let opt = Opt {

@@ -52,6 +52,24 @@ fn uid() -> u32 {
     nix::unistd::getuid().as_raw()
 }
 
+/// Longest path a Unix socket can bind to (`sun_path` holds 108 bytes with
+/// its terminating NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// Fails, naming the path, when the upgrade socket's path is too long for a
+/// Unix socket (a long `runtime_dir`); pingora would only fail at upgrade.
+pub(crate) fn check_socket_path(path: &Path) -> anyhow::Result<()> {
+    let len = path.as_os_str().len();
+    if len > MAX_SOCKET_PATH {
+        anyhow::bail!(
+            "the upgrade socket path {} is {len} bytes; a Unix socket path has at most \
+             {MAX_SOCKET_PATH}: choose a shorter runtime_dir",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 /// Creates `dir` with mode 0700, or checks the one that is there (see the
 /// module documentation).
 pub(crate) fn prepare(dir: &Path) -> anyhow::Result<()> {
@@ -132,6 +150,17 @@ mod tests {
         assert!(fallback.is_absolute());
         assert!(fallback.ends_with(format!("sse-gateway-{}", uid())));
         assert_eq!(default_dir(None), fallback);
+    }
+
+    #[test]
+    fn a_socket_path_too_long_for_a_unix_socket_is_refused() {
+        check_socket_path(Path::new(
+            "/run/user/1000/sse-gateway/sse-gateway-9090.upgrade.sock",
+        ))
+        .unwrap();
+        let long = PathBuf::from(format!("/{}/s.sock", "d".repeat(120)));
+        let err = check_socket_path(&long).unwrap_err().to_string();
+        assert!(err.contains("choose a shorter runtime_dir"), "{err}");
     }
 
     #[test]
