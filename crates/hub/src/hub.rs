@@ -51,6 +51,9 @@ struct OpenTopics {
     per_route: HashMap<Arc<str>, usize>,
 }
 
+/// The [`Refusal::Limit`] name of a request whose `may_open` said no.
+pub const OPEN_REFUSED: &str = "new_topics_per_address";
+
 /// What a client asks for.
 #[derive(Clone, Copy)]
 pub struct SubscribeRequest<'a> {
@@ -63,7 +66,7 @@ pub struct SubscribeRequest<'a> {
     /// The client's `Last-Event-ID`, if any.
     pub last_event_id: Option<&'a str>,
     /// Asked only when this request would open a new topic: `false`
-    /// refuses it with [`Refusal::Limit`] (`"new_topics_per_address"`).
+    /// refuses it with [`Refusal::Limit`]`(`[`OPEN_REFUSED`]`)`.
     /// The gateway's per-address rate of new topics. `None`: always.
     pub may_open: Option<&'a (dyn Fn() -> bool + Sync)>,
 }
@@ -139,11 +142,15 @@ impl TopicHub {
             shared.clients.fetch_sub(1, Ordering::AcqRel);
             return Err(Refusal::Limit("max_clients"));
         }
-        let result = self.join(request, sink, open_feed);
-        if result.is_err() {
-            shared.clients.fetch_sub(1, Ordering::AcqRel);
-        }
-        result
+        // Given back unless a membership takes it over (also if joining
+        // panics: a permit callback is the caller's code).
+        let mut counted = CountedClient {
+            shared,
+            given_back: true,
+        };
+        let membership = self.join(request, sink, open_feed)?;
+        counted.given_back = false; // the membership gives it back
+        Ok(membership)
     }
 
     fn join<F>(
@@ -218,7 +225,7 @@ impl TopicHub {
             return Err(Refusal::Limit("route max_topics"));
         }
         if request.may_open.is_some_and(|may_open| !may_open()) {
-            return Err(Refusal::Limit("new_topics_per_address"));
+            return Err(Refusal::Limit(OPEN_REFUSED));
         }
         let metrics: TopicMetrics = self.shared.metrics.open_topic(request.route, request.topic);
         // Where the shared upstream resumes is the route's choice, not the
@@ -300,6 +307,21 @@ impl std::fmt::Debug for TopicHub {
             .field("topics", &self.topic_count())
             .field("clients", &self.client_count())
             .finish()
+    }
+}
+
+/// One place in [`HubShared::clients`], given back when dropped unless a
+/// membership took it over.
+struct CountedClient<'a> {
+    shared: &'a HubShared,
+    given_back: bool,
+}
+
+impl Drop for CountedClient<'_> {
+    fn drop(&mut self) {
+        if self.given_back {
+            self.shared.clients.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }
 

@@ -48,7 +48,9 @@ mod sink;
 pub mod testing;
 mod topic;
 
-pub use hub::{DeliveryRecorder, FeedFuture, Membership, SubscribeRequest, TopicHub, TopicInfo};
+pub use hub::{
+    DeliveryRecorder, FeedFuture, Membership, SubscribeRequest, TopicHub, TopicInfo, OPEN_REFUSED,
+};
 pub use publisher::{TopicPublisher, UpstreamAnswer, UpstreamState};
 pub use queue::ClientQueue;
 pub use replay::{ReplayBudget, ReplayRing, Resume};

@@ -103,8 +103,11 @@ impl TopicPublisher {
 
     /// Forgets the stored `Last-Event-ID` (the upstream answered 4xx to a
     /// request carrying it): the next connection starts from the live edge.
+    /// The replay ring is emptied with it (what it holds is no longer
+    /// followed by what comes next) and current subscribers get the route's
+    /// `gap` event, if it has one.
     pub fn forget_last_event_id(&self) {
-        self.topic.forget_last_event_id();
+        self.topic.forget_last_event_id(Instant::now());
     }
 
     /// Fans a frame out to every subscriber and keeps it for replay.

@@ -2,7 +2,7 @@
 //! [`ReplayBudget`], the bytes every ring of the process may hold together.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,13 +35,23 @@ pub struct ReplayRing {
 }
 
 /// The frame bytes every replay ring of the process may hold together
-/// (`limits.replay_memory`). A ring that would go over it gives up its own
-/// oldest frames first; the budget's use is exported as
+/// (`limits.replay_memory`); its use is exported as
 /// `sse_gateway_replay_bytes`.
+///
+/// While it has room, any ring takes what it needs. Once a ring finds it
+/// spent, the budget is **under pressure** until its use falls to three
+/// quarters of the limit: meanwhile every ring holds at most its fair share
+/// (the limit divided by the rings that keep frames) and gives up its oldest
+/// frames past it, at its next push or timer tick (within a second). So the
+/// first busy topics cannot keep the whole budget from the ones that open
+/// later. A ring short of budget gives up its own oldest frames first.
 #[derive(Debug)]
 pub struct ReplayBudget {
     limit: u64,
     used: AtomicU64,
+    /// Rings that keep frames (capacity above zero) and draw from it.
+    rings: AtomicUsize,
+    pressed: AtomicBool,
     metrics: Option<ProcessMetrics>,
 }
 
@@ -74,6 +84,9 @@ impl ReplayRing {
         max_bytes: usize,
         budget: Option<Arc<ReplayBudget>>,
     ) -> Self {
+        if let Some(budget) = budget.as_ref().filter(|_| capacity > 0) {
+            budget.rings.fetch_add(1, Ordering::AcqRel);
+        }
         Self {
             // Grown as frames come: a quiet topic's ring stays small.
             entries: VecDeque::new(),
@@ -101,6 +114,9 @@ impl ReplayRing {
         }
         while self.bytes + len > self.max_bytes && self.pop_oldest() {}
         if let Some(budget) = self.budget.clone() {
+            if let Some(share) = budget.pressed_share() {
+                while self.bytes + len > share && self.pop_oldest() {}
+            }
             let mut given_up = 0;
             while !budget.try_take(len as u64) {
                 given_up += 1;
@@ -139,7 +155,8 @@ impl ReplayRing {
         self.entries = VecDeque::new();
     }
 
-    /// Drops frames older than `max_age`.
+    /// Drops frames older than `max_age`, and, while the budget is under
+    /// pressure, the oldest past this ring's fair share.
     pub fn expire(&mut self, now: Instant) {
         while let Some((_, at)) = self.entries.front() {
             if now.saturating_duration_since(*at) <= self.max_age {
@@ -147,6 +164,24 @@ impl ReplayRing {
             }
             self.pop_oldest();
         }
+        if let Some(share) = self.budget.as_ref().and_then(|b| b.pressed_share()) {
+            while self.bytes > share && self.pop_oldest() {}
+        }
+    }
+
+    /// When [`expire`](Self::expire) next has something to do: the oldest
+    /// frame's expiry, or within a second while the budget is under pressure
+    /// and this ring holds more than its share. `None` when empty.
+    pub fn next_expiry(&self, now: Instant) -> Option<Instant> {
+        let (_, oldest) = self.entries.front()?;
+        let aged = *oldest + self.max_age;
+        let squeezed = self
+            .budget
+            .as_ref()
+            .and_then(|b| b.pressed_share())
+            .filter(|share| self.bytes > *share)
+            .map(|_| now + PRESSURE_CHECK);
+        Some(squeezed.map_or(aged, |at| at.min(aged)))
     }
 
     /// Frame bytes held.
@@ -193,9 +228,16 @@ impl Drop for ReplayRing {
     fn drop(&mut self) {
         if let Some(budget) = &self.budget {
             budget.give_back(self.bytes as u64);
+            if self.capacity > 0 {
+                budget.rings.fetch_sub(1, Ordering::AcqRel);
+            }
         }
     }
 }
+
+/// How soon a ring over its share looks again while the budget is under
+/// pressure.
+const PRESSURE_CHECK: Duration = Duration::from_secs(1);
 
 // === impl ReplayBudget ===
 
@@ -206,6 +248,8 @@ impl ReplayBudget {
         Arc::new(Self {
             limit,
             used: AtomicU64::new(0),
+            rings: AtomicUsize::new(0),
+            pressed: AtomicBool::new(false),
             metrics,
         })
     }
@@ -227,15 +271,30 @@ impl ReplayBudget {
             if let Some(metrics) = &self.metrics {
                 metrics.replay_bytes_changed(i64::try_from(n).unwrap_or(i64::MAX));
             }
+        } else {
+            self.pressed.store(true, Ordering::Release);
         }
         taken
+    }
+
+    /// Each ring's fair share while the budget is under pressure; `None`
+    /// while it is not.
+    fn pressed_share(&self) -> Option<usize> {
+        if !self.pressed.load(Ordering::Acquire) {
+            return None;
+        }
+        let rings = self.rings.load(Ordering::Acquire).max(1) as u64;
+        Some(usize::try_from(self.limit / rings).unwrap_or(usize::MAX))
     }
 
     fn give_back(&self, n: u64) {
         if n == 0 {
             return;
         }
-        self.used.fetch_sub(n, Ordering::AcqRel);
+        let left = self.used.fetch_sub(n, Ordering::AcqRel) - n;
+        if left <= self.limit / 4 * 3 {
+            self.pressed.store(false, Ordering::Release);
+        }
         if let Some(metrics) = &self.metrics {
             metrics.replay_bytes_changed(-i64::try_from(n).unwrap_or(i64::MAX));
         }

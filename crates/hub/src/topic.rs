@@ -544,8 +544,27 @@ impl Topic {
         self.state.lock().last_event_id.clone()
     }
 
-    pub(crate) fn forget_last_event_id(&self) {
-        self.state.lock().last_event_id = None;
+    /// The upstream refused the stored id: the feed starts again from its
+    /// live edge, so what the ring holds is no longer followed by what
+    /// comes next. The ring is emptied (a client resuming from an id in it
+    /// is told it is missing rather than skipping events silently) and the
+    /// current subscribers get the route's `gap` event, if it has one.
+    pub(crate) fn forget_last_event_id(&self, now: Instant) {
+        let mut state = self.state.lock();
+        let Some(forgotten) = state.last_event_id.take() else {
+            return;
+        };
+        state.opened_from = None;
+        self.flush_window(&mut state, now);
+        state.ring.clear();
+        let gap = self
+            .settings
+            .gap_event
+            .as_deref()
+            .and_then(|event_type| gap_event(event_type, &forgotten, None));
+        if let Some(gap) = gap {
+            self.offer_all(&mut state, &Delivery::new(gap, DeliveryKind::Advice, now));
+        }
     }
 
     /// The upstream said stop: close every subscriber, refuse new ones for
@@ -684,6 +703,9 @@ impl Topic {
             next = Some(next.map_or(due, |n: Instant| n.min(due)));
         }
         state.ring.expire(now);
+        if let Some(due) = state.ring.next_expiry(now) {
+            next = Some(next.map_or(due, |n: Instant| n.min(due)));
+        }
         Tick { next, close: false }
     }
 

@@ -828,3 +828,59 @@ async fn replay_rings_draw_from_the_process_budget() {
     let hub = h.hub.clone();
     eventually(|| hub.replay_bytes() == 0).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forgotten_upstream_id_empties_the_ring_instead_of_leaving_a_silent_gap() {
+    let settings = TopicSettings {
+        gap_event: Some("gap".into()),
+        resume_from_client: true,
+        ..quiet()
+    };
+    let h = Harness::new(settings, HubLimits::default());
+    let (_a, a) = h.join("t", Some("1000"), 1 << 20).unwrap();
+    let publisher = h.feed.publisher();
+    publisher.publish(frame(1001), Instant::now());
+    publisher.publish(frame(1002), Instant::now());
+    assert_eq!(all_ids(&batch(&a).await.unwrap()), vec![1001, 1002]);
+    // The upstream refused Last-Event-ID: 1002; it starts again at its live edge.
+    publisher.forget_last_event_id();
+    let got = batch(&a).await.unwrap();
+    assert!(
+        got[0].bytes.starts_with(b"event: gap\n"),
+        "the live subscriber is told"
+    );
+    publisher.publish(frame(5), Instant::now());
+    publisher.publish(frame(6), Instant::now());
+    // Neither a resume from the ring nor from the id the topic opened from may
+    // skip what the upstream never sent.
+    for asked in ["1001", "1000"] {
+        let (_b, b) = h.join("t", Some(asked), 1 << 20).unwrap();
+        let got = batch(&b).await.unwrap();
+        assert!(
+            got[0].bytes.starts_with(b"event: gap\n"),
+            "resume from {asked}: {:?}",
+            got[0].bytes
+        );
+        assert_eq!(got.len(), 1, "nothing replayed for {asked}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_open_permit_leaves_no_client_counted() {
+    let h = Harness::new(quiet(), HubLimits::default());
+    let panicking = || -> bool { panic!("a permit callback failed") };
+    let request = SubscribeRequest {
+        route: "r",
+        topic: "t",
+        settings: &h.settings,
+        last_event_id: None,
+        may_open: Some(&panicking),
+    };
+    let queue = Arc::new(ClientQueue::new(1024));
+    let joined = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        h.hub.subscribe(request, queue, h.feed.open())
+    }));
+    assert!(joined.is_err());
+    assert_eq!(h.hub.client_count(), 0);
+    assert!(h.join("t", None, 1024).is_ok(), "the hub still works");
+}
