@@ -61,6 +61,7 @@ pub use model::{
     JwtKey, Limits, LogConfig, LogFormat, MetricsConfig, ParamRegex, ProxyRoute, ReplayConfig,
     RouteConfig, RouteKind, Secret, TlsConfig, TopicOpenRate, TopicSettingsConfig, UpstreamConfig,
 };
+pub use values::cidr::IpCidr;
 pub use values::duration::parse_duration;
 pub use values::env::{EnvSource, ProcessEnv};
 pub use values::origin::OriginPattern;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use regex::Regex;
 
 use crate::error::ConfigWarning;
+use crate::values::cidr::IpCidr;
 use crate::values::origin::OriginPattern;
 use crate::values::path_pattern::PathPattern;
 use crate::values::template::Template;
@@ -38,9 +39,16 @@ pub struct GatewayConfig {
     /// resolved against the configuration file's directory (and made
     /// absolute); it need not exist, but if it does it is a directory.
     /// `None` when not set: the gateway then uses
-    /// `$XDG_RUNTIME_DIR/sse-gateway` when `XDG_RUNTIME_DIR` is set, else
-    /// `/tmp/sse-gateway-<uid>`.
+    /// `/run/sse-gateway` for root, `/tmp/sse-gateway-<uid>` for any other
+    /// user (never taken from the environment, which may differ between the
+    /// running process and the one started with `run --upgrade`).
     pub runtime_dir: Option<PathBuf>,
+    /// `trusted_proxies`: load balancers and proxies in front of the
+    /// gateway (addresses or networks). A connection from one of them is
+    /// counted, for the per-address limits, as the client its
+    /// `X-Forwarded-For` names (the right-most address there that is not
+    /// itself trusted). Default: none (every connection is its own peer).
+    pub trusted_proxies: Vec<IpCidr>,
     /// `defaults`, resolved: what a route gets for every setting it does not set.
     pub defaults: TopicSettingsConfig,
     /// `limits`: global admission limits.
@@ -110,9 +118,9 @@ pub struct Limits {
     /// response on a kept-alive connection. Default 10s.
     pub request_header_timeout: Duration,
     /// `limits.new_topics_per_address`: how many topics one client address
-    /// may open (a request for a topic that is not open yet) per window;
-    /// over it the request is refused like any limit. `None` when `max` is
-    /// 0 (off). Default `{ max: 100, per: 10s }`.
+    /// may open (a request for a topic that is not open yet): `max` at once,
+    /// then one more every `per / max`; over it the request is refused like
+    /// any limit. `None` when `max` is 0 (off). Default `{ max: 100, per: 10s }`.
     pub new_topics_per_address: Option<TopicOpenRate>,
     /// `limits.replay_memory`: process-wide budget, in bytes, for the frame
     /// bytes held by all replay rings. Default 256 MiB.

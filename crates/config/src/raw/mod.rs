@@ -30,6 +30,7 @@ pub(crate) struct RawConfig {
     pub(crate) h2c: Option<Spanned<bool>>,
     pub(crate) shutdown_grace: Option<Text>,
     pub(crate) runtime_dir: Option<Text>,
+    pub(crate) trusted_proxies: Option<TextList>,
     pub(crate) log: RawLog,
     pub(crate) defaults: RawSettings,
     pub(crate) limits: RawLimits,
@@ -105,6 +106,7 @@ const TOP_KEYS: &[&str] = &[
     "h2c",
     "shutdown_grace",
     "runtime_dir",
+    "trusted_proxies",
     "log",
     "defaults",
     "limits",
@@ -158,6 +160,7 @@ impl RawConfig {
             h2c: map.boolean(diag, "h2c"),
             shutdown_grace: map.string(diag, "shutdown_grace"),
             runtime_dir: map.string(diag, "runtime_dir"),
+            trusted_proxies: map.strings(diag, "trusted_proxies"),
             ..RawConfig::default()
         };
         if let Some(tls) = map.map(

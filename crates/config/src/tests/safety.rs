@@ -85,6 +85,30 @@ fn a_topic_must_use_every_capture_the_upstream_url_uses() {
 }
 
 #[test]
+fn a_topic_names_one_set_of_capture_values() {
+    let url = "    upstream: {url: \"http://h/{s}/{t}\"}\n";
+    check(&[(
+        "two captures glued with a dash",
+        &format!("{R2}    topic: \"{{s}}-{{t}}\"\n{url}"),
+        &["test.yaml:4:12: routes[0].topic: put a `/` between `{s}` and `{t}`: without one, different values of the two can make the same topic (`a-b` + `c` and `a` + `b-c`), and such requests would share one upstream's stream"],
+    )]);
+    for topic in ["{s}/{t}", "x/{t}/y/{s}", "{s}:/{t}", "p/{s}/{t}/{s}"] {
+        let text = format!("{R2}    topic: \"{topic}\"\n{url}");
+        if let Err(e) = load(&text) {
+            panic!("{topic}: {e}");
+        }
+    }
+    let catch_all = "routes:\n  - name: r\n    path: /p/{s}/{*rest}\n";
+    let url = "    upstream: {url: \"http://h/{s}/{rest}\"}\n";
+    check(&[(
+        "a catch-all before another capture",
+        &format!("{catch_all}    topic: \"{{rest}}/{{s}}\"\n{url}"),
+        &["test.yaml:4:12: routes[0].topic: `{*rest}` may hold `/`, so it must be the topic's last reference"],
+    )]);
+    assert!(load(&format!("{catch_all}    topic: \"{{s}}/{{rest}}\"\n{url}")).is_ok());
+}
+
+#[test]
 fn params_regexes_cannot_escape_their_anchors() {
     let route = "routes:\n  - name: r\n    path: /p/{s}\n    upstream: {url: \"http://h/{s}\"}\n";
     check(&[

@@ -19,8 +19,9 @@ use self::check::{
     socket_addrs,
 };
 use crate::model::{GatewayConfig, Limits, LogConfig, LogFormat, MetricsConfig, TopicOpenRate};
-use crate::raw::{RawConfig, RawLimits, RawLog, Text};
+use crate::raw::{RawConfig, RawLimits, RawLog, Text, TextList};
 use crate::read::{Diag, Spanned};
+use crate::values::cidr::IpCidr;
 use crate::values::env::EnvSource;
 
 pub(crate) use self::check::not_regular;
@@ -59,6 +60,7 @@ pub(crate) fn validate(
         Some(text) => check::runtime_dir(diag, text, base_dir).map(Some),
         None => Some(None),
     };
+    let trusted_proxies = trusted_proxies(diag, raw.trusted_proxies.as_ref());
     let log = log_config(diag, &raw.log);
     let limits = limits(diag, &raw.limits);
     let metrics = match &raw.metrics.max_topic_series {
@@ -83,6 +85,7 @@ pub(crate) fn validate(
         shutdown_grace: shutdown_grace?,
         log: log?,
         runtime_dir: runtime_dir?,
+        trusted_proxies: trusted_proxies?,
         defaults,
         limits: limits?,
         metrics: metrics?,
@@ -90,6 +93,25 @@ pub(crate) fn validate(
         warnings: Vec::new(), // filled by `from_str` from the `Diag`
     };
     diag.is_empty().then_some(config)
+}
+
+/// `trusted_proxies`: IP addresses and networks.
+fn trusted_proxies(diag: &mut Diag, raw: Option<&TextList>) -> Option<Vec<IpCidr>> {
+    let Some(list) = raw else {
+        return Some(Vec::new());
+    };
+    let mut ok = true;
+    let mut out = Vec::new();
+    for text in &list.value {
+        match IpCidr::parse(&text.value) {
+            Ok(cidr) => out.push(cidr),
+            Err(e) => {
+                diag.at(text, e.to_string());
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
 }
 
 fn default_addr(text: &str) -> Option<SocketAddr> {

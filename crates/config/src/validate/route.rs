@@ -154,6 +154,9 @@ fn fan_out(
         .is_some_and(|b| b.value);
     if let (Some(text), Some(topic), Some(url)) = (&raw.topic, &topic, &url) {
         topic_covers_url(diag, text, topic, url);
+        if let Some(path) = path {
+            topic_names_one_set_of_values(diag, text, topic, url, path);
+        }
     }
     let settings = settings::apply(diag, ctx.defaults, &raw.settings);
     Some(FanOutRoute {
@@ -221,6 +224,64 @@ fn topic_covers_url(diag: &mut Diag, at: &Text, topic: &Template, url: &Template
              upstream URLs would share one topic"
         ),
     );
+}
+
+/// Two requests whose captures differ must not get the same topic when the
+/// upstream URL differs between them: a topic such as `{a}-{b}` gives
+/// `x-y-z` for both `a=x-y, b=z` and `a=x, b=y-z`. Captures never hold `/`
+/// (a catch-all holds it between its segments), so the topic names one set
+/// of values when every two references in it are separated by text with a
+/// `/` and a catch-all comes last. Checked when the URL uses two captures
+/// or more (with one, or none, the topic cannot mix two URLs up).
+/// Reported at `topic`.
+fn topic_names_one_set_of_values(
+    diag: &mut Diag,
+    at: &Text,
+    topic: &Template,
+    url: &Template,
+    path: &PathPattern,
+) {
+    let mut url_refs: Vec<&str> = url.references().collect();
+    url_refs.sort_unstable();
+    url_refs.dedup();
+    if url_refs.len() < 2 {
+        return;
+    }
+    let is_catch_all = |name: &str| {
+        path.segments()
+            .iter()
+            .any(|s| matches!(s, Segment::CatchAll(n) if n == name))
+    };
+    let mut previous: Option<&str> = None;
+    let mut separated = true;
+    for part in topic.parts() {
+        match part {
+            TemplatePart::Literal(text) => separated |= text.contains('/'),
+            TemplatePart::Ref(name) => {
+                if let Some(before) = previous {
+                    let problem = if is_catch_all(before) {
+                        Some(format!(
+                            "`{{*{before}}}` may hold `/`, so it must be the topic's last reference"
+                        ))
+                    } else if !separated {
+                        Some(format!(
+                            "put a `/` between `{{{before}}}` and `{{{name}}}`: without one, different \
+                             values of the two can make the same topic (`a-b` + `c` and `a` + `b-c`), \
+                             and such requests would share one upstream's stream"
+                        ))
+                    } else {
+                        None
+                    };
+                    if let Some(problem) = problem {
+                        diag.at(at, problem);
+                        return;
+                    }
+                }
+                previous = Some(name);
+                separated = false;
+            }
+        }
+    }
 }
 
 /// The default topic: the request path, as a template over the captures.

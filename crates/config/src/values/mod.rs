@@ -2,6 +2,7 @@
 //! error type. They are public so that other crates and tests can parse the
 //! same syntax (for example a duration given on the command line).
 
+pub mod cidr;
 pub mod duration;
 pub mod env;
 pub mod origin;
