@@ -198,7 +198,7 @@ fn l4_buffer() -> L4BufferSettings {
 fn log_direct_sends() {
     use crate::services::client_stream::{batched_sends_wanted, IO_URING_ENV};
     if !batched_sends_wanted() {
-        tracing::info!("direct sends: one send each ({IO_URING_ENV}=off)");
+        tracing::info!("direct sends: one send each ({IO_URING_ENV} is off)");
         return;
     }
     match sse_gateway_direct::batched_sends() {
@@ -222,7 +222,7 @@ fn warn_if_files_run_out(max_connections: usize) {
             max_connections,
             open_file_limit = soft,
             "limits.max_connections ({max_connections}) is above what the open-file limit \
-             ({soft}) allows: accept() will fail first; raise the limit (ulimit -n, LimitNOFILE=) \
+             ({soft}) allows: accept() will fail first; raise the limit (ulimit -n, or LimitNOFILE in a systemd unit) \
              or lower max_connections"
         );
     }

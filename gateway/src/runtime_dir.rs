@@ -4,9 +4,13 @@
 //! Whoever can connect to the upgrade socket when the running gateway gets
 //! SIGQUIT receives its listening sockets, so the socket must not sit in a
 //! directory other local users can reach. The directory is `runtime_dir`
-//! from the configuration, else `$XDG_RUNTIME_DIR/sse-gateway` (that
-//! directory is private to its user by the XDG spec), else
-//! `<temp dir>/sse-gateway-<uid>`. At start-up it is created with mode 0700,
+//! from the configuration, else `/run/sse-gateway` for root and
+//! `/tmp/sse-gateway-<uid>` for any other user. The default depends on the
+//! user only, never on the environment: `$XDG_RUNTIME_DIR` or `$TMPDIR`
+//! differ between a systemd unit, a login shell and `sudo`, so the process
+//! started with `run --upgrade` could look for the socket somewhere else
+//! than the running one listens, and logind deletes `/run/user/<uid>` at
+//! logout. At start-up it is created with mode 0700,
 //! or, when it exists, checked: a real directory (not a symlink), owned by
 //! this process's user, with no access for group or others (an own directory
 //! that allows more is tightened to 0700, and the log says so). Anything else
@@ -26,26 +30,17 @@ use sse_gateway_config::GatewayConfig;
 pub(crate) fn resolve(config: &GatewayConfig) -> PathBuf {
     match &config.runtime_dir {
         Some(dir) => dir.clone(),
-        None => default_dir(std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from)),
+        None => default_dir(uid()),
     }
 }
 
-/// `$XDG_RUNTIME_DIR/sse-gateway` when that is an absolute path, else
-/// `<temp dir>/sse-gateway-<uid>`.
-fn default_dir(xdg_runtime_dir: Option<PathBuf>) -> PathBuf {
-    match xdg_runtime_dir.filter(|dir| dir.is_absolute()) {
-        Some(dir) => dir.join("sse-gateway"),
-        None => absolute(std::env::temp_dir()).join(format!("sse-gateway-{}", uid())),
+/// `/run/sse-gateway` for root, `/tmp/sse-gateway-<uid>` for anyone else.
+fn default_dir(uid: u32) -> PathBuf {
+    if uid == 0 {
+        PathBuf::from("/run/sse-gateway")
+    } else {
+        PathBuf::from(format!("/tmp/sse-gateway-{uid}"))
     }
-}
-
-fn absolute(dir: PathBuf) -> PathBuf {
-    if dir.is_absolute() {
-        return dir;
-    }
-    std::env::current_dir()
-        .map(|cwd| cwd.join(&dir))
-        .unwrap_or_else(|_| PathBuf::from("/tmp"))
 }
 
 fn uid() -> u32 {
@@ -141,15 +136,9 @@ mod tests {
     }
 
     #[test]
-    fn the_default_is_under_xdg_runtime_dir_or_per_user_in_the_temp_dir() {
-        assert_eq!(
-            default_dir(Some(PathBuf::from("/run/user/1000"))),
-            PathBuf::from("/run/user/1000/sse-gateway")
-        );
-        let fallback = default_dir(Some(PathBuf::from("relative")));
-        assert!(fallback.is_absolute());
-        assert!(fallback.ends_with(format!("sse-gateway-{}", uid())));
-        assert_eq!(default_dir(None), fallback);
+    fn the_default_depends_on_the_user_only() {
+        assert_eq!(default_dir(0), PathBuf::from("/run/sse-gateway"));
+        assert_eq!(default_dir(1000), PathBuf::from("/tmp/sse-gateway-1000"));
     }
 
     #[test]

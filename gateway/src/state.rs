@@ -1,13 +1,15 @@
 //! [`AppState`]: what every service shares: routes, their prepared
 //! settings, metrics, the hub (once its runtime is up) and the drain flag.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
+use parking_lot::Mutex;
 
-use sse_gateway_config::{FanOutRoute, GatewayConfig};
+use sse_gateway_config::{FanOutRoute, GatewayConfig, IpCidr};
 use sse_gateway_direct::DirectSettings;
 use sse_gateway_hub::{HubLimits, TopicHub, TopicSettings};
 use sse_gateway_metrics::{names, GatewayMetrics, RouteMetrics};
@@ -15,11 +17,14 @@ use sse_gateway_routes::RouteTable;
 use tokio::sync::watch;
 
 use crate::services::access::RouteAccess;
-use crate::services::address_limits::{AddressStreams, NewTopicRate};
+use crate::services::address_limits::{AddressKey, AddressStreams, NewTopicRate};
 use crate::services::client_stream;
 use crate::services::connections::ConnectionGate;
 use crate::services::occasional::Occasional;
 use crate::settings;
+
+/// At most one warning per limit this often.
+const REFUSAL_WARNING_EVERY: Duration = Duration::from_secs(10);
 
 /// Shared by the proxy, admin and hub services.
 pub(crate) struct AppState {
@@ -43,8 +48,11 @@ pub(crate) struct AppState {
     pub(crate) address_streams: Arc<AddressStreams>,
     /// New topics per client address (`None`: off).
     pub(crate) new_topics: Option<NewTopicRate>,
-    /// Paces the warning logged when a limit refuses subscribers.
-    refusal_warning: Occasional,
+    /// Proxies whose `X-Forwarded-For` names the client (`trusted_proxies`).
+    pub(crate) trusted_proxies: Vec<IpCidr>,
+    /// Paces the warning logged when a limit refuses subscribers, one pace
+    /// per limit (a flood on one does not hide another).
+    refusal_warnings: Mutex<HashMap<&'static str, Arc<Occasional>>>,
     hub: OnceLock<TopicHub>,
     draining: AtomicBool,
     shutdown: watch::Sender<bool>,
@@ -113,7 +121,8 @@ impl AppState {
             connections,
             address_streams: AddressStreams::new(config.limits.max_streams_per_address),
             new_topics: config.limits.new_topics_per_address.map(NewTopicRate::new),
-            refusal_warning: Occasional::new(Duration::from_secs(10)),
+            trusted_proxies: config.trusted_proxies.clone(),
+            refusal_warnings: Mutex::new(HashMap::new()),
             hub: OnceLock::new(),
             draining: AtomicBool::new(false),
             shutdown,
@@ -135,16 +144,39 @@ impl AppState {
         self.hub.get().is_some() && !self.draining.load(Ordering::Acquire)
     }
 
-    /// Logs (at most every 10 s) that `limit` refused a subscriber of
-    /// `route`; every refusal is counted in the metrics either way.
-    pub(crate) fn note_refusal(&self, route: &str, limit: &str) {
-        if let Some(held_back) = self.refusal_warning.due() {
-            tracing::warn!(
+    /// Logs (at most every 10 s per limit) that `limit` refused a
+    /// subscriber of `route`; every refusal is counted in the metrics
+    /// either way. `address` is given for the per-address limits.
+    pub(crate) fn note_refusal(
+        &self,
+        route: &str,
+        limit: &'static str,
+        address: Option<AddressKey>,
+    ) {
+        let pace = self
+            .refusal_warnings
+            .lock()
+            .entry(limit)
+            .or_insert_with(|| Arc::new(Occasional::new(REFUSAL_WARNING_EVERY)))
+            .clone();
+        let Some(held_back) = pace.due() else {
+            return;
+        };
+        match address {
+            Some(address) => tracing::warn!(
+                route,
+                limit,
+                %address,
+                refused_since_last_warning = held_back,
+                "subscriber refused by {limit} (told to retry later); if {address} is a load \
+                 balancer or proxy, list it in trusted_proxies so its clients are told apart"
+            ),
+            None => tracing::warn!(
                 route,
                 limit,
                 refused_since_last_warning = held_back,
                 "subscriber refused by {limit} (told to retry later)"
-            );
+            ),
         }
     }
 

@@ -126,7 +126,7 @@ async fn plain_http11_subscribers_take_the_direct_path_one_chunk_per_frame() {
 async fn with_io_uring_off_the_direct_path_sends_one_by_one_and_the_same() {
     one_chunk_per_frame(
         &[("SSE_GATEWAY_IO_URING", "off")],
-        "direct sends: one send each (SSE_GATEWAY_IO_URING=off)",
+        "direct sends: one send each (SSE_GATEWAY_IO_URING is off)",
     )
     .await;
 }

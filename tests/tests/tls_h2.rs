@@ -82,6 +82,9 @@ defaults:
   linger: 30s
   upstream_idle_timeout: 0s
   replay: {{ events: 10000, max_age: 5m }}
+limits:
+  # Short, so that the tests show h2 streams outlive the header deadline.
+  request_header_timeout: 1s
 routes:
   - name: live
     path: /live/{{name}}
@@ -182,7 +185,7 @@ async fn connect_tls(addr: SocketAddr) -> (SendRequest<Bytes>, Vec<u8>) {
         .with_custom_certificate_verifier(Arc::new(pinned))
         .with_no_client_auth();
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let tcp = connect(addr).await;
     let name = ServerName::try_from("localhost").unwrap();
     let tls = TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
@@ -202,9 +205,25 @@ async fn connect_tls(addr: SocketAddr) -> (SendRequest<Bytes>, Vec<u8>) {
     (send, alpn)
 }
 
+/// A TCP connection to `addr`, retried for a few seconds: the TLS listener
+/// belongs to the proxy service, which may bind it a moment after the admin
+/// listener answers `/readyz`.
+async fn connect(addr: SocketAddr) -> tokio::net::TcpStream {
+    let end = deadline(Duration::from_secs(5));
+    loop {
+        match tokio::net::TcpStream::connect(addr).await {
+            Ok(tcp) => return tcp,
+            Err(_) if Instant::now() < end => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("connecting to {addr}: {e}"),
+        }
+    }
+}
+
 /// An h2c (prior knowledge) connection.
 async fn connect_h2c(addr: SocketAddr) -> SendRequest<Bytes> {
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let tcp = connect(addr).await;
     let (send, connection) = h2::client::handshake(tcp).await.unwrap();
     tokio::spawn(async move {
         let _ = connection.await;
@@ -319,6 +338,18 @@ async fn tls_h2_fan_out_replay_and_heartbeats_share_one_connection() {
         "replay has no gap or duplicate"
     );
     assert_consecutive(&events);
+
+    // Every stream outlives the 1 s header deadline: the connection serves
+    // requests, and counts once.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_consecutive(&a.events(20).await);
+    assert_consecutive(&resumed.events(20).await);
+    let open = s
+        .gateway
+        .metric("sse_gateway_open_connections", &[])
+        .await
+        .unwrap();
+    assert_eq!(open, 1.0, "one h2 connection");
 
     // A silent topic gets heartbeat comments over h2.
     let mut quiet = H2Stream::open(&send, "https", "/quiet/q", None).await;

@@ -7,8 +7,14 @@
 //! override) would otherwise rewrite what an operator reads. A value made of
 //! ASCII letters, digits and `-._~:/@+,%[]()` is written as it is; anything
 //! else is written between double quotes with `"` and `\` escaped and every
-//! character outside printable ASCII as `\u{…}`. The event's message, which
-//! the gateway's own code writes, is left as it is.
+//! character outside printable ASCII as `\u{…}`. The event's message is
+//! written first, as it is while it is printable ASCII without `=` or `"`,
+//! else quoted the same way: the gateway's own messages stay readable, and
+//! a message that carries request data (pingora's own log lines quote the
+//! request's method, path and `Host`) cannot forge fields or escape
+//! sequences either. The `log.*` fields the `log` bridge adds (target,
+//! module, file, line of a pingora record) are left out, as the default
+//! formatter does.
 
 use std::fmt;
 
@@ -44,10 +50,15 @@ impl Visitor<'_> {
         if self.result.is_err() {
             return;
         }
+        if field.name().starts_with("log.") {
+            return;
+        }
         let separator = if self.first { "" } else { " " };
         self.first = false;
         self.result = if field.name() == "message" {
-            write!(self.writer, "{separator}{value}")
+            self.writer
+                .write_str(separator)
+                .and_then(|()| write_message(&mut self.writer, value))
         } else {
             write!(self.writer, "{separator}{}=", field.name())
                 .and_then(|()| write_value(&mut self.writer, value))
@@ -74,11 +85,29 @@ fn is_bare(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-._~:/@+,%[]()".contains(&b))
 }
 
+/// Writes an event's message: as it is when printable ASCII without `=` or
+/// `"`, else quoted.
+fn write_message(out: &mut impl fmt::Write, message: &str) -> fmt::Result {
+    let plain = message
+        .bytes()
+        .all(|b| (b' '..=b'~').contains(&b) && b != b'=' && b != b'"');
+    if plain {
+        out.write_str(message)
+    } else {
+        write_quoted(out, message)
+    }
+}
+
 /// Writes `value` bare or quoted (see the module documentation).
 fn write_value(out: &mut impl fmt::Write, value: &str) -> fmt::Result {
     if is_bare(value) {
         return out.write_str(value);
     }
+    write_quoted(out, value)
+}
+
+/// `value` between quotes, escaped.
+fn write_quoted(out: &mut impl fmt::Write, value: &str) -> fmt::Result {
     out.write_char('"')?;
     for c in value.chars() {
         match c {
@@ -137,6 +166,20 @@ mod tests {
         fn make_writer(&'a self) -> Self::Writer {
             self.clone()
         }
+    }
+
+    #[test]
+    fn a_message_with_request_data_is_quoted() {
+        let mut out = String::new();
+        write_message(&mut out, "stream closed").unwrap();
+        assert_eq!(out, "stream closed");
+        let mut out = String::new();
+        let forged = "Fail to proxy: GET /x, Host: a route=admin \u{202e}\u{1b}[31m";
+        write_message(&mut out, forged).unwrap();
+        assert_eq!(
+            out,
+            r#""Fail to proxy: GET /x, Host: a route=admin \u{202e}\u{1b}[31m""#
+        );
     }
 
     #[test]

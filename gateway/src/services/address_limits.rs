@@ -6,19 +6,29 @@
 //! per single IPv6 address, a client with a /64 would have 2^64 budgets).
 //! IPv4-mapped IPv6 addresses count as their IPv4 address.
 //!
-//! The rate of new topics is estimated with pingora-limits' [`Rate`] (a
-//! count-min sketch per window: fixed memory whatever the number of
-//! addresses; a collision can only overestimate, never let a flood through).
-//! Only requests that would open a topic are counted: joining an open topic
-//! is never limited by it.
+//! The rate of new topics is kept exactly per address by `governor`'s keyed
+//! GCRA limiter: an address may open `max` topics at once and then one more
+//! every `per / max` (a token bucket, no window edges to burst across). A
+//! refused request costs the address nothing, so a flood from other
+//! addresses can never use up anyone's allowance (an estimator such as a
+//! count-min sketch can: its collisions count other addresses' requests).
+//! Only requests that would open a topic are asked: joining an open topic is
+//! never limited by it. Addresses whose allowance is whole again are dropped
+//! from the table every [`PRUNE_EVERY`], so it holds only the addresses that
+//! opened topics lately.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
+use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use parking_lot::Mutex;
-use pingora_limits::rate::Rate;
 use sse_gateway_config::TopicOpenRate;
+
+/// How often addresses with a whole allowance are dropped from the table.
+pub(crate) const PRUNE_EVERY: Duration = Duration::from_secs(10);
 
 /// The address a limit counts: an IPv4 address or an IPv6 /64.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -38,11 +48,20 @@ pub(crate) struct StreamSlot {
 
 /// New topics per address per window.
 pub(crate) struct NewTopicRate {
-    rate: Rate,
-    max: isize,
+    limiter: DefaultKeyedRateLimiter<AddressKey>,
+    last_prune: Mutex<Instant>,
 }
 
 // === impl AddressKey ===
+
+impl std::fmt::Display for AddressKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            IpAddr::V4(v4) => v4.fmt(f),
+            IpAddr::V6(v6) => write!(f, "{v6}/64"),
+        }
+    }
+}
 
 impl AddressKey {
     /// The key of a client address.
@@ -107,17 +126,45 @@ impl Drop for StreamSlot {
 // === impl NewTopicRate ===
 
 impl NewTopicRate {
-    /// At most `limit.max` new topics per address per `limit.per`.
+    /// At most `limit.max` new topics per address at once, then one more
+    /// every `limit.per / limit.max`.
     pub(crate) fn new(limit: TopicOpenRate) -> Self {
+        let burst = NonZeroU32::new(limit.max).unwrap_or(NonZeroU32::MIN);
+        let every = (limit.per / burst.get()).max(Duration::from_nanos(1));
+        let quota = Quota::with_period(every)
+            .unwrap_or_else(|| Quota::per_second(burst))
+            .allow_burst(burst);
         Self {
-            rate: Rate::new(limit.per),
-            max: isize::try_from(limit.max).unwrap_or(isize::MAX),
+            limiter: RateLimiter::keyed(quota),
+            last_prune: Mutex::new(Instant::now()),
         }
     }
 
-    /// Counts one new topic for `key`; false when it is over the rate.
+    /// Takes one new topic from `key`'s allowance; false (and nothing
+    /// taken) when it has none left.
     pub(crate) fn allow(&self, key: AddressKey) -> bool {
-        self.rate.observe(&key, 1) <= self.max
+        self.prune_now_and_then();
+        self.limiter.check_key(&key).is_ok()
+    }
+
+    fn prune_now_and_then(&self) {
+        let now = Instant::now();
+        let Some(mut last) = self.last_prune.try_lock() else {
+            return; // someone else is pruning
+        };
+        if now.duration_since(*last) < PRUNE_EVERY {
+            return;
+        }
+        *last = now;
+        drop(last);
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+
+    /// Addresses in the table.
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
+        self.limiter.len()
     }
 }
 
@@ -156,7 +203,7 @@ mod tests {
     }
 
     #[test]
-    fn the_new_topic_rate_refuses_past_its_max_per_window() {
+    fn the_new_topic_rate_refuses_past_its_max_and_refusals_cost_nothing() {
         let rate = NewTopicRate::new(TopicOpenRate {
             max: 3,
             per: Duration::from_secs(60),
@@ -165,5 +212,33 @@ mod tests {
         assert!((0..3).all(|_| rate.allow(a)));
         assert!(!rate.allow(a));
         assert!(rate.allow(key("192.0.2.2")), "each address has its own");
+        // A flood of refused requests from many addresses leaves a fresh
+        // address's allowance whole.
+        for n in 0..5000u32 {
+            let flood = AddressKey::of(IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + n)));
+            for _ in 0..4 {
+                rate.allow(flood);
+            }
+        }
+        let fresh = key("192.0.2.3");
+        assert!((0..3).all(|_| rate.allow(fresh)));
+    }
+
+    #[test]
+    fn the_allowance_comes_back_and_whole_addresses_are_pruned() {
+        let rate = NewTopicRate::new(TopicOpenRate {
+            max: 2,
+            per: Duration::from_millis(200),
+        });
+        let a = key("192.0.2.1");
+        assert!(rate.allow(a) && rate.allow(a));
+        assert!(!rate.allow(a));
+        std::thread::sleep(Duration::from_millis(250));
+        assert!(rate.allow(a), "one back every 100 ms");
+        assert_eq!(rate.tracked(), 1);
+        std::thread::sleep(Duration::from_millis(250));
+        *rate.last_prune.lock() = Instant::now() - PRUNE_EVERY;
+        rate.prune_now_and_then();
+        assert_eq!(rate.tracked(), 0, "a whole allowance is not kept");
     }
 }

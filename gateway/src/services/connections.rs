@@ -7,12 +7,17 @@
 //! a [`ConnectionPermit`] from the [`ConnectionGate`] or is closed at once
 //! (`limits.max_connections`; counted in
 //! `sse_gateway_dropped_connections_total{reason="max_connections"}`). Then
-//! its request header must arrive within `limits.request_header_timeout`,
-//! counted from the accept, and on a kept-alive connection (or an HTTP/2
-//! connection with no stream open) from the end of its last response; a
-//! connection that overstays is closed (`reason="header_timeout"`). Pingora's
-//! own timeout is per read (60 s), so without this a client trickling one
-//! byte a minute could hold a connection forever.
+//! its request header must arrive within `limits.request_header_timeout` of
+//! the accept; on a kept-alive connection (or an HTTP/2 connection with no
+//! stream open) the next one must arrive within [`KEEPALIVE_IDLE`] plus that
+//! timeout of the end of its last response (pingora itself closes an H1
+//! connection idle for 60 s; the extra bounds one whose next header
+//! trickles in). A connection that overstays is closed
+//! (`reason="header_timeout"`). Pingora's own timeout is per read (60 s), so
+//! without this a client trickling one byte a minute could hold a
+//! connection forever. Connections still in their TLS handshake are not
+//! counted yet: pingora bounds the handshake at 60 s before the app sees the
+//! connection.
 //!
 //! The proxy tells the gate when a request starts and ends
 //! ([`ConnectionGate::request_started`], [`ConnectionGate::request_ended`]);
@@ -42,6 +47,10 @@ use crate::services::occasional::Occasional;
 /// Shards of the connection table (a connection touches it on accept, at
 /// each request start and end, and on close).
 const SHARDS: usize = 16;
+
+/// How long a kept-alive connection may stay idle between requests before
+/// its next header is due (pingora's H1 keep-alive timeout).
+pub(crate) const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
 
 /// At most one "limit reached" warning per this long.
 const WARN_EVERY: Duration = Duration::from_secs(10);
@@ -178,13 +187,15 @@ impl ConnectionGate {
     }
 
     /// A request on the connection `(peer, local)` was answered: when none
-    /// is left, the next header is due within the timeout.
+    /// is left, the next header is due within [`KEEPALIVE_IDLE`] plus the
+    /// header timeout.
     pub(crate) fn request_ended(&self, key: Option<ConnKey>) {
         if let Some(slot) = self.slot(key) {
             let mut state = slot.state.lock();
             state.active = state.active.saturating_sub(1);
             if state.active == 0 {
-                state.header_due = Some(Instant::now() + self.header_timeout);
+                let idle = KEEPALIVE_IDLE + self.header_timeout;
+                state.header_due = Some(Instant::now() + idle);
             }
             drop(state);
             slot.changed.notify_one();
@@ -244,6 +255,19 @@ impl Drop for ConnSlot {
     }
 }
 
+/// Takes a connection out of the gate's table when dropped.
+struct Registered<'a> {
+    gate: &'a ConnectionGate,
+    key: Option<ConnKey>,
+    slot: &'a Arc<ConnSlot>,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.gate.forget(self.key, self.slot);
+    }
+}
+
 // === impl GatedProxy ===
 
 impl<A> GatedProxy<A> {
@@ -270,17 +294,21 @@ where
             .get_socket_digest()
             .and_then(|digest| conn_key(digest.peer_addr(), digest.local_addr()));
         let slot = self.gate.admit(key)?;
+        // Out of the table however this ends (a panic or a dropped task too).
+        let _registered = Registered {
+            gate: &self.gate,
+            key,
+            slot: &slot,
+        };
         let served = self.inner.process_new(stream, shutdown);
-        let out = tokio::select! {
+        tokio::select! {
             out = served => out,
             () = slot.header_overdue() => {
                 slot.counter.metrics.connection_dropped(ConnectionDrop::HeaderTimeout);
                 tracing::debug!(peer = ?key.map(|k| k.0), "request header overdue: connection closed");
                 None
             }
-        };
-        self.gate.forget(key, &slot);
-        out
+        }
     }
 
     async fn cleanup(&self) {
@@ -359,6 +387,6 @@ mod tests {
         gate.request_ended(key(2));
         let start = Instant::now();
         slot.header_overdue().await;
-        assert_eq!(start.elapsed(), Duration::from_secs(10));
+        assert_eq!(start.elapsed(), KEEPALIVE_IDLE + Duration::from_secs(10));
     }
 }

@@ -21,17 +21,18 @@ use std::sync::Arc;
 use bytes::Bytes;
 use pingora::proxy::Session;
 use sse_gateway_access::CorsHeaders;
-use sse_gateway_config::FanOutRoute;
+use sse_gateway_config::{FanOutRoute, IpCidr};
 use sse_gateway_direct::DirectSink;
 use sse_gateway_hub::{
     ClientQueue, Membership, Refusal, SubscribeRequest, SubscriberSink, UpstreamAnswer,
+    OPEN_REFUSED,
 };
 use sse_gateway_metrics::{RejectReason, StreamPath};
 use sse_gateway_routes::{Matched, FAN_OUT_ALLOW};
 
 use crate::services::access::{self, Admission};
 use crate::services::address_limits::AddressKey;
-use crate::services::{client_stream, direct_stream, proxy, responses, takeover};
+use crate::services::{client_addr, client_stream, direct_stream, proxy, responses, takeover};
 use crate::settings;
 use crate::state::{AppState, RoutePlan};
 
@@ -83,13 +84,14 @@ pub(crate) async fn handle(
         }
     };
     let upstream = settings::upstream_settings(&route.settings, &route.upstream, url);
-    let address = client_address(session);
+    let address = client_address(session, &state.trusted_proxies);
     // Held for the stream's whole life: its place in its address's count.
     let address_slot = match address {
         Some(key) => match state.address_streams.try_open(key) {
             Some(slot) => Some(slot),
             None => {
-                state.note_refusal(&matched.route.name, "limits.max_streams_per_address");
+                let limit = "limits.max_streams_per_address";
+                state.note_refusal(&matched.route.name, limit, Some(key));
                 return refuse_for_now(session, plan, &admitted.cors).await;
             }
         },
@@ -119,7 +121,8 @@ pub(crate) async fn handle(
         Ok(membership) => membership,
         Err(refusal) => {
             if let Refusal::Limit(limit) = refusal {
-                state.note_refusal(&matched.route.name, limit);
+                let per_address = limit == OPEN_REFUSED;
+                state.note_refusal(&matched.route.name, limit, address.filter(|_| per_address));
             }
             return refused(session, plan, &admitted.cors, refusal).await;
         }
@@ -154,9 +157,10 @@ fn writer(session: &Session, plan: &RoutePlan, client_queue: usize) -> Writer {
 }
 
 /// The client's address as the per-address limits count it.
-fn client_address(session: &Session) -> Option<AddressKey> {
-    let addr = session.client_addr()?.as_inet()?;
-    Some(AddressKey::of(addr.ip()))
+fn client_address(session: &Session, trusted: &[IpCidr]) -> Option<AddressKey> {
+    let peer = session.client_addr()?.as_inet()?.ip();
+    let ip = client_addr::client_ip(peer, &session.req_header().headers, trusted);
+    Some(AddressKey::of(ip))
 }
 
 /// Answers a subscription the hub or the upstream refused.

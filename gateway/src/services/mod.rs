@@ -5,6 +5,7 @@ pub(crate) mod access;
 pub(crate) mod access_log;
 pub(crate) mod address_limits;
 pub(crate) mod admin;
+pub(crate) mod client_addr;
 pub(crate) mod client_stream;
 pub(crate) mod connections;
 pub(crate) mod direct_stream;
