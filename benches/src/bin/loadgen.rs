@@ -9,8 +9,11 @@
 //! its threads and all of its descendants, so nginx's and Pushpin's workers
 //! count) from /proc around the window, and prints one JSON line.
 //!
+//! RSS is reported beside PSS (shared pages counted once over the process
+//! tree).
+//!
 //! With `--idle` it only connects the subscribers, waits `warmup` seconds for
-//! the system to settle and reports its RSS growth per subscriber.
+//! the system to settle and reports its RSS and PSS growth per subscriber.
 #![allow(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -28,7 +31,7 @@ use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
-use sse_gateway_benches::proc::{cpu_between, cpu_seconds, tree_cpu, tree_rss_kib};
+use sse_gateway_benches::proc::{cpu_between, cpu_seconds, tree_cpu, tree_pss_kib, tree_rss_kib};
 use sse_gateway_benches::{parse_payload, unix_micros};
 use sse_gateway_codec::{Decoder, Item};
 
@@ -92,6 +95,7 @@ async fn main() -> anyhow::Result<()> {
         ..Stats::default()
     });
     let rss_before = tree_rss_kib(&args.server_pids);
+    let pss_before = tree_pss_kib(&args.server_pids);
     if args.h2c_streams > 0 {
         let connections = args.subscribers.div_ceil(args.h2c_streams);
         for c in 0..connections {
@@ -115,7 +119,7 @@ async fn main() -> anyhow::Result<()> {
     let ramp_seconds = ramp.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(args.warmup)).await;
     if args.idle {
-        return idle_summary(&args, &stats, rss_before, ramp_seconds);
+        return idle_summary(&args, &stats, (rss_before, pss_before), ramp_seconds);
     }
 
     let server_before = tree_cpu(&args.server_pids);
@@ -157,6 +161,7 @@ async fn main() -> anyhow::Result<()> {
         "server_cpu_s": server_cpu,
         "server_cpu_s_per_million": server_cpu.map(|cpu| cpu / (deliveries as f64 / 1e6)),
         "server_rss_kib": tree_rss_kib(&args.server_pids),
+        "server_pss_kib": tree_pss_kib(&args.server_pids),
         "server_processes": sse_gateway_benches::proc::process_tree(&args.server_pids).len(),
         "loadgen_cpu_s": self_cpu,
         "other_cpu_s": other_cpu,
@@ -315,16 +320,18 @@ async fn read_events(i: u64, mut body: hyper::body::Incoming, stats: &Stats) -> 
     anyhow::bail!("stream ended")
 }
 
-/// The idle scenario's summary: RSS of the system before and after.
+/// The idle scenario's summary: RSS and PSS of the system before and after.
 fn idle_summary(
     args: &Args,
     stats: &Stats,
-    rss_before: u64,
+    (rss_before, pss_before): (u64, u64),
     ramp_seconds: f64,
 ) -> anyhow::Result<()> {
     let rss_after = tree_rss_kib(&args.server_pids);
+    let pss_after = tree_pss_kib(&args.server_pids);
     let connected = stats.connected.load(Ordering::SeqCst);
     let per_subscriber = rss_after.saturating_sub(rss_before) as f64 / connected.max(1) as f64;
+    let pss_per_subscriber = pss_after.saturating_sub(pss_before) as f64 / connected.max(1) as f64;
     let summary = serde_json::json!({
         "mode": "idle",
         "subscribers": args.subscribers,
@@ -334,8 +341,11 @@ fn idle_summary(
         "connect_seconds": ramp_seconds,
         "server_rss_before_kib": rss_before,
         "server_rss_kib": rss_after,
+        "server_pss_before_kib": pss_before,
+        "server_pss_kib": pss_after,
         "server_processes": sse_gateway_benches::proc::process_tree(&args.server_pids).len(),
         "rss_kib_per_subscriber": per_subscriber,
+        "pss_kib_per_subscriber": pss_per_subscriber,
         "projected_gib_per_million": per_subscriber * 1e6 / 1024.0 / 1024.0,
     });
     println!("{summary}");
