@@ -9,8 +9,10 @@
 //! its threads and all of its descendants, so nginx's and Pushpin's workers
 //! count) from /proc around the window, and prints one JSON line.
 //!
-//! RSS is reported beside PSS (shared pages counted once over the process
-//! tree).
+//! Every event's payload is verified (`sse_gateway_benches::check_payload`):
+//! data that is not a payload counts as `unparsable`, a checksum, topic or
+//! id that does not match as `corrupt`; both are errors. RSS is reported
+//! beside PSS (shared pages counted once over the process tree).
 //!
 //! With `--idle` it only connects the subscribers, waits `warmup` seconds for
 //! the system to settle and reports its RSS and PSS growth per subscriber.
@@ -32,7 +34,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
 use sse_gateway_benches::proc::{cpu_between, cpu_seconds, tree_cpu, tree_pss_kib, tree_rss_kib};
-use sse_gateway_benches::{parse_payload, unix_micros};
+use sse_gateway_benches::{check_payload, unix_micros};
 use sse_gateway_codec::{Decoder, Item};
 
 #[derive(Parser, Debug)]
@@ -79,6 +81,8 @@ struct Stats {
     measuring: AtomicBool,
     connected: AtomicU64,
     errors: AtomicU64,
+    unparsable: AtomicU64,
+    corrupt: AtomicU64,
     deliveries: AtomicU64,
     gaps: AtomicU64,
     duplicates: AtomicU64,
@@ -146,7 +150,9 @@ async fn main() -> anyhow::Result<()> {
         "subscribers": args.subscribers,
         "topics": args.topics,
         "connected": stats.connected.load(Ordering::SeqCst),
-        "errors": stats.errors.load(Ordering::SeqCst),
+        "errors": stats.errors(),
+        "unparsable": stats.unparsable.load(Ordering::SeqCst),
+        "corrupt": stats.corrupt.load(Ordering::SeqCst),
         "seconds": elapsed,
         "deliveries_per_sec": deliveries as f64 / elapsed,
         "expected_per_sec": expected,
@@ -241,7 +247,7 @@ async fn h2_connection(c: u64, args: Arc<Args>, stats: Arc<Stats>) {
                 let response = sender.send_request(request_for(i, &args, true)?).await?;
                 anyhow::ensure!(response.status() == 200, "status {}", response.status());
                 stats.connected.fetch_add(1, Ordering::Relaxed);
-                read_events(i, response.into_body(), &stats).await
+                read_events(i, &args, response.into_body(), &stats).await
             }
             .await;
             if let Err(error) = result {
@@ -274,12 +280,19 @@ async fn run_subscriber(i: u64, args: &Args, stats: &Stats) -> anyhow::Result<()
     tokio::select! {
         biased;
         ended = &mut connection => anyhow::bail!("connection ended: {ended:?}"),
-        read = read_events(i, response.into_body(), stats) => read,
+        read = read_events(i, args, response.into_body(), stats) => read,
     }
 }
 
-/// Reads one subscriber's stream, counting deliveries, gaps, duplicates and latency.
-async fn read_events(i: u64, mut body: hyper::body::Incoming, stats: &Stats) -> anyhow::Result<()> {
+/// Reads one subscriber's stream, counting deliveries, gaps, duplicates and
+/// latency, and checking every payload.
+async fn read_events(
+    i: u64,
+    args: &Args,
+    mut body: hyper::body::Incoming,
+    stats: &Stats,
+) -> anyhow::Result<()> {
+    let topic = (i % args.topics.max(1)).to_string();
     let mut decoder = Decoder::default();
     let mut last_seq: Option<u64> = None;
     let shard = &stats.latency[(i % 16) as usize];
@@ -291,10 +304,23 @@ async fn read_events(i: u64, mut body: hyper::body::Incoming, stats: &Stats) -> 
         let measuring = stats.measuring.load(Ordering::Relaxed);
         let mut latencies = Vec::new();
         for item in decoder.decode(data) {
-            let Item::Event(event) = item else { continue };
-            let Some((seq, ts)) = parse_payload(event.data()) else {
+            let event = match item {
+                Item::Event(event) => event,
+                Item::Error(_) => {
+                    stats.unparsable.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                _ => continue,
+            };
+            let Some(checked) = check_payload(&topic, event.data()) else {
+                stats.unparsable.fetch_add(1, Ordering::Relaxed);
                 continue;
             };
+            if !checked.intact {
+                stats.corrupt.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            let (seq, ts) = (checked.seq, checked.ts);
             if let Some(last) = last_seq {
                 if seq <= last {
                     stats.duplicates.fetch_add(1, Ordering::Relaxed);
@@ -337,7 +363,9 @@ fn idle_summary(
         "subscribers": args.subscribers,
         "topics": args.topics,
         "connected": connected,
-        "errors": stats.errors.load(Ordering::SeqCst),
+        "errors": stats.errors(),
+        "unparsable": stats.unparsable.load(Ordering::SeqCst),
+        "corrupt": stats.corrupt.load(Ordering::SeqCst),
         "connect_seconds": ramp_seconds,
         "server_rss_before_kib": rss_before,
         "server_rss_kib": rss_after,
@@ -350,6 +378,15 @@ fn idle_summary(
     });
     println!("{summary}");
     Ok(())
+}
+
+impl Stats {
+    /// Failed subscribers, unparsable events and corrupt events.
+    fn errors(&self) -> u64 {
+        self.errors.load(Ordering::SeqCst)
+            + self.unparsable.load(Ordering::SeqCst)
+            + self.corrupt.load(Ordering::SeqCst)
+    }
 }
 
 /// CPU-seconds the whole machine spent (all cores, not idle) from /proc/stat.
