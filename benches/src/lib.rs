@@ -3,9 +3,12 @@
 //! The `origin` binary is an SSE server that emits numbered, timestamped
 //! events per topic; the `loadgen` binary subscribes many clients through a
 //! gateway and measures what arrives. They share the payload format here.
+//! `chaos-origin` and `loadgen --chaos` (see [`chaos`]) test what a gateway
+//! loses or repeats while its upstream misbehaves.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub mod chaos;
 pub mod proc;
 pub mod publish;
 

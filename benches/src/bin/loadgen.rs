@@ -16,6 +16,12 @@
 //!
 //! With `--idle` it only connects the subscribers, waits `warmup` seconds for
 //! the system to settle and reports its RSS and PSS growth per subscriber.
+//!
+//! With `--chaos` the subscribers behave like browsers' `EventSource`s in
+//! front of a misbehaving origin (`chaos-origin`): they reconnect with
+//! `Last-Event-ID` for `duration` seconds, and it reports what each lost,
+//! received twice, and how often it reconnected (see
+//! `sse_gateway_benches::chaos::subscriber`).
 #![allow(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -33,6 +39,7 @@ use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
+use sse_gateway_benches::chaos::{subscriber as chaos, Plan, Schedule};
 use sse_gateway_benches::proc::{cpu_between, cpu_seconds, tree_cpu, tree_pss_kib, tree_rss_kib};
 use sse_gateway_benches::{check_payload, unix_micros};
 use sse_gateway_codec::{Decoder, Item};
@@ -74,6 +81,29 @@ struct Args {
     /// Distinct 127.x.y.z source addresses to spread connections over.
     #[arg(long, default_value_t = 64)]
     sources: u64,
+    /// Chaos run: reconnecting subscribers for `duration` seconds, then a
+    /// report of what they lost and received twice (`--rate`, `--start-ms`,
+    /// `--schedule` and `--oversize-every` as given to `chaos-origin`).
+    #[arg(long)]
+    chaos: bool,
+    /// Chaos: the origin's start, milliseconds since the Unix epoch.
+    #[arg(long, default_value_t = 0)]
+    start_ms: u64,
+    /// Chaos: the origin's misbehaviour windows (only `oversize` matters here).
+    #[arg(long, default_value = "")]
+    schedule: Schedule,
+    /// Chaos: the origin's `--oversize-every`.
+    #[arg(long, default_value_t = 5)]
+    oversize_every: u64,
+    /// Chaos: the longest pause before reconnecting, in milliseconds.
+    #[arg(long, default_value_t = 5000)]
+    retry_cap_ms: u64,
+    /// Chaos: a stream silent this many seconds is abandoned and reconnected.
+    #[arg(long, default_value_t = 20)]
+    stale_after: u64,
+    /// Chaos: write one JSON line per subscriber (lost and duplicate ranges) here.
+    #[arg(long)]
+    details: Option<std::path::PathBuf>,
 }
 
 #[derive(Default)]
@@ -92,6 +122,9 @@ struct Stats {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Arc::new(Args::parse());
+    if args.chaos {
+        return chaos_run(&args).await;
+    }
     let stats = Arc::new(Stats {
         latency: (0..16)
             .map(|_| Histogram::new(3).map(Mutex::new))
@@ -387,6 +420,45 @@ impl Stats {
             + self.unparsable.load(Ordering::SeqCst)
             + self.corrupt.load(Ordering::SeqCst)
     }
+}
+
+/// `--chaos`: reconnecting subscribers, then the report (one JSON line) and,
+/// with `--details`, one line per subscriber.
+async fn chaos_run(args: &Args) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    anyhow::ensure!(args.start_ms > 0, "--chaos needs the origin's --start-ms");
+    let config = chaos::Config {
+        target: args.target,
+        path: args.path.clone(),
+        subscribers: args.subscribers,
+        topics: args.topics.max(1),
+        sources: args.sources,
+        duration: Duration::from_secs(args.duration),
+        plan: Plan {
+            start_micros: args.start_ms.saturating_mul(1000),
+            rate: args.rate.max(0.001),
+            size: 0,
+            oversize_size: 0,
+            oversize_every: args.oversize_every,
+            schedule: args.schedule.clone(),
+        },
+        retry_cap: Duration::from_millis(args.retry_cap_ms),
+        default_retry: Duration::from_secs(1),
+        connect_timeout: Duration::from_secs(5),
+        stale_after: Duration::from_secs(args.stale_after.max(1)),
+        detail_ranges: 20,
+    };
+    let tallies = chaos::run(config.clone()).await;
+    let now = unix_micros();
+    if let Some(path) = &args.details {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+        for tally in &tallies {
+            writeln!(out, "{}", chaos::detail(&config, tally, now))?;
+        }
+        out.flush()?;
+    }
+    println!("{}", chaos::summary(&config, &tallies, now));
+    Ok(())
 }
 
 /// CPU-seconds the whole machine spent (all cores, not idle) from /proc/stat.
