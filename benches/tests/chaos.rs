@@ -226,3 +226,53 @@ routes:
     assert!(summary["received"].as_u64().unwrap() > 20 * 50, "{summary}");
     assert_eq!(lines.lines().count(), 20);
 }
+
+/// What subscribers do once the gateway passes an upstream 404 on (the lead's
+/// `upstream_answer_timeout`): here they read the origin itself, which ends
+/// their streams and answers 404 for a while; they record the refusals, try
+/// again, and resume with `Last-Event-ID` without losing anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loadgen_chaos_retries_through_a_404_and_resumes() {
+    let origin_addr = free_addr().unwrap();
+    let start = now_ms();
+    let schedule = "404:2-3.5";
+    let _origin = origin(origin_addr, start, schedule).await;
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_loadgen"))
+            .args(["--chaos", "--target", &origin_addr.to_string()])
+            .args([
+                "--path",
+                "/stream/{topic}",
+                "--subscribers",
+                "10",
+                "--topics",
+                "2",
+            ])
+            .args([
+                "--sources",
+                "2",
+                "--rate",
+                RATE,
+                "--start-ms",
+                &start.to_string(),
+            ])
+            .args(["--schedule", schedule, "--duration", "6"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "loadgen failed: {stdout}");
+    let summary: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().expect("a JSON line")).unwrap();
+    assert!(
+        summary["statuses"]["404"].as_u64().unwrap_or(0) >= 10,
+        "{summary}"
+    );
+    assert!(summary["reconnects"].as_u64().unwrap() >= 20, "{summary}");
+    assert_eq!(summary["lost"], 0, "{summary}");
+    assert_eq!(summary["duplicates"], 0, "{summary}");
+    assert_eq!(summary["errors"], 0, "{summary}");
+    assert_eq!(summary["subscribers_behind_10s"], 0, "{summary}");
+}
