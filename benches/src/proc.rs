@@ -76,6 +76,27 @@ pub fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// Proportional set size of `pid` in KiB (`Pss:` of `/proc/PID/smaps_rollup`):
+/// each shared page counts divided by the number of processes mapping it, so
+/// that the PSS of a process tree adds its shared memory (nginx's shared
+/// zone, libraries) once. 0 when it is gone or unreadable.
+pub fn pss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .ok()
+        .and_then(|rollup| {
+            rollup
+                .lines()
+                .find_map(|line| line.strip_prefix("Pss:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Open file descriptors of `pid` (entries of `/proc/PID/fd`), 0 when gone.
+pub fn open_fds(pid: u32) -> u64 {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |dir| dir.count() as u64)
+}
+
 /// CPU-seconds of every process of a tree, by PID (to difference two readings
 /// over the processes present in both).
 pub fn tree_cpu(roots: &[u32]) -> Vec<(u32, f64)> {
@@ -106,6 +127,16 @@ pub fn tree_rss_kib(roots: &[u32]) -> u64 {
     process_tree(roots).into_iter().map(rss_kib).sum()
 }
 
+/// Total PSS of a tree in KiB: shared pages count once in all.
+pub fn tree_pss_kib(roots: &[u32]) -> u64 {
+    process_tree(roots).into_iter().map(pss_kib).sum()
+}
+
+/// Open file descriptors of every process of a tree.
+pub fn tree_fds(roots: &[u32]) -> u64 {
+    process_tree(roots).into_iter().map(open_fds).sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +146,11 @@ mod tests {
         let me = std::process::id();
         assert!(process_tree(&[me]).contains(&me));
         assert!(tree_rss_kib(&[me]) > 0);
+        let (rss, pss) = (rss_kib(me), pss_kib(me));
+        assert!(pss > 0 && pss <= rss + 64, "pss {pss} rss {rss}");
+        assert!(tree_pss_kib(&[me]) >= pss);
+        assert!(open_fds(me) >= 3, "stdin, stdout, stderr at least");
+        assert_eq!(open_fds(u32::MAX), 0);
         assert!(cpu_seconds(me) >= 0.0);
     }
 

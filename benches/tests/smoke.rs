@@ -1,7 +1,8 @@
 //! A seconds-long smoke run of the benchmark harness, so that it keeps
 //! working: `origin` → the real gateway → `loadgen`, all on loopback. It
 //! checks what the harness reports (everyone connected, deliveries, no gaps,
-//! duplicates or errors, the gateway's CPU and RSS read), never a timing.
+//! duplicates, errors, unparsable or corrupt events, the gateway's CPU, RSS
+//! and PSS read), never a timing.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -106,4 +107,13 @@ routes:
         summary["server_rss_kib"].as_f64().unwrap() > 0.0,
         "{summary}"
     );
+    // PSS is read too, and one process's PSS is at most its RSS.
+    let pss = summary["server_pss_kib"].as_f64().unwrap();
+    assert!(
+        pss > 0.0 && pss <= summary["server_rss_kib"].as_f64().unwrap(),
+        "{summary}"
+    );
+    // Every payload was checked and intact.
+    assert_eq!(summary["unparsable"], 0, "{summary}");
+    assert_eq!(summary["corrupt"], 0, "{summary}");
 }

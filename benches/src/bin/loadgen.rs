@@ -9,8 +9,19 @@
 //! its threads and all of its descendants, so nginx's and Pushpin's workers
 //! count) from /proc around the window, and prints one JSON line.
 //!
+//! Every event's payload is verified (`sse_gateway_benches::check_payload`):
+//! data that is not a payload counts as `unparsable`, a checksum, topic or
+//! id that does not match as `corrupt`; both are errors. RSS is reported
+//! beside PSS (shared pages counted once over the process tree).
+//!
 //! With `--idle` it only connects the subscribers, waits `warmup` seconds for
-//! the system to settle and reports its RSS growth per subscriber.
+//! the system to settle and reports its RSS and PSS growth per subscriber.
+//!
+//! With `--chaos` the subscribers behave like browsers' `EventSource`s in
+//! front of a misbehaving origin (`chaos-origin`): they reconnect with
+//! `Last-Event-ID` for `duration` seconds, and it reports what each lost,
+//! received twice, and how often it reconnected (see
+//! `sse_gateway_benches::chaos::subscriber`).
 #![allow(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -28,8 +39,9 @@ use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
-use sse_gateway_benches::proc::{cpu_between, cpu_seconds, tree_cpu, tree_rss_kib};
-use sse_gateway_benches::{parse_payload, unix_micros};
+use sse_gateway_benches::chaos::{subscriber as chaos, Plan, Schedule};
+use sse_gateway_benches::proc::{cpu_between, cpu_seconds, tree_cpu, tree_pss_kib, tree_rss_kib};
+use sse_gateway_benches::{check_payload, unix_micros};
 use sse_gateway_codec::{Decoder, Item};
 
 #[derive(Parser, Debug)]
@@ -69,6 +81,29 @@ struct Args {
     /// Distinct 127.x.y.z source addresses to spread connections over.
     #[arg(long, default_value_t = 64)]
     sources: u64,
+    /// Chaos run: reconnecting subscribers for `duration` seconds, then a
+    /// report of what they lost and received twice (`--rate`, `--start-ms`,
+    /// `--schedule` and `--oversize-every` as given to `chaos-origin`).
+    #[arg(long)]
+    chaos: bool,
+    /// Chaos: the origin's start, milliseconds since the Unix epoch.
+    #[arg(long, default_value_t = 0)]
+    start_ms: u64,
+    /// Chaos: the origin's misbehaviour windows (only `oversize` matters here).
+    #[arg(long, default_value = "")]
+    schedule: Schedule,
+    /// Chaos: the origin's `--oversize-every`.
+    #[arg(long, default_value_t = 5)]
+    oversize_every: u64,
+    /// Chaos: the longest pause before reconnecting, in milliseconds.
+    #[arg(long, default_value_t = 5000)]
+    retry_cap_ms: u64,
+    /// Chaos: a stream silent this many seconds is abandoned and reconnected.
+    #[arg(long, default_value_t = 20)]
+    stale_after: u64,
+    /// Chaos: write one JSON line per subscriber (lost and duplicate ranges) here.
+    #[arg(long)]
+    details: Option<std::path::PathBuf>,
 }
 
 #[derive(Default)]
@@ -76,6 +111,8 @@ struct Stats {
     measuring: AtomicBool,
     connected: AtomicU64,
     errors: AtomicU64,
+    unparsable: AtomicU64,
+    corrupt: AtomicU64,
     deliveries: AtomicU64,
     gaps: AtomicU64,
     duplicates: AtomicU64,
@@ -85,6 +122,9 @@ struct Stats {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Arc::new(Args::parse());
+    if args.chaos {
+        return chaos_run(&args).await;
+    }
     let stats = Arc::new(Stats {
         latency: (0..16)
             .map(|_| Histogram::new(3).map(Mutex::new))
@@ -92,6 +132,7 @@ async fn main() -> anyhow::Result<()> {
         ..Stats::default()
     });
     let rss_before = tree_rss_kib(&args.server_pids);
+    let pss_before = tree_pss_kib(&args.server_pids);
     if args.h2c_streams > 0 {
         let connections = args.subscribers.div_ceil(args.h2c_streams);
         for c in 0..connections {
@@ -115,7 +156,7 @@ async fn main() -> anyhow::Result<()> {
     let ramp_seconds = ramp.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(args.warmup)).await;
     if args.idle {
-        return idle_summary(&args, &stats, rss_before, ramp_seconds);
+        return idle_summary(&args, &stats, (rss_before, pss_before), ramp_seconds);
     }
 
     let server_before = tree_cpu(&args.server_pids);
@@ -142,7 +183,9 @@ async fn main() -> anyhow::Result<()> {
         "subscribers": args.subscribers,
         "topics": args.topics,
         "connected": stats.connected.load(Ordering::SeqCst),
-        "errors": stats.errors.load(Ordering::SeqCst),
+        "errors": stats.errors(),
+        "unparsable": stats.unparsable.load(Ordering::SeqCst),
+        "corrupt": stats.corrupt.load(Ordering::SeqCst),
         "seconds": elapsed,
         "deliveries_per_sec": deliveries as f64 / elapsed,
         "expected_per_sec": expected,
@@ -157,6 +200,7 @@ async fn main() -> anyhow::Result<()> {
         "server_cpu_s": server_cpu,
         "server_cpu_s_per_million": server_cpu.map(|cpu| cpu / (deliveries as f64 / 1e6)),
         "server_rss_kib": tree_rss_kib(&args.server_pids),
+        "server_pss_kib": tree_pss_kib(&args.server_pids),
         "server_processes": sse_gateway_benches::proc::process_tree(&args.server_pids).len(),
         "loadgen_cpu_s": self_cpu,
         "other_cpu_s": other_cpu,
@@ -236,7 +280,7 @@ async fn h2_connection(c: u64, args: Arc<Args>, stats: Arc<Stats>) {
                 let response = sender.send_request(request_for(i, &args, true)?).await?;
                 anyhow::ensure!(response.status() == 200, "status {}", response.status());
                 stats.connected.fetch_add(1, Ordering::Relaxed);
-                read_events(i, response.into_body(), &stats).await
+                read_events(i, &args, response.into_body(), &stats).await
             }
             .await;
             if let Err(error) = result {
@@ -269,12 +313,19 @@ async fn run_subscriber(i: u64, args: &Args, stats: &Stats) -> anyhow::Result<()
     tokio::select! {
         biased;
         ended = &mut connection => anyhow::bail!("connection ended: {ended:?}"),
-        read = read_events(i, response.into_body(), stats) => read,
+        read = read_events(i, args, response.into_body(), stats) => read,
     }
 }
 
-/// Reads one subscriber's stream, counting deliveries, gaps, duplicates and latency.
-async fn read_events(i: u64, mut body: hyper::body::Incoming, stats: &Stats) -> anyhow::Result<()> {
+/// Reads one subscriber's stream, counting deliveries, gaps, duplicates and
+/// latency, and checking every payload.
+async fn read_events(
+    i: u64,
+    args: &Args,
+    mut body: hyper::body::Incoming,
+    stats: &Stats,
+) -> anyhow::Result<()> {
+    let topic = (i % args.topics.max(1)).to_string();
     let mut decoder = Decoder::default();
     let mut last_seq: Option<u64> = None;
     let shard = &stats.latency[(i % 16) as usize];
@@ -286,10 +337,23 @@ async fn read_events(i: u64, mut body: hyper::body::Incoming, stats: &Stats) -> 
         let measuring = stats.measuring.load(Ordering::Relaxed);
         let mut latencies = Vec::new();
         for item in decoder.decode(data) {
-            let Item::Event(event) = item else { continue };
-            let Some((seq, ts)) = parse_payload(event.data()) else {
+            let event = match item {
+                Item::Event(event) => event,
+                Item::Error(_) => {
+                    stats.unparsable.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                _ => continue,
+            };
+            let Some(checked) = check_payload(&topic, event.data()) else {
+                stats.unparsable.fetch_add(1, Ordering::Relaxed);
                 continue;
             };
+            if !checked.intact {
+                stats.corrupt.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            let (seq, ts) = (checked.seq, checked.ts);
             if let Some(last) = last_seq {
                 if seq <= last {
                     stats.duplicates.fetch_add(1, Ordering::Relaxed);
@@ -315,30 +379,85 @@ async fn read_events(i: u64, mut body: hyper::body::Incoming, stats: &Stats) -> 
     anyhow::bail!("stream ended")
 }
 
-/// The idle scenario's summary: RSS of the system before and after.
+/// The idle scenario's summary: RSS and PSS of the system before and after.
 fn idle_summary(
     args: &Args,
     stats: &Stats,
-    rss_before: u64,
+    (rss_before, pss_before): (u64, u64),
     ramp_seconds: f64,
 ) -> anyhow::Result<()> {
     let rss_after = tree_rss_kib(&args.server_pids);
+    let pss_after = tree_pss_kib(&args.server_pids);
     let connected = stats.connected.load(Ordering::SeqCst);
     let per_subscriber = rss_after.saturating_sub(rss_before) as f64 / connected.max(1) as f64;
+    let pss_per_subscriber = pss_after.saturating_sub(pss_before) as f64 / connected.max(1) as f64;
     let summary = serde_json::json!({
         "mode": "idle",
         "subscribers": args.subscribers,
         "topics": args.topics,
         "connected": connected,
-        "errors": stats.errors.load(Ordering::SeqCst),
+        "errors": stats.errors(),
+        "unparsable": stats.unparsable.load(Ordering::SeqCst),
+        "corrupt": stats.corrupt.load(Ordering::SeqCst),
         "connect_seconds": ramp_seconds,
         "server_rss_before_kib": rss_before,
         "server_rss_kib": rss_after,
+        "server_pss_before_kib": pss_before,
+        "server_pss_kib": pss_after,
         "server_processes": sse_gateway_benches::proc::process_tree(&args.server_pids).len(),
         "rss_kib_per_subscriber": per_subscriber,
+        "pss_kib_per_subscriber": pss_per_subscriber,
         "projected_gib_per_million": per_subscriber * 1e6 / 1024.0 / 1024.0,
     });
     println!("{summary}");
+    Ok(())
+}
+
+impl Stats {
+    /// Failed subscribers, unparsable events and corrupt events.
+    fn errors(&self) -> u64 {
+        self.errors.load(Ordering::SeqCst)
+            + self.unparsable.load(Ordering::SeqCst)
+            + self.corrupt.load(Ordering::SeqCst)
+    }
+}
+
+/// `--chaos`: reconnecting subscribers, then the report (one JSON line) and,
+/// with `--details`, one line per subscriber.
+async fn chaos_run(args: &Args) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    anyhow::ensure!(args.start_ms > 0, "--chaos needs the origin's --start-ms");
+    let config = chaos::Config {
+        target: args.target,
+        path: args.path.clone(),
+        subscribers: args.subscribers,
+        topics: args.topics.max(1),
+        sources: args.sources,
+        duration: Duration::from_secs(args.duration),
+        plan: Plan {
+            start_micros: args.start_ms.saturating_mul(1000),
+            rate: args.rate.max(0.001),
+            size: 0,
+            oversize_size: 0,
+            oversize_every: args.oversize_every,
+            schedule: args.schedule.clone(),
+        },
+        retry_cap: Duration::from_millis(args.retry_cap_ms),
+        default_retry: Duration::from_secs(1),
+        connect_timeout: Duration::from_secs(5),
+        stale_after: Duration::from_secs(args.stale_after.max(1)),
+        detail_ranges: 20,
+    };
+    let tallies = chaos::run(config.clone()).await;
+    let now = unix_micros();
+    if let Some(path) = &args.details {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+        for tally in &tallies {
+            writeln!(out, "{}", chaos::detail(&config, tally, now))?;
+        }
+        out.flush()?;
+    }
+    println!("{}", chaos::summary(&config, &tallies, now));
     Ok(())
 }
 

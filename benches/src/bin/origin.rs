@@ -83,7 +83,7 @@ impl Topic {
             *seq += 1;
             *seq
         };
-        let data = payload(seq, unix_micros(), size);
+        let data = payload(&self.name, seq, unix_micros(), size);
         publisher.publish(&self.name, seq, &data);
         let frame = Bytes::from(format!("id: {seq}\ndata: {data}\n\n"));
         {
