@@ -280,7 +280,13 @@ async fn connection(i: u64, config: &Config, tally: &mut Tally, deadline: Instan
         for item in decoder.decode(data) {
             match item {
                 Item::Event(event) => {
-                    set_last_id(&mut tally.last_id, event.last_event_id());
+                    // As a browser keeps its last event ID across
+                    // reconnects: only a block with an `id` field moves it
+                    // (this connection's decoder starts empty; a `gap` event
+                    // first would otherwise forget the id).
+                    if let Some(id) = event.id() {
+                        set_last_id(&mut tally.last_id, id);
+                    }
                     tally.events += 1;
                     if event.event_type() == "gap" {
                         tally.gap_events += 1;
