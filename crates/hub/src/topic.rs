@@ -3,26 +3,28 @@
 //! Everything here happens under the topic's one lock, held briefly: joins
 //! (ring snapshot and live position together), leaves, publishes (ring push
 //! and offers to every sink) and timer ticks. Sinks never block, so the lock
-//! is never held across a wait. See `LIFECYCLE.md`.
+//! is never held across a wait. See `LIFECYCLE.md`. Offer rounds and how a
+//! written delivery counts are in `topic/offer.rs`; what the feed reports
+//! (upstream state, stop, refusal, a refused id) in `topic/upstream.rs`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use rayon::prelude::*;
 use slab::Slab;
 use sse_gateway_codec::Frame;
 use sse_gateway_metrics::{RouteMetrics, TopicMetrics};
 use tokio::sync::{watch, Notify};
 
+mod offer;
+mod upstream;
+
+use self::offer::delivery_of;
 use crate::advice::{gap_event, jittered_retry, HEARTBEAT};
 use crate::publisher::{UpstreamAnswer, UpstreamState};
 use crate::replay::{ReplayBudget, ReplayRing, Resume};
-use crate::{
-    CloseReason, Delivery, DeliveryKind, DeliveryTally, Offer, Refusal, SubscriberSink,
-    TopicSettings,
-};
+use crate::{CloseReason, Delivery, DeliveryKind, Refusal, SubscriberSink, TopicSettings};
 
 /// A topic's identity: the route that opened it and the topic name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -152,42 +154,6 @@ pub struct TopicInfo {
 /// Fewest subscribers in one shard of a large topic's offers: below it, one
 /// thread writes to everyone (waking another costs more than it saves).
 pub const SHARD_MIN: usize = 256;
-
-/// One delivery for frames offered together: the frame's own bytes for one,
-/// a `Batch` of their bytes (copied once, shared by every subscriber) for
-/// several.
-fn delivery_of<'a>(
-    frames: impl ExactSizeIterator<Item = &'a Frame> + Clone,
-    received: Instant,
-) -> Delivery {
-    let count = frames.len();
-    if count == 1 {
-        if let Some(frame) = frames.clone().next() {
-            return Delivery::new(frame.bytes().clone(), DeliveryKind::Event, received);
-        }
-    }
-    let total = frames.clone().map(|f| f.bytes().len()).sum();
-    let mut bytes = bytes::BytesMut::with_capacity(total);
-    for frame in frames {
-        bytes.extend_from_slice(frame.bytes());
-    }
-    let events = u32::try_from(count).unwrap_or(u32::MAX);
-    Delivery::new(bytes.freeze(), DeliveryKind::Batch { events }, received)
-}
-
-/// Offers to one sink; `Some((key, slow))` when it must be removed.
-fn offer_one(
-    key: usize,
-    sink: &dyn SubscriberSink,
-    delivery: &Delivery,
-    tally: &mut DeliveryTally<'_>,
-) -> Option<(usize, bool)> {
-    match sink.offer_in_round(delivery, tally) {
-        Offer::Accepted => None,
-        Offer::Full => Some((key, true)),
-        Offer::Closed => Some((key, false)),
-    }
-}
 
 // === impl Topic ===
 
@@ -424,186 +390,6 @@ impl Topic {
         }
         state.last_offer = Some(now);
         self.offer_all(state, &delivery);
-    }
-
-    /// Records deliveries written whole to a client (see [`DeliveryTally`]).
-    pub(crate) fn record_written<'d>(&self, deliveries: impl IntoIterator<Item = &'d Delivery>) {
-        let mut tally = DeliveryTally::new(&self.route_metrics);
-        for delivery in deliveries {
-            tally.written(delivery);
-        }
-        tally.record(&self.metrics);
-    }
-
-    /// Offers a delivery to everyone; removes the slow and the gone.
-    ///
-    /// A topic of at least two [`SHARD_MIN`]s of subscribers is split into
-    /// shards offered in parallel on the hub's shard threads; the lock is
-    /// held until every shard is done, so joins and leaves see a frame
-    /// offered to all or to none.
-    fn offer_all(&self, state: &mut TopicState, delivery: &Delivery) -> usize {
-        let mut dropped: Vec<(usize, bool)> = Vec::new();
-        let count = state.subscribers.len();
-        match &self.shards {
-            Some(pool) if count >= 2 * SHARD_MIN => {
-                let sinks: Vec<(usize, &Arc<dyn SubscriberSink>)> = state
-                    .subscribers
-                    .iter()
-                    .map(|(key, (_, sink))| (key, sink))
-                    .collect();
-                let shards = pool.current_num_threads().clamp(1, count / SHARD_MIN);
-                let per_shard = count.div_ceil(shards);
-                dropped = pool.install(|| {
-                    sinks
-                        .par_chunks(per_shard)
-                        .flat_map_iter(|shard| {
-                            let mut tally = DeliveryTally::new(&self.route_metrics);
-                            let dropped: Vec<_> = shard
-                                .iter()
-                                .filter_map(|(key, sink)| {
-                                    offer_one(*key, sink.as_ref(), delivery, &mut tally)
-                                })
-                                .collect();
-                            tally.record(&self.metrics);
-                            dropped
-                        })
-                        .collect()
-                });
-            }
-            _ => {
-                let mut tally = DeliveryTally::new(&self.route_metrics);
-                for (key, (_, sink)) in state.subscribers.iter() {
-                    if let Some(drop) = offer_one(key, sink.as_ref(), delivery, &mut tally) {
-                        dropped.push(drop);
-                    }
-                }
-                tally.record(&self.metrics);
-            }
-        }
-        for (key, slow) in &dropped {
-            let (_, sink) = state.subscribers.remove(*key);
-            self.metrics.subscriber_left();
-            if *slow {
-                sink.close(CloseReason::SlowClient);
-                self.metrics.slow_client_disconnected();
-            }
-        }
-        if !dropped.is_empty() && state.subscribers.is_empty() && state.phase == Phase::Active {
-            state.phase = Phase::Lingering {
-                since: delivery.received,
-            };
-            self.wake.notify_one();
-        }
-        state.subscribers.len()
-    }
-
-    /// Forwards the upstream's `retry` to current clients and remembers it.
-    pub(crate) fn advise_retry(&self, ms: u64, now: Instant) {
-        let mut state = self.state.lock();
-        if state.upstream_retry == Some(ms) {
-            return;
-        }
-        state.upstream_retry = Some(ms);
-        let delivery = Delivery::new(
-            sse_gateway_codec::encode_retry(ms),
-            DeliveryKind::Advice,
-            now,
-        );
-        self.offer_all(&mut state, &delivery);
-    }
-
-    pub(crate) fn set_upstream(&self, upstream: UpstreamState) {
-        let mut state = self.state.lock();
-        state.upstream = upstream;
-        let live = upstream == UpstreamState::Live;
-        state.ever_streamed |= live;
-        drop(state);
-        self.metrics.set_upstream_up(live);
-        match upstream {
-            UpstreamState::Live => {
-                self.answer.send_if_modified(|answer| {
-                    let changed = *answer != UpstreamAnswer::Streaming;
-                    *answer = UpstreamAnswer::Streaming;
-                    changed
-                });
-            }
-            UpstreamState::Backoff => {
-                self.answer.send_if_modified(|answer| {
-                    let first = *answer == UpstreamAnswer::Pending;
-                    if first {
-                        *answer = UpstreamAnswer::Retrying;
-                    }
-                    first
-                });
-            }
-            UpstreamState::Connecting | UpstreamState::Stopped | UpstreamState::Refused => {}
-        }
-    }
-
-    pub(crate) fn last_event_id(&self) -> Option<String> {
-        self.state.lock().last_event_id.clone()
-    }
-
-    /// The upstream refused the stored id: the feed starts again from its
-    /// live edge, so what the ring holds is no longer followed by what
-    /// comes next. The ring is emptied (a client resuming from an id in it
-    /// is told it is missing rather than skipping events silently) and the
-    /// current subscribers get the route's `gap` event, if it has one.
-    pub(crate) fn forget_last_event_id(&self, now: Instant) {
-        let mut state = self.state.lock();
-        let Some(forgotten) = state.last_event_id.take() else {
-            return;
-        };
-        state.opened_from = None;
-        self.flush_window(&mut state, now);
-        state.ring.clear();
-        let gap = self
-            .settings
-            .gap_event
-            .as_deref()
-            .and_then(|event_type| gap_event(event_type, &forgotten, None));
-        if let Some(gap) = gap {
-            self.offer_all(&mut state, &Delivery::new(gap, DeliveryKind::Advice, now));
-        }
-    }
-
-    /// The upstream said stop: close every subscriber, refuse new ones for
-    /// the hold-off.
-    pub(crate) fn stop(&self, now: Instant) {
-        let mut state = self.state.lock();
-        if state.phase == Phase::Closed {
-            return;
-        }
-        self.flush_window(&mut state, now);
-        state.phase = Phase::Stopped {
-            until: now + self.settings.stop_holdoff,
-        };
-        state.upstream = UpstreamState::Stopped;
-        self.close_subscribers(&mut state, CloseReason::UpstreamStopped, None);
-        drop(state);
-        self.metrics.set_upstream_up(false);
-        self.answer.send_replace(UpstreamAnswer::Stopped);
-        self.wake.notify_one();
-    }
-
-    /// The upstream refused the topic: close every subscriber, answer
-    /// joiners with `status` for [`REFUSED_HOLDOFF`], then close.
-    pub(crate) fn refuse(&self, status: u16, now: Instant) {
-        let mut state = self.state.lock();
-        if state.phase == Phase::Closed {
-            return;
-        }
-        self.flush_window(&mut state, now);
-        state.phase = Phase::Refused {
-            status,
-            until: now + REFUSED_HOLDOFF,
-        };
-        state.upstream = UpstreamState::Refused;
-        self.close_subscribers(&mut state, CloseReason::UpstreamRefused, None);
-        drop(state);
-        self.metrics.set_upstream_up(false);
-        self.answer.send_replace(UpstreamAnswer::Refused { status });
-        self.wake.notify_one();
     }
 
     /// Closes the topic for good: subscribers (after `last` advice), feed, timer.
