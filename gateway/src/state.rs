@@ -28,10 +28,8 @@ const REFUSAL_WARNING_EVERY: Duration = Duration::from_secs(10);
 
 /// Shared by the proxy, admin and hub services.
 pub(crate) struct AppState {
-    /// The route table (match order).
-    pub(crate) routes: RouteTable,
-    /// Per route (same index as [`RouteTable::routes`]): what was resolved once.
-    pub(crate) plans: Vec<RoutePlan>,
+    /// The route table (match order), each route with its plan.
+    pub(crate) routes: RouteTable<RoutePlan>,
     /// Metrics of requests that matched no route.
     pub(crate) unmatched: RouteMetrics,
     /// The registry served on `/metrics`.
@@ -82,28 +80,22 @@ impl AppState {
     /// registry error or a JWT key file that cannot be read or parsed.
     pub(crate) fn new(config: &GatewayConfig, demo_page: Option<Bytes>) -> anyhow::Result<Self> {
         let metrics = GatewayMetrics::new(config.metrics.max_topic_series)?;
-        let routes = RouteTable::new(config);
-        let plans = routes
-            .routes()
-            .iter()
-            .map(|route| {
-                let fan_out: Option<&FanOutRoute> = route.fan_out();
-                Ok(RoutePlan {
-                    metrics: metrics.route(&route.name),
-                    topic_settings: fan_out
-                        .map(|f| Arc::new(settings::topic_settings(&f.settings))),
-                    direct: fan_out
-                        .filter(|f| f.settings.direct_write)
-                        .map(|f| client_stream::direct_settings(&f.settings)),
-                    refusal_retry: settings::advised_retry(
-                        fan_out.map_or(&config.defaults, |f| &f.settings),
-                    ),
-                    answer_timeout: fan_out
-                        .map_or(Duration::ZERO, |f| settings::answer_timeout(&f.settings)),
-                    access: RouteAccess::new(route)?,
-                })
+        let routes = RouteTable::with_plans(config, |route| {
+            let fan_out: Option<&FanOutRoute> = route.fan_out();
+            Ok::<_, anyhow::Error>(RoutePlan {
+                metrics: metrics.route(&route.name),
+                topic_settings: fan_out.map(|f| Arc::new(settings::topic_settings(&f.settings))),
+                direct: fan_out
+                    .filter(|f| f.settings.direct_write)
+                    .map(|f| client_stream::direct_settings(&f.settings)),
+                refusal_retry: settings::advised_retry(
+                    fan_out.map_or(&config.defaults, |f| &f.settings),
+                ),
+                answer_timeout: fan_out
+                    .map_or(Duration::ZERO, |f| settings::answer_timeout(&f.settings)),
+                access: RouteAccess::new(route)?,
             })
-            .collect::<anyhow::Result<_>>()?;
+        })?;
         let (shutdown, _) = watch::channel(false);
         let connections = Arc::new(ConnectionGate::new(
             config.limits.max_connections,
@@ -113,7 +105,6 @@ impl AppState {
         Ok(Self {
             unmatched: metrics.route(names::UNMATCHED_ROUTE),
             routes,
-            plans,
             metrics,
             limits: settings::hub_limits(&config.limits, config.threads),
             drain_retry: settings::advised_retry(&config.defaults),

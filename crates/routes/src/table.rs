@@ -2,7 +2,7 @@
 //! matching one request against them.
 
 use http::Method;
-use sse_gateway_config::{GatewayConfig, RouteConfig, RouteKind};
+use sse_gateway_config::{FanOutRoute, GatewayConfig, ProxyRoute, RouteConfig, RouteKind};
 
 use crate::matcher::{match_route, split_path};
 use crate::target::{fill_topic, fill_url};
@@ -10,17 +10,21 @@ use crate::target::{fill_topic, fill_url};
 /// The `Allow` header value for fan-out routes.
 pub const FAN_OUT_ALLOW: &str = "GET, HEAD, OPTIONS";
 
-/// The configured routes, matched in order (the first match wins).
+/// The configured routes, matched in order (the first match wins), each
+/// with the plan `P` its user prepared for it (whatever it resolves once per
+/// route: metrics handles, policies...). A match hands back the route's own
+/// plan, so a plan can never be missing for a matched route.
 #[derive(Debug, Clone)]
-pub struct RouteTable {
+pub struct RouteTable<P = ()> {
     routes: Vec<RouteConfig>,
+    plans: Vec<P>,
 }
 
 /// The outcome of [`RouteTable::match_request`].
 #[derive(Debug)]
-pub enum RouteMatch<'a> {
+pub enum RouteMatch<'a, P = ()> {
     /// A route matched, and the method is one it answers.
-    Matched(Matched<'a>),
+    Matched(Matched<'a, P>),
     /// No route matches the path (answer 404).
     NotFound,
     /// The first route whose path matches does not answer this method
@@ -30,6 +34,8 @@ pub enum RouteMatch<'a> {
         index: usize,
         /// The route (for the `route` metric label).
         route: &'a RouteConfig,
+        /// The route's plan.
+        plan: &'a P,
         /// The `Allow` header value.
         allow: &'static str,
     },
@@ -37,11 +43,13 @@ pub enum RouteMatch<'a> {
 
 /// A matched request.
 #[derive(Debug)]
-pub struct Matched<'a> {
+pub struct Matched<'a, P = ()> {
     /// The route's position in the configuration.
     pub index: usize,
     /// The route.
     pub route: &'a RouteConfig,
+    /// The route's plan.
+    pub plan: &'a P,
     /// The request method. For fan-out routes: GET, HEAD or OPTIONS (a CORS
     /// preflight, which the caller answers).
     pub method: Method,
@@ -51,11 +59,14 @@ pub struct Matched<'a> {
     pub target: Target<'a>,
 }
 
-/// Where a matched request goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where a matched request goes, with the route's own part of the
+/// configuration (so that the kind of route and the target always agree).
+#[derive(Debug, Clone)]
 pub enum Target<'a> {
     /// A fan-out route: subscribe to `topic`, fed from `upstream_url`.
     FanOut {
+        /// The route's fan-out configuration.
+        route: &'a FanOutRoute,
         /// The topic template filled with the decoded captures.
         topic: String,
         /// The upstream URL template filled with the captures,
@@ -64,6 +75,8 @@ pub enum Target<'a> {
     },
     /// A proxy route: forward the request to this base URL.
     Proxy {
+        /// The route's proxy configuration.
+        route: &'a ProxyRoute,
         /// The route's `proxy` URL.
         base_url: &'a url::Url,
     },
@@ -86,7 +99,21 @@ impl RouteTable {
 
     /// Builds the table from routes, in match order.
     pub fn from_routes(routes: Vec<RouteConfig>) -> Self {
-        Self { routes }
+        let plans = vec![(); routes.len()];
+        Self { routes, plans }
+    }
+}
+
+impl<P> RouteTable<P> {
+    /// Builds the table from the configuration's routes, with the plan
+    /// `plan` makes for each (the first error stops it).
+    pub fn with_plans<E>(
+        config: &GatewayConfig,
+        mut plan: impl FnMut(&RouteConfig) -> Result<P, E>,
+    ) -> Result<Self, E> {
+        let routes = config.routes.clone();
+        let plans = routes.iter().map(&mut plan).collect::<Result<_, E>>()?;
+        Ok(Self { routes, plans })
     }
 
     /// The routes, in match order.
@@ -103,11 +130,11 @@ impl RouteTable {
     /// The first matching route decides: fan-out routes answer GET, HEAD
     /// and OPTIONS and give [`RouteMatch::MethodNotAllowed`] for the rest;
     /// proxy routes accept every method.
-    pub fn match_request(&self, method: &Method, path: &str) -> RouteMatch<'_> {
+    pub fn match_request(&self, method: &Method, path: &str) -> RouteMatch<'_, P> {
         let Some(segments) = split_path(path) else {
             return RouteMatch::NotFound;
         };
-        for (index, route) in self.routes.iter().enumerate() {
+        for (index, (route, plan)) in self.routes.iter().zip(&self.plans).enumerate() {
             let Some(captures) = match_route(route, &segments) else {
                 continue;
             };
@@ -120,21 +147,25 @@ impl RouteTable {
                         return RouteMatch::MethodNotAllowed {
                             index,
                             route,
+                            plan,
                             allow: FAN_OUT_ALLOW,
                         };
                     }
                     Target::FanOut {
+                        route: fan_out,
                         topic: fill_topic(&fan_out.topic, &captures),
                         upstream_url: fill_url(&fan_out.upstream.url, &captures),
                     }
                 }
                 RouteKind::Proxy(proxy) => Target::Proxy {
+                    route: proxy,
                     base_url: &proxy.url,
                 },
             };
             return RouteMatch::Matched(Matched {
                 index,
                 route,
+                plan,
                 method: method.clone(),
                 captures,
                 target,
@@ -152,9 +183,9 @@ impl From<&GatewayConfig> for RouteTable {
 
 // === impl RouteMatch ===
 
-impl<'a> RouteMatch<'a> {
+impl<'a, P> RouteMatch<'a, P> {
     /// The match, if any.
-    pub fn matched(self) -> Option<Matched<'a>> {
+    pub fn matched(self) -> Option<Matched<'a, P>> {
         match self {
             RouteMatch::Matched(matched) => Some(matched),
             RouteMatch::NotFound | RouteMatch::MethodNotAllowed { .. } => None,
@@ -164,7 +195,7 @@ impl<'a> RouteMatch<'a> {
 
 // === impl Matched ===
 
-impl Matched<'_> {
+impl<P> Matched<'_, P> {
     /// The filled topic, for fan-out routes.
     pub fn topic(&self) -> Option<&str> {
         match &self.target {
@@ -177,7 +208,7 @@ impl Matched<'_> {
     pub fn upstream_url(&self) -> &str {
         match &self.target {
             Target::FanOut { upstream_url, .. } => upstream_url,
-            Target::Proxy { base_url } => base_url.as_str(),
+            Target::Proxy { base_url, .. } => base_url.as_str(),
         }
     }
 

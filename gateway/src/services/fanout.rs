@@ -44,14 +44,12 @@ const LAST_EVENT_ID_PARAM: &str = "lastEventId";
 pub(crate) async fn handle(
     state: &AppState,
     session: &mut Session,
-    matched: &Matched<'_>,
+    matched: &Matched<'_, RoutePlan>,
     route: &FanOutRoute,
     topic: &str,
     upstream_url: &str,
 ) {
-    let Some(plan) = state.plans.get(matched.index) else {
-        return responses::text(session, 500, &[], "no route plan\n").await;
-    };
+    let plan = matched.plan;
     let admission = access::admit(
         session,
         &plan.access,

@@ -21,7 +21,6 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::{ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType, OrErr, Result};
-use sse_gateway_config::RouteKind;
 use sse_gateway_metrics::RejectReason;
 use sse_gateway_routes::{RouteMatch, Target};
 
@@ -99,29 +98,22 @@ impl ProxyHttp for GatewayProxy {
                 responses::text(session, 404, &[], "not found\n").await;
                 Ok(true)
             }
-            RouteMatch::MethodNotAllowed { index, allow, .. } => {
-                if let Some(plan) = state.plans.get(index) {
-                    plan.metrics.rejected(RejectReason::Method);
-                }
+            RouteMatch::MethodNotAllowed { plan, allow, .. } => {
+                plan.metrics.rejected(RejectReason::Method);
                 responses::text(session, 405, &[("allow", allow)], "method not allowed\n").await;
                 Ok(true)
             }
-            RouteMatch::Matched(matched) => match (&matched.target, &matched.route.kind) {
-                (
-                    Target::FanOut {
-                        topic,
-                        upstream_url,
-                    },
-                    RouteKind::FanOut(route),
-                ) => {
+            RouteMatch::Matched(matched) => match &matched.target {
+                Target::FanOut {
+                    route,
+                    topic,
+                    upstream_url,
+                } => {
                     fanout::handle(state, session, &matched, route, topic, upstream_url).await;
                     Ok(true)
                 }
-                (Target::Proxy { base_url }, RouteKind::Proxy(route)) => {
-                    let Some(plan) = state.plans.get(matched.index) else {
-                        responses::text(session, 500, &[], "no route plan\n").await;
-                        return Ok(true);
-                    };
+                Target::Proxy { route, base_url } => {
+                    let plan = matched.plan;
                     let admission =
                         access::admit(session, &plan.access, &plan.metrics, None, None).await;
                     let Admission::Admitted(admitted) = admission else {
@@ -138,10 +130,6 @@ impl ProxyHttp for GatewayProxy {
                             Ok(true)
                         }
                     }
-                }
-                _ => {
-                    responses::text(session, 500, &[], "route mismatch\n").await;
-                    Ok(true)
                 }
             },
         }

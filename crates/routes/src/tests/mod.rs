@@ -75,8 +75,9 @@ fn outcome(table: &RouteTable, method: &Method, path: &str) -> Want {
                 Target::FanOut {
                     topic,
                     upstream_url,
+                    ..
                 } => Want::FanOut(leak(&m.route.name), topic, upstream_url),
-                Target::Proxy { base_url } => {
+                Target::Proxy { base_url, .. } => {
                     Want::Proxy(leak(&m.route.name), leak(base_url.as_str()))
                 }
             }
@@ -99,4 +100,33 @@ fn check(cases: &[(Method, &str, Want)]) {
         })
         .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_match_hands_back_its_own_routes_plan() {
+    let empty: &[(&str, &str)] = &[];
+    let config = from_str("routes.yaml", CONFIG, &empty).unwrap();
+    let table: RouteTable<String> = RouteTable::with_plans(&config, |route| {
+        Ok::<_, ()>(format!("plan of {}", route.name))
+    })
+    .unwrap();
+    let planned = |method: &Method, path: &str| match table.match_request(method, path) {
+        RouteMatch::Matched(m) => Some((m.plan.clone(), m.route.name.clone())),
+        RouteMatch::MethodNotAllowed { plan, route, .. } => {
+            Some((plan.clone(), route.name.clone()))
+        }
+        RouteMatch::NotFound => None,
+    };
+    let mut seen = 0;
+    for path in ["/prices/AAPL", "/api/a", "/nope"] {
+        for method in [Method::GET, Method::POST] {
+            if let Some((plan, name)) = planned(&method, path) {
+                assert_eq!(plan, format!("plan of {name}"), "{method} {path}");
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen >= 3, "matched {seen}");
+    let refused: Result<RouteTable<()>, &str> = RouteTable::with_plans(&config, |_| Err("no"));
+    assert_eq!(refused.err(), Some("no"));
 }
