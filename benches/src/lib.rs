@@ -6,6 +6,7 @@
 //! `chaos-origin` and `loadgen --chaos` (see [`chaos`]) test what a gateway
 //! loses or repeats while its upstream misbehaves.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub mod chaos;
@@ -132,6 +133,27 @@ pub fn parse_payload(data: &str) -> Option<(u64, u64)> {
         rest[..end].parse().ok()
     };
     Some((number("\"seq\":")?, number("\"ts\":")?))
+}
+
+/// A TCP connection to `target` from the loopback source address of
+/// subscriber (or connection) `n`, spread over `sources` addresses of
+/// 127.0.0.0/8 (one address has only about 28,000 ephemeral ports, and the
+/// gateway counts some limits per address).
+pub async fn connect_from(
+    n: u64,
+    sources: u64,
+    target: SocketAddr,
+) -> anyhow::Result<tokio::net::TcpStream> {
+    let n = n % sources.max(1);
+    let source = Ipv4Addr::new(
+        127,
+        ((n >> 8) & 0xff) as u8,
+        (n & 0xff) as u8,
+        1 + ((n >> 16) & 0x7f) as u8,
+    );
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
+    Ok(socket.connect(target).await?)
 }
 
 #[cfg(test)]

@@ -250,10 +250,11 @@ pub(crate) fn log_summary(config: &GatewayConfig) {
     }
     log_direct_sends();
     warn_if_files_run_out(config.limits.max_connections);
+    let run_dir = runtime_dir::resolve(config);
     tracing::info!(
-        runtime_dir = %runtime_dir::resolve(config).display(),
+        runtime_dir = %run_dir.display(),
         "upgrade socket and pid file in {}",
-        runtime_dir::resolve(config).display()
+        run_dir.display()
     );
     tracing::info!(
         admin = %config.admin,

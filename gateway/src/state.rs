@@ -50,7 +50,7 @@ pub(crate) struct AppState {
     pub(crate) trusted_proxies: Vec<IpCidr>,
     /// Paces the warning logged when a limit refuses subscribers, one pace
     /// per limit (a flood on one does not hide another).
-    refusal_warnings: Mutex<HashMap<&'static str, Arc<Occasional>>>,
+    refusal_warnings: Mutex<HashMap<&'static str, Occasional>>,
     hub: OnceLock<TopicHub>,
     draining: AtomicBool,
     shutdown: watch::Sender<bool>,
@@ -144,13 +144,13 @@ impl AppState {
         limit: &'static str,
         address: Option<AddressKey>,
     ) {
-        let pace = self
+        let due = self
             .refusal_warnings
             .lock()
             .entry(limit)
-            .or_insert_with(|| Arc::new(Occasional::new(REFUSAL_WARNING_EVERY)))
-            .clone();
-        let Some(held_back) = pace.due() else {
+            .or_insert_with(|| Occasional::new(REFUSAL_WARNING_EVERY))
+            .due();
+        let Some(held_back) = due else {
             return;
         };
         match address {

@@ -44,13 +44,7 @@ fn shipped_configs_are_ok() {
 /// examples/auth.yaml documents for its presence-only cookie.
 #[test]
 fn every_example_is_ok() {
-    let dir = workspace_root().join("configs/examples");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| name.ends_with(".yaml"))
-        .collect();
-    names.sort();
+    let (_, names) = yaml_files("configs/examples");
     assert!(names.len() >= 5, "the examples are there: {names:?}");
     for name in &names {
         let (code, stdout, stderr) = outcome(&check(&format!("configs/examples/{name}")));
@@ -105,13 +99,7 @@ fn a_warning_goes_to_stderr_and_check_still_passes() {
 
 #[test]
 fn invalid_configs_print_their_expected_errors() {
-    let dir = workspace_root().join("configs/invalid");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| name.ends_with(".yaml"))
-        .collect();
-    names.sort();
+    let (dir, names) = yaml_files("configs/invalid");
     assert!(
         names.len() >= 10,
         "the invalid configs are there: {names:?}"
@@ -131,4 +119,16 @@ fn invalid_configs_print_their_expected_errors() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The `.yaml` files in `dir` (relative to the workspace), sorted by name.
+fn yaml_files(dir: &str) -> (std::path::PathBuf, Vec<String>) {
+    let dir = workspace_root().join(dir);
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".yaml"))
+        .collect();
+    names.sort();
+    (dir, names)
 }

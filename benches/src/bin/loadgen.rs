@@ -28,7 +28,7 @@
     reason = "a command-line tool printing its summary and first errors"
 )]
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,7 +41,7 @@ use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
 use sse_gateway_benches::chaos::{subscriber as chaos, Plan, Schedule};
 use sse_gateway_benches::proc::{cpu_between, cpu_seconds, tree_cpu, tree_pss_kib, tree_rss_kib};
-use sse_gateway_benches::{check_payload, unix_micros};
+use sse_gateway_benches::{check_payload, connect_from, unix_micros};
 use sse_gateway_codec::{Decoder, Item};
 
 #[derive(Parser, Debug)]
@@ -221,16 +221,7 @@ async fn subscriber(i: u64, args: Arc<Args>, stats: Arc<Stats>) {
 
 /// A TCP connection from the source address of subscriber (or connection) `n`.
 async fn connect(n: u64, args: &Args) -> anyhow::Result<tokio::net::TcpStream> {
-    let n = n % args.sources.max(1);
-    let source = Ipv4Addr::new(
-        127,
-        ((n >> 8) & 0xff) as u8,
-        (n & 0xff) as u8,
-        1 + ((n >> 16) & 0x7f) as u8,
-    );
-    let socket = tokio::net::TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
-    Ok(socket.connect(args.target).await?)
+    connect_from(n, args.sources, args.target).await
 }
 
 fn request_for(i: u64, args: &Args, absolute: bool) -> anyhow::Result<http::Request<Empty<Bytes>>> {

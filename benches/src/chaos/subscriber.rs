@@ -12,7 +12,7 @@
 //! reconnecting by `retry_cap`, the whole run by `duration`.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +24,7 @@ use tokio::time::{sleep_until, timeout_at, Instant};
 
 use super::ids::{count, Insert};
 use super::{IdSet, Plan};
-use crate::check_payload;
+use crate::{check_payload, connect_from};
 
 /// How the subscribers run.
 #[derive(Debug, Clone)]
@@ -175,25 +175,11 @@ async fn subscriber(i: u64, config: Arc<Config>, deadline: Instant) -> Tally {
     tally
 }
 
-/// A TCP connection from the source address of subscriber `n`.
-async fn connect(n: u64, config: &Config) -> anyhow::Result<tokio::net::TcpStream> {
-    let n = n % config.sources.max(1);
-    let source = Ipv4Addr::new(
-        127,
-        ((n >> 8) & 0xff) as u8,
-        (n & 0xff) as u8,
-        1 + ((n >> 16) & 0x7f) as u8,
-    );
-    let socket = tokio::net::TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
-    Ok(socket.connect(config.target).await?)
-}
-
 /// One connection: request, answer, and the stream until it ends.
 async fn connection(i: u64, config: &Config, tally: &mut Tally, deadline: Instant) -> Outcome {
     let head_by = (Instant::now() + config.connect_timeout).min(deadline);
     let opened = timeout_at(head_by, async {
-        let stream = connect(i, config).await?;
+        let stream = connect_from(i, config.sources, config.target).await?;
         let (sender, connection) =
             hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         anyhow::Ok((sender, connection))
