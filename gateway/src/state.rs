@@ -1,8 +1,7 @@
 //! [`AppState`]: what every service shares: routes, their prepared
-//! settings, metrics, the hub (once its runtime is up) and the drain flag.
+//! settings, metrics, the hub (once its runtime is up) and the drain.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -10,11 +9,10 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use sse_gateway_config::{FanOutRoute, GatewayConfig, IpCidr};
-use sse_gateway_direct::DirectSettings;
+use sse_gateway_direct::{DirectSettings, Drain};
 use sse_gateway_hub::{HubLimits, TopicHub, TopicSettings};
 use sse_gateway_metrics::{names, GatewayMetrics, RouteMetrics};
 use sse_gateway_routes::RouteTable;
-use tokio::sync::watch;
 
 use crate::services::access::RouteAccess;
 use crate::services::address_limits::{AddressKey, AddressStreams, NewTopicRate};
@@ -36,8 +34,9 @@ pub(crate) struct AppState {
     pub(crate) metrics: GatewayMetrics,
     /// Limits for the hub, built when its runtime starts.
     pub(crate) limits: HubLimits,
-    /// `retry` advised to everyone when the gateway drains.
-    pub(crate) drain_retry: Duration,
+    /// The drain: started once, seen by every stream (each ends with its
+    /// own jittered `retry:`).
+    pub(crate) drain: Arc<Drain>,
     /// The demo page served at `/` (the `demo` command only).
     pub(crate) demo_page: Option<Bytes>,
     /// Open client connections and their request-header deadlines.
@@ -52,8 +51,6 @@ pub(crate) struct AppState {
     /// per limit (a flood on one does not hide another).
     refusal_warnings: Mutex<HashMap<&'static str, Occasional>>,
     hub: OnceLock<TopicHub>,
-    draining: AtomicBool,
-    shutdown: watch::Sender<bool>,
 }
 
 /// One route, prepared.
@@ -80,6 +77,7 @@ impl AppState {
     /// registry error or a JWT key file that cannot be read or parsed.
     pub(crate) fn new(config: &GatewayConfig, demo_page: Option<Bytes>) -> anyhow::Result<Self> {
         let metrics = GatewayMetrics::new(config.metrics.max_topic_series)?;
+        let drain = Arc::new(Drain::new(settings::advised_retry(&config.defaults)));
         let routes = RouteTable::with_plans(config, |route| {
             let fan_out: Option<&FanOutRoute> = route.fan_out();
             Ok::<_, anyhow::Error>(RoutePlan {
@@ -87,7 +85,7 @@ impl AppState {
                 topic_settings: fan_out.map(|f| Arc::new(settings::topic_settings(&f.settings))),
                 direct: fan_out
                     .filter(|f| f.settings.direct_write)
-                    .map(|f| client_stream::direct_settings(&f.settings)),
+                    .map(|f| client_stream::direct_settings(&f.settings, &drain)),
                 refusal_retry: settings::advised_retry(
                     fan_out.map_or(&config.defaults, |f| &f.settings),
                 ),
@@ -96,7 +94,6 @@ impl AppState {
                 access: RouteAccess::new(route)?,
             })
         })?;
-        let (shutdown, _) = watch::channel(false);
         let connections = Arc::new(ConnectionGate::new(
             config.limits.max_connections,
             config.limits.request_header_timeout,
@@ -107,7 +104,7 @@ impl AppState {
             routes,
             metrics,
             limits: settings::hub_limits(&config.limits, config.threads),
-            drain_retry: settings::advised_retry(&config.defaults),
+            drain,
             demo_page,
             connections,
             address_streams: AddressStreams::new(config.limits.max_streams_per_address),
@@ -115,8 +112,6 @@ impl AppState {
             trusted_proxies: config.trusted_proxies.clone(),
             refusal_warnings: Mutex::new(HashMap::new()),
             hub: OnceLock::new(),
-            draining: AtomicBool::new(false),
-            shutdown,
         })
     }
 
@@ -132,7 +127,7 @@ impl AppState {
 
     /// True while serving: the hub is up and no drain has begun.
     pub(crate) fn is_ready(&self) -> bool {
-        self.hub.get().is_some() && !self.draining.load(Ordering::Acquire)
+        self.hub.get().is_some() && !self.drain.is_draining()
     }
 
     /// Logs (at most every 10 s per limit) that `limit` refused a
@@ -173,23 +168,18 @@ impl AppState {
 
     /// True once a drain has begun.
     pub(crate) fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::Acquire)
+        self.drain.is_draining()
     }
 
-    /// A receiver that flips to `true` when the gateway drains.
-    pub(crate) fn shutdown_signal(&self) -> watch::Receiver<bool> {
-        self.shutdown.subscribe()
-    }
-
-    /// Starts draining: `/readyz` answers 503, the hub offers every client a
-    /// final `retry` and closes its stream, and streams are told to end.
+    /// Starts draining (once): `/readyz` answers 503, the hub refuses new
+    /// subscribers and closes every topic, and each stream ends with its own
+    /// final `retry:`.
     pub(crate) fn begin_drain(&self) {
-        if self.draining.swap(true, Ordering::AcqRel) {
+        if !self.drain.start() {
             return;
         }
         if let Some(hub) = self.hub.get() {
-            hub.shutdown(self.drain_retry);
+            hub.shutdown();
         }
-        self.shutdown.send_replace(true);
     }
 }

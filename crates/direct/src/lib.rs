@@ -24,11 +24,13 @@
 //! gateway binary. See `LIFECYCLE.md` for the subscriber's states.
 
 mod chunk;
+mod drain;
 mod ring;
 mod round;
 mod sink;
 mod stream;
 
+pub use drain::Drain;
 pub use round::batched_sends;
-pub use sink::{DirectSettings, DirectSink, DrainAdvice};
-pub use stream::{serve, DirectEnd, DirectOutcome};
+pub use sink::{DirectSettings, DirectSink};
+pub use stream::{serve, DirectOutcome};

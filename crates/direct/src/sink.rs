@@ -26,6 +26,7 @@ use sse_gateway_hub::{
 use tokio::net::TcpStream;
 
 use crate::chunk::chunk;
+use crate::drain::Drain;
 use crate::ring::SendOutcome;
 use crate::round;
 
@@ -36,15 +37,6 @@ const MAX_BATCH: usize = 16;
 /// stream starts (clients ignore comments). Not counted as delivered.
 const OPENING_COMMENT: Bytes = Bytes::from_static(b":\n");
 
-/// What the gateway tells direct streams about a drain.
-pub trait DrainAdvice: Send + Sync + 'static {
-    /// Whether the gateway is draining. While it is, the hub's `retry:`
-    /// advice is left out: each stream ends with its own final frame.
-    fn draining(&self) -> bool;
-    /// The last frame of a drained stream (a `retry:` jittered per client).
-    fn final_frame(&self) -> Option<Bytes>;
-}
-
 /// Settings shared by the direct subscribers of a route.
 pub struct DirectSettings {
     /// Bytes of live deliveries a subscriber may have pending (not taken by
@@ -53,8 +45,8 @@ pub struct DirectSettings {
     /// A subscriber whose socket takes nothing for this long while it has
     /// pending bytes is cut off.
     pub write_timeout: Duration,
-    /// The drain's final frame and whether it started.
-    pub drain: Arc<dyn DrainAdvice>,
+    /// The gateway's drain (a drained stream's final frame).
+    pub drain: Arc<Drain>,
     /// Whether offer rounds gather their sends and submit them together
     /// (io_uring, where the kernel gives one; one `send` each otherwise).
     pub batched_sends: bool,
@@ -323,10 +315,6 @@ impl DirectSink {
         if state.closed.is_some() || state.failed {
             return Offer::Closed;
         }
-        if delivery.is_retry_advice() && self.settings.drain.draining() {
-            // The stream writes its own, per-client jittered final retry.
-            return Offer::Accepted;
-        }
         let len = delivery.bytes.len();
         let live = delivery.kind != DeliveryKind::Replay;
         // Over the bound only while still behind on earlier live bytes: a
@@ -525,24 +513,13 @@ mod tests {
 
     use super::*;
 
-    struct NoDrain;
-
-    impl DrainAdvice for NoDrain {
-        fn draining(&self) -> bool {
-            false
-        }
-        fn final_frame(&self) -> Option<Bytes> {
-            None
-        }
-    }
-
     /// An attached sink of topic `t` on route `r`, and the client's side,
     /// with the opening comment already read.
     async fn attached(hub: &TopicHub, feed: &TestFeed) -> (Arc<DirectSink>, Membership, TcpStream) {
         let sink = DirectSink::new(Arc::new(DirectSettings {
             client_queue: 1 << 20,
             write_timeout: Duration::from_secs(10),
-            drain: Arc::new(NoDrain),
+            drain: Arc::new(Drain::new(Duration::from_secs(1))),
             batched_sends: true,
         }));
         let settings = Arc::new(TopicSettings {

@@ -21,31 +21,11 @@ use tokio::time::Sleep;
 use crate::chunk::{ChunkHeader, CRLF, LAST_CHUNK};
 use crate::sink::DirectSink;
 
-/// Why a direct stream ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DirectEnd {
-    /// The client closed its connection (or sent bytes after its request).
-    ClientClosed,
-    /// The client fell more than `client_queue` bytes behind.
-    SlowClient,
-    /// The upstream stopped the topic (HTTP 204).
-    UpstreamStopped,
-    /// The upstream refused the topic (401, 403, 404, 410, not an event
-    /// stream): the topic ended.
-    UpstreamRefused,
-    /// The gateway drained it.
-    Shutdown,
-    /// A write failed, or the socket took nothing for the write timeout.
-    WriteFailed,
-    /// The client's credentials reached their expiry.
-    CredentialsExpired,
-}
-
 /// How a direct stream ended and what it wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DirectOutcome {
     /// Why it ended.
-    pub end: DirectEnd,
+    pub end: CloseReason,
     /// Events written (live and replayed).
     pub events: u64,
     /// Payload bytes written (chunk framing excluded).
@@ -75,14 +55,8 @@ pub async fn serve(sink: Arc<DirectSink>, expiry: Option<Instant>) -> DirectOutc
                 timeout: None,
             }
             .await;
-            sink.end(close_reason(end));
-            if matches!(
-                end,
-                DirectEnd::Shutdown
-                    | DirectEnd::UpstreamStopped
-                    | DirectEnd::UpstreamRefused
-                    | DirectEnd::CredentialsExpired
-            ) {
+            sink.end(end);
+            if end.ends_response() {
                 Box::pin(finish_response(&sink, stream, end)).await;
             }
             // The connection ends now (FIN after whatever the kernel still
@@ -90,7 +64,7 @@ pub async fn serve(sink: Arc<DirectSink>, expiry: Option<Instant>) -> DirectOutc
             let _ = SockRef::from(stream).shutdown(std::net::Shutdown::Both);
             end
         }
-        None => DirectEnd::WriteFailed,
+        None => CloseReason::WriteFailed,
     };
     let (events, bytes) = sink.detach();
     DirectOutcome { end, events, bytes }
@@ -111,33 +85,33 @@ struct Watch<'a> {
 const MAX_PASSES: usize = 32;
 
 impl Future for Watch<'_> {
-    type Output = DirectEnd;
+    type Output = CloseReason;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<DirectEnd> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<CloseReason> {
         let this = &mut *self;
         let write_timeout = this.sink.settings.write_timeout;
         for _ in 0..MAX_PASSES {
             let status = this.sink.status(cx.waker());
             if status.failed {
-                return Poll::Ready(DirectEnd::WriteFailed);
+                return Poll::Ready(CloseReason::WriteFailed);
             }
             if let Some(reason) = status.closed {
-                return Poll::Ready(ended_by(reason));
+                return Poll::Ready(reason);
             }
             match this.stream.poll_read_ready(cx) {
                 Poll::Ready(Ok(())) => {
                     if client_left(this.stream) {
-                        return Poll::Ready(DirectEnd::ClientClosed);
+                        return Poll::Ready(CloseReason::ClientClosed);
                     }
                     // A spurious wake-up; `try_read` cleared the readiness.
                     continue;
                 }
-                Poll::Ready(Err(_)) => return Poll::Ready(DirectEnd::ClientClosed),
+                Poll::Ready(Err(_)) => return Poll::Ready(CloseReason::ClientClosed),
                 Poll::Pending => {}
             }
             if let Some(expiry) = &mut this.expiry {
                 if expiry.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(DirectEnd::CredentialsExpired);
+                    return Poll::Ready(CloseReason::CredentialsExpired);
                 }
             }
             let Some(since) = status.behind_since else {
@@ -147,11 +121,11 @@ impl Future for Watch<'_> {
             match this.stream.poll_write_ready(cx) {
                 Poll::Ready(Ok(())) => {
                     if this.sink.flush().is_err() {
-                        return Poll::Ready(DirectEnd::WriteFailed);
+                        return Poll::Ready(CloseReason::WriteFailed);
                     }
                     continue;
                 }
-                Poll::Ready(Err(_)) => return Poll::Ready(DirectEnd::WriteFailed),
+                Poll::Ready(Err(_)) => return Poll::Ready(CloseReason::WriteFailed),
                 Poll::Pending => {}
             }
             let deadline = tokio::time::Instant::from_std(since + write_timeout);
@@ -162,7 +136,7 @@ impl Future for Watch<'_> {
                 timeout.as_mut().reset(deadline);
             }
             if timeout.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(DirectEnd::WriteFailed);
+                return Poll::Ready(CloseReason::WriteFailed);
             }
             return Poll::Pending;
         }
@@ -185,7 +159,7 @@ fn client_left(stream: &TcpStream) -> bool {
 /// Ends the response: flushes what is pending, then the drain's final frame
 /// (when draining) and the last chunk; gives up when the socket takes nothing
 /// for the write timeout.
-async fn finish_response(sink: &DirectSink, stream: &TcpStream, end: DirectEnd) {
+async fn finish_response(sink: &DirectSink, stream: &TcpStream, end: CloseReason) {
     let timeout = sink.settings.write_timeout;
     loop {
         match sink.flush() {
@@ -201,7 +175,7 @@ async fn finish_response(sink: &DirectSink, stream: &TcpStream, end: DirectEnd) 
         }
     }
     let mut tail = BytesMut::new();
-    if end == DirectEnd::Shutdown {
+    if end == CloseReason::Shutdown {
         if let Some(frame) = sink.settings.drain.final_frame() {
             tail.put_slice(ChunkHeader::new(frame.len()).as_bytes());
             tail.put_slice(&frame);
@@ -226,28 +200,6 @@ async fn finish_response(sink: &DirectSink, stream: &TcpStream, end: DirectEnd) 
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => return,
-        }
-    }
-}
-
-fn ended_by(reason: CloseReason) -> DirectEnd {
-    match reason {
-        CloseReason::SlowClient => DirectEnd::SlowClient,
-        CloseReason::UpstreamStopped => DirectEnd::UpstreamStopped,
-        CloseReason::UpstreamRefused => DirectEnd::UpstreamRefused,
-        CloseReason::Shutdown => DirectEnd::Shutdown,
-        CloseReason::ClientClosed => DirectEnd::ClientClosed,
-    }
-}
-
-fn close_reason(end: DirectEnd) -> CloseReason {
-    match end {
-        DirectEnd::SlowClient => CloseReason::SlowClient,
-        DirectEnd::UpstreamStopped => CloseReason::UpstreamStopped,
-        DirectEnd::UpstreamRefused => CloseReason::UpstreamRefused,
-        DirectEnd::Shutdown => CloseReason::Shutdown,
-        DirectEnd::ClientClosed | DirectEnd::WriteFailed | DirectEnd::CredentialsExpired => {
-            CloseReason::ClientClosed
         }
     }
 }

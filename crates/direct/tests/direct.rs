@@ -22,13 +22,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sse_gateway_codec::{encode_event, Frame, OutgoingEvent};
-use sse_gateway_direct::{
-    serve, DirectEnd, DirectOutcome, DirectSettings, DirectSink, DrainAdvice,
-};
+use sse_gateway_direct::{serve, DirectOutcome, DirectSettings, DirectSink, Drain};
 use sse_gateway_hub::testing::{round_tally, TestFeed};
 use sse_gateway_hub::{
-    ClientQueue, Delivery, DeliveryKind, HubLimits, Membership, Offer, SubscribeRequest,
-    SubscriberSink, TopicHub, TopicPublisher, TopicSettings, SHARD_MIN,
+    ClientQueue, CloseReason, Delivery, DeliveryKind, HubLimits, Membership, Offer,
+    SubscribeRequest, SubscriberSink, TopicHub, TopicPublisher, TopicSettings, SHARD_MIN,
 };
 use sse_gateway_metrics::GatewayMetrics;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -82,28 +80,13 @@ fn id_of(payload: &[u8]) -> u64 {
         .unwrap()
 }
 
-/// The gateway's drain state as the direct streams see it.
-struct TestDrain {
-    draining: AtomicBool,
-    frame: Option<Bytes>,
-}
+/// The gateway's drain as the direct streams see it: not started, advising
+/// 1234 ms (jittered) once it is.
+struct TestDrain;
 
 impl TestDrain {
-    fn idle() -> Arc<Self> {
-        Arc::new(Self {
-            draining: AtomicBool::new(false),
-            frame: None,
-        })
-    }
-}
-
-impl DrainAdvice for TestDrain {
-    fn draining(&self) -> bool {
-        self.draining.load(Ordering::SeqCst)
-    }
-
-    fn final_frame(&self) -> Option<Bytes> {
-        self.frame.clone()
+    fn idle() -> Arc<Drain> {
+        Arc::new(Drain::new(Duration::from_millis(1234)))
     }
 }
 
@@ -112,7 +95,7 @@ impl DrainAdvice for TestDrain {
 fn direct_settings(
     client_queue: usize,
     write_timeout: Duration,
-    drain: Arc<TestDrain>,
+    drain: Arc<Drain>,
 ) -> Arc<DirectSettings> {
     Arc::new(DirectSettings {
         client_queue,
@@ -537,7 +520,7 @@ async fn a_thousand_frames_arrive_in_order_one_chunk_each_and_are_counted() {
     assert_frames(&chunks[1..], &sent);
 
     let outcome = served.outcome().await;
-    assert_eq!(outcome.end, DirectEnd::UpstreamStopped);
+    assert_eq!(outcome.end, CloseReason::UpstreamStopped);
     assert_eq!(outcome.events, 1000);
     assert_eq!(
         outcome.bytes,
@@ -592,7 +575,7 @@ async fn many_subscribers_get_every_frame(shard_threads: usize, batched: &[bool]
         let outcome = served.outcome().await;
         assert_eq!(
             outcome.end,
-            DirectEnd::UpstreamStopped,
+            CloseReason::UpstreamStopped,
             "subscriber {index}"
         );
         assert_eq!(outcome.events, 100, "subscriber {index}");
@@ -640,7 +623,7 @@ async fn a_stream_does_not_end_while_its_gathered_send_is_in_flight() {
     // The round ends: the send lands, then the stream ends.
     drop(tally);
     let outcome = served.outcome().await;
-    assert_eq!(outcome.end, DirectEnd::ClientClosed);
+    assert_eq!(outcome.end, CloseReason::ClientClosed);
     drop(membership);
 }
 
@@ -686,7 +669,7 @@ async fn replay_and_frames_held_before_attach_arrive_in_order_after_it() {
     );
 
     let outcome = served.outcome().await;
-    assert_eq!(outcome.end, DirectEnd::UpstreamStopped);
+    assert_eq!(outcome.end, CloseReason::UpstreamStopped);
     assert_eq!(outcome.events, 26);
     let bytes = chunks[0].len() as u64 + payload_bytes(&sent[4..]);
     assert_eq!(
@@ -716,7 +699,7 @@ async fn a_stream_stopped_before_attach_still_gets_what_it_held_then_the_last_ch
     let chunks = client.complete_body().await;
     assert_frames(&chunks, &sent);
     let outcome = served.outcome().await;
-    assert_eq!(outcome.end, DirectEnd::UpstreamStopped);
+    assert_eq!(outcome.end, CloseReason::UpstreamStopped);
     assert_eq!(outcome.events, 5);
     drop(membership);
 }
@@ -733,7 +716,7 @@ async fn frames_held_before_attach_are_bounded_by_the_client_queue() {
 
     let (mut client, served) = connect(&sink, &membership, false).await;
     let outcome = served.outcome().await;
-    assert_eq!(outcome.end, DirectEnd::SlowClient);
+    assert_eq!(outcome.end, CloseReason::SlowClient);
     assert_eq!(outcome.events, 0, "what it held was dropped");
     let chunks = client.cut_body().await;
     assert!(
@@ -782,7 +765,7 @@ async fn a_client_behind_small_buffers_gets_everything_once_it_reads() {
     publisher.stop();
     assert!(client.complete_body().await.is_empty());
     let outcome = served.outcome().await;
-    assert_eq!(outcome.end, DirectEnd::UpstreamStopped);
+    assert_eq!(outcome.end, CloseReason::UpstreamStopped);
     assert_eq!(outcome.events, 401);
     assert_eq!(outcome.bytes, payload_bytes(&sent));
     assert_eq!(h.metric(EVENTS_SERIES), Some(401.0));
@@ -837,7 +820,7 @@ async fn slow_and_fast(batched: bool) {
     publisher.stop();
 
     let slow = slow_served.outcome().await;
-    assert_eq!(slow.end, DirectEnd::SlowClient);
+    assert_eq!(slow.end, CloseReason::SlowClient);
     assert_eq!(h.metric(SLOW_SERIES), Some(1.0));
     let slow_chunks = slow_client.cut_body().await;
     assert_eq!(slow_chunks[0], b":\n");
@@ -858,7 +841,7 @@ async fn slow_and_fast(batched: bool) {
     assert_eq!(fast_chunks[0], b":\n");
     assert_frames(&fast_chunks[1..], &sent);
     let fast = fast_served.outcome().await;
-    assert_eq!(fast.end, DirectEnd::UpstreamStopped);
+    assert_eq!(fast.end, CloseReason::UpstreamStopped);
     assert_eq!(fast.events, sent.len() as u64);
     drop((fast_membership, slow_membership));
 }
@@ -885,7 +868,7 @@ async fn a_client_that_closes_ends_the_stream_and_leaves_the_topic() {
     drop(client);
 
     let outcome = served.outcome().await;
-    assert_eq!(outcome.end, DirectEnd::ClientClosed);
+    assert_eq!(outcome.end, CloseReason::ClientClosed);
     assert_eq!(outcome.events, 3);
     assert_eq!(h.metric(SUBSCRIBERS_SERIES), Some(1.0), "until it leaves");
     drop(membership);
@@ -910,7 +893,7 @@ async fn a_client_that_sends_bytes_after_its_request_is_closed() {
     client.io.write_all(b"x").await.unwrap();
 
     let outcome = served.outcome().await;
-    assert_eq!(outcome.end, DirectEnd::ClientClosed);
+    assert_eq!(outcome.end, CloseReason::ClientClosed);
     assert!(
         client.cut_body().await.is_empty(),
         "closed without the last chunk"
@@ -928,18 +911,15 @@ async fn a_hub_shutdown_flushes_then_writes_the_final_frame_and_the_last_chunk()
         ..quiet()
     };
     let h = Harness::new(settings);
-    let drain = Arc::new(TestDrain {
-        draining: AtomicBool::new(false),
-        frame: Some(Bytes::from_static(b"retry: 1234\n\n")),
-    });
+    let drain = TestDrain::idle();
     let (membership, sink) = h.subscribe(None, direct_settings(8 << 20, DEADLINE, drain.clone()));
     let (mut client, served) = connect(&sink, &membership, true).await;
     let publisher = h.feed.publisher();
     let sent = publish(&publisher, 1, 300, 700);
     assert!(sink.written().0 < 300, "frames are pending at the drain");
 
-    drain.draining.store(true, Ordering::SeqCst);
-    h.hub.shutdown(Duration::from_secs(7));
+    assert!(drain.start());
+    h.hub.shutdown();
     let chunks = client.complete_body().await;
 
     let first = std::str::from_utf8(&chunks[0]).unwrap();
@@ -951,14 +931,18 @@ async fn a_hub_shutdown_flushes_then_writes_the_final_frame_and_the_last_chunk()
         .unwrap();
     assert!((800..=1200).contains(&ms), "the join's advice: {ms}");
     assert_frames(&chunks[1..=300], &sent);
-    assert_eq!(
-        chunks[301..],
-        [b"retry: 1234\n\n".to_vec()],
-        "only the stream's own final frame, not the hub's retry advice"
-    );
+    assert_eq!(chunks.len(), 302, "one final frame after the events");
+    let last = std::str::from_utf8(&chunks[301]).unwrap();
+    let ms: u64 = last
+        .strip_prefix("retry: ")
+        .and_then(|rest| rest.strip_suffix("\n\n"))
+        .unwrap_or_else(|| panic!("the drain's final retry, got {last:?}"))
+        .parse()
+        .unwrap();
+    assert!((987..=1481).contains(&ms), "jittered around 1234 ms: {ms}");
 
     let outcome = served.outcome().await;
-    assert_eq!(outcome.end, DirectEnd::Shutdown);
+    assert_eq!(outcome.end, CloseReason::Shutdown);
     assert_eq!(outcome.events, 300);
     drop(membership);
 }
@@ -969,10 +953,7 @@ async fn a_hub_shutdown_flushes_then_writes_the_final_frame_and_the_last_chunk()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upstream_stop_flushes_then_writes_the_last_chunk() {
     let h = Harness::new(quiet());
-    let drain = Arc::new(TestDrain {
-        draining: AtomicBool::new(false),
-        frame: Some(Bytes::from_static(b"retry: 1234\n\n")),
-    });
+    let drain = TestDrain::idle();
     let (membership, sink) = h.subscribe(None, direct_settings(8 << 20, DEADLINE, drain));
     let (mut client, served) = connect(&sink, &membership, true).await;
     let publisher = h.feed.publisher();
@@ -984,7 +965,7 @@ async fn an_upstream_stop_flushes_then_writes_the_last_chunk() {
     assert_eq!(chunks[0], b":\n");
     assert_frames(&chunks[1..], &sent);
     let outcome = served.outcome().await;
-    assert_eq!(outcome.end, DirectEnd::UpstreamStopped);
+    assert_eq!(outcome.end, CloseReason::UpstreamStopped);
     assert_eq!(outcome.events, 300);
     assert_eq!(outcome.bytes, payload_bytes(&sent));
     drop(membership);
@@ -996,10 +977,7 @@ async fn an_upstream_stop_flushes_then_writes_the_last_chunk() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expiry_flushes_then_writes_the_last_chunk() {
     let h = Harness::new(quiet());
-    let drain = Arc::new(TestDrain {
-        draining: AtomicBool::new(false),
-        frame: Some(Bytes::from_static(b"retry: 1234\n\n")),
-    });
+    let drain = TestDrain::idle();
     let (membership, sink) = h.subscribe(None, direct_settings(8 << 20, DEADLINE, drain));
     let expiry = Instant::now() + Duration::from_secs(1);
     let (mut client, served) = connect_expiring(&sink, &membership, true, Some(expiry)).await;
@@ -1016,7 +994,7 @@ async fn expiry_flushes_then_writes_the_last_chunk() {
     assert_eq!(chunks[0], b":\n");
     assert_frames(&chunks[1..], &sent);
     let outcome = served.outcome().await;
-    assert_eq!(outcome.end, DirectEnd::CredentialsExpired);
+    assert_eq!(outcome.end, CloseReason::CredentialsExpired);
     assert_eq!(outcome.events, 300);
     // The topic carries on and drops the ended sink at its next offer.
     assert_eq!(h.subscribers(), 1);
@@ -1052,7 +1030,7 @@ async fn a_socket_that_takes_nothing_for_the_write_timeout_is_cut_off() {
     );
 
     let outcome = served.outcome().await;
-    assert_eq!(outcome.end, DirectEnd::WriteFailed);
+    assert_eq!(outcome.end, CloseReason::WriteFailed);
     assert!(
         start.elapsed() >= write_timeout,
         "not before the write timeout"
@@ -1130,6 +1108,6 @@ async fn a_client_that_keeps_reading_while_behind_is_not_timed_out() {
     chunks.extend(client.lock().await.complete_body().await);
     assert_eq!(chunks[0], b":\n");
     assert_frames(&chunks[1..], &sent);
-    assert_eq!(served.outcome().await.end, DirectEnd::UpstreamStopped);
+    assert_eq!(served.outcome().await.end, CloseReason::UpstreamStopped);
     drop(membership);
 }

@@ -9,12 +9,19 @@ use sse_gateway_codec::{encode_event, encode_retry, OutgoingEvent};
 /// The heartbeat: the shortest comment.
 pub(crate) const HEARTBEAT: Bytes = Bytes::from_static(b":\n");
 
-/// `retry:` advice with ±20% jitter, so reconnects after an outage spread out.
-pub(crate) fn jittered_retry(base: Duration) -> Bytes {
-    let ms = u64::try_from(base.as_millis()).unwrap_or(u64::MAX);
+/// `base` with ±20% jitter, in whole milliseconds: every `retry` the
+/// gateway advises (join advice, the drain's final frame, refusals) is
+/// spread this way, so that reconnects after an outage do not arrive as one
+/// herd.
+pub fn jittered(base: Duration) -> Duration {
+    let ms = u64::try_from(base.as_millis()).unwrap_or(u64::MAX / 2);
     let spread = ms / 5;
-    let jittered = ms - spread + fastrand::u64(0..=spread.saturating_mul(2));
-    encode_retry(jittered)
+    Duration::from_millis(ms - spread + fastrand::u64(0..=spread.saturating_mul(2)))
+}
+
+/// `retry:` advice of [`jittered`] `base`.
+pub fn jittered_retry(base: Duration) -> Bytes {
+    encode_retry(u64::try_from(jittered(base).as_millis()).unwrap_or(u64::MAX))
 }
 
 /// A `gap` event telling the client its Last-Event-ID is no longer held.

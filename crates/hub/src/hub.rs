@@ -11,7 +11,6 @@ use parking_lot::Mutex;
 use sse_gateway_metrics::{GatewayMetrics, TopicMetrics};
 use tokio::runtime::Handle;
 
-use crate::advice::jittered_retry;
 use crate::topic::{JoinError, Topic, TopicKey};
 use crate::{
     CloseReason, Delivery, HubLimits, Refusal, ReplayBudget, SubscriberSink, TopicPublisher,
@@ -191,7 +190,7 @@ impl TopicHub {
                 Err(JoinError::Refused(refusal)) => {
                     if created {
                         // Nobody else can have joined a topic refused to its creator.
-                        topic.close(CloseReason::ClientClosed, None);
+                        topic.close(CloseReason::ClientClosed);
                         self.shared.forget(&topic);
                     }
                     return Err(refusal);
@@ -285,10 +284,11 @@ impl TopicHub {
         self.shared.clients.load(Ordering::Acquire)
     }
 
-    /// Drains everything: refuses new subscribers, offers every subscriber a
-    /// final `retry` (jittered around `retry`, so reconnects do not arrive as
-    /// one herd), closes every stream and every feed.
-    pub fn shutdown(&self, retry: Duration) {
+    /// Drains everything: refuses new subscribers, closes every stream (with
+    /// [`CloseReason::Shutdown`]) and every feed. Each stream writes its own
+    /// final `retry:` (the sinks' `Drain`), jittered per client so that
+    /// reconnects do not arrive as one herd.
+    pub fn shutdown(&self) {
         self.shared.shutting_down.store(true, Ordering::Release);
         let topics: Vec<Arc<Topic>> = {
             let mut open = self.shared.topics.lock();
@@ -296,7 +296,7 @@ impl TopicHub {
             open.map.drain().map(|(_, t)| t).collect()
         };
         for topic in topics {
-            topic.close(CloseReason::Shutdown, Some(jittered_retry(retry)));
+            topic.close(CloseReason::Shutdown);
         }
     }
 }
@@ -367,7 +367,7 @@ async fn run_timer(topic: Arc<Topic>, shared: Arc<HubShared>) {
     loop {
         let tick = topic.tick(Instant::now());
         if tick.close {
-            topic.close(CloseReason::Shutdown, None);
+            topic.close(CloseReason::Shutdown);
             shared.forget(&topic);
             return;
         }

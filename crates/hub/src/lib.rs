@@ -48,6 +48,7 @@ mod sink;
 pub mod testing;
 mod topic;
 
+pub use advice::{jittered, jittered_retry};
 pub use hub::{
     DeliveryRecorder, FeedFuture, Membership, SubscribeRequest, TopicHub, TopicInfo, OPEN_REFUSED,
 };

@@ -76,12 +76,6 @@ impl Delivery {
         }
     }
 
-    /// Whether this is the gateway's `retry:` advice (left out by streams
-    /// that write their own final `retry:` at drain).
-    pub fn is_retry_advice(&self) -> bool {
-        self.kind == DeliveryKind::Advice && self.bytes.starts_with(b"retry:")
-    }
-
     /// Whether the bytes hold live events (whose fan-out delay is measured).
     pub fn is_live_event(&self) -> bool {
         matches!(self.kind, DeliveryKind::Event | DeliveryKind::Batch { .. })
@@ -99,7 +93,9 @@ pub enum Offer {
     Closed,
 }
 
-/// Why a subscriber's stream ends.
+/// Why a subscriber's stream ended: the one answer for both paths, from the
+/// topic's `close` to the access log's `reason`. The topic closes streams
+/// for the first four; the stream itself finds the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum CloseReason {
     /// It fell more than `client_queue` bytes behind.
@@ -115,9 +111,51 @@ pub enum CloseReason {
     /// The gateway is shutting down.
     #[error("shutdown")]
     Shutdown,
-    /// The client went away.
+    /// The client went away (closed its connection, or sent bytes after
+    /// its request).
     #[error("client closed")]
     ClientClosed,
+    /// A write to the client failed, or took nothing for the write timeout.
+    #[error("write failed")]
+    WriteFailed,
+    /// The client's credentials reached their expiry.
+    #[error("credentials expired")]
+    CredentialsExpired,
+    /// The stream was dropped before it could say why (its task ended with
+    /// the runtime).
+    #[error("dropped")]
+    Dropped,
+}
+
+// === impl CloseReason ===
+
+impl CloseReason {
+    /// The `reason` value of the stream's access-log line.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientClosed => "client_closed",
+            Self::SlowClient => "slow_client",
+            Self::UpstreamStopped => "upstream_stopped",
+            Self::UpstreamRefused => "upstream_refused",
+            Self::Shutdown => "shutdown",
+            Self::WriteFailed => "write_failed",
+            Self::CredentialsExpired => "credentials_expired",
+            Self::Dropped => "dropped",
+        }
+    }
+
+    /// Whether the response ends properly (pending bytes, then the end of
+    /// the body) rather than being cut: the gateway or the upstream ended
+    /// it, or the client's credentials did.
+    pub const fn ends_response(self) -> bool {
+        matches!(
+            self,
+            Self::Shutdown
+                | Self::UpstreamStopped
+                | Self::UpstreamRefused
+                | Self::CredentialsExpired
+        )
+    }
 }
 
 /// Why a subscription was refused.

@@ -393,12 +393,12 @@ impl Topic {
     }
 
     /// Closes the topic for good: subscribers (after `last` advice), feed, timer.
-    pub(crate) fn close(&self, reason: CloseReason, last: Option<Bytes>) {
+    pub(crate) fn close(&self, reason: CloseReason) {
         let mut state = self.state.lock();
         if state.phase != Phase::Closed {
             self.flush_window(&mut state, Instant::now());
         }
-        self.close_subscribers(&mut state, reason, last);
+        self.close_subscribers(&mut state, reason);
         state.phase = Phase::Closed;
         state.ring.clear();
         drop(state);
@@ -415,12 +415,8 @@ impl Topic {
         self.wake.notify_one();
     }
 
-    fn close_subscribers(&self, state: &mut TopicState, reason: CloseReason, last: Option<Bytes>) {
-        let now = Instant::now();
+    fn close_subscribers(&self, state: &mut TopicState, reason: CloseReason) {
         for (_, (_, sink)) in state.subscribers.iter() {
-            if let Some(bytes) = &last {
-                sink.offer(&Delivery::new(bytes.clone(), DeliveryKind::Advice, now));
-            }
             sink.close(reason);
             self.metrics.subscriber_left();
         }

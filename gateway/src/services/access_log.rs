@@ -9,32 +9,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use pingora::proxy::Session;
-use sse_gateway_hub::Membership;
+use sse_gateway_hub::{CloseReason, Membership};
 
 /// The `tracing` target of access-log lines.
 pub(crate) const ACCESS_TARGET: &str = "sse_gateway::access";
-
-/// Why a client stream ended (the `reason` of its access-log line).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StreamEnd {
-    /// The client closed its connection (or sent something unexpected).
-    ClientClosed,
-    /// The client fell more than `client_queue` bytes behind.
-    SlowClient,
-    /// The upstream stopped the topic (HTTP 204).
-    UpstreamStopped,
-    /// The upstream refused the topic (401, 403, 404, 410, not an event
-    /// stream): the topic ended.
-    UpstreamRefused,
-    /// The gateway drained it (shutdown or upgrade).
-    Shutdown,
-    /// A write to the client failed or timed out.
-    WriteFailed,
-    /// Pingora dropped the stream's future (runtime shutdown).
-    Dropped,
-    /// The client's token reached its `exp`.
-    CredentialsExpired,
-}
 
 /// Counts what one stream wrote and logs the access line when dropped.
 pub(crate) struct AccessLog {
@@ -45,7 +23,8 @@ pub(crate) struct AccessLog {
     started: Instant,
     pub(crate) events: u64,
     pub(crate) bytes: u64,
-    pub(crate) end: StreamEnd,
+    /// Why the stream ended (the line's `reason`).
+    pub(crate) end: CloseReason,
 }
 
 /// The client address as the access line shows it (`-` when not on TCP).
@@ -56,24 +35,6 @@ impl std::fmt::Display for ClientAddr {
         match self.0 {
             Some(addr) => addr.fmt(f),
             None => f.write_str("-"),
-        }
-    }
-}
-
-// === impl StreamEnd ===
-
-impl StreamEnd {
-    /// The `reason` value of the access-log line.
-    pub(crate) const fn as_str(self) -> &'static str {
-        match self {
-            Self::ClientClosed => "client_closed",
-            Self::SlowClient => "slow_client",
-            Self::UpstreamStopped => "upstream_stopped",
-            Self::UpstreamRefused => "upstream_refused",
-            Self::Shutdown => "shutdown",
-            Self::WriteFailed => "write_failed",
-            Self::Dropped => "dropped",
-            Self::CredentialsExpired => "credentials_expired",
         }
     }
 }
@@ -93,7 +54,7 @@ impl AccessLog {
             started: Instant::now(),
             events: 0,
             bytes: 0,
-            end: StreamEnd::Dropped,
+            end: CloseReason::Dropped,
         }
     }
 }

@@ -11,26 +11,24 @@
 //! duration, events and bytes written, and why it closed. The line comes from
 //! a guard's `Drop`, so a stream dropped by pingora is logged too.
 //!
-//! **Drain.** Once [`start_drain`] was called (the hub service does it when
+//! **Drain.** Once the [`Drain`] starts (the hub service starts it when
 //! pingora says shut down), each stream ends with its own final `retry:`,
 //! jittered per client (±20% around the drain retry), so that reconnects
-//! spread out instead of arriving as one herd. The hub's per-topic `retry:`
-//! advice offered at drain is left out, so a client sees one final value.
+//! spread out instead of arriving as one herd.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use sse_gateway_config::TopicSettingsConfig;
-use sse_gateway_direct::{DirectSettings, DrainAdvice};
+use sse_gateway_direct::{DirectSettings, Drain};
 use sse_gateway_hub::{ClientQueue, CloseReason, Delivery, Membership};
 use tokio::sync::watch;
 
 use crate::services::access::{self, Admitted};
-use crate::services::access_log::{AccessLog, StreamEnd};
-use crate::services::responses;
+use crate::services::access_log::AccessLog;
 
 /// A client that does not take a write for this long is cut off.
 pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -39,44 +37,16 @@ pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// (a comment: clients ignore it).
 const OPENING_COMMENT: Bytes = Bytes::from_static(b":\n");
 
-/// The drain's base `retry`, set once when the drain starts.
-static DRAIN_RETRY: OnceLock<Duration> = OnceLock::new();
-
-/// Starts the drain: from now on every stream ends with a final jittered
-/// `retry:` around `retry`. Only the first call counts.
-pub(crate) fn start_drain(retry: Duration) {
-    let _ = DRAIN_RETRY.set(retry);
-}
-
-fn drain_retry() -> Option<Duration> {
-    DRAIN_RETRY.get().copied()
-}
-
-/// The drain as the direct path sees it: the same flag and final frame.
-struct GatewayDrain;
-
-impl DrainAdvice for GatewayDrain {
-    fn draining(&self) -> bool {
-        drain_retry().is_some()
-    }
-
-    fn final_frame(&self) -> Option<Bytes> {
-        drain_retry().map(final_retry)
-    }
-}
-
-/// A drained stream's last frame: `retry:` jittered per client.
-fn final_retry(retry: Duration) -> Bytes {
-    Bytes::from(format!("retry: {}\n\n", responses::jittered_ms(retry)))
-}
-
 /// The direct path's settings for a route: the same queue bound, write
 /// timeout and drain as the session path.
-pub(crate) fn direct_settings(settings: &TopicSettingsConfig) -> Arc<DirectSettings> {
+pub(crate) fn direct_settings(
+    settings: &TopicSettingsConfig,
+    drain: &Arc<Drain>,
+) -> Arc<DirectSettings> {
     Arc::new(DirectSettings {
         client_queue: usize::try_from(settings.client_queue).unwrap_or(usize::MAX),
         write_timeout: WRITE_TIMEOUT,
-        drain: Arc::new(GatewayDrain),
+        drain: drain.clone(),
         batched_sends: batched_sends_wanted(),
     })
 }
@@ -96,16 +66,22 @@ pub(crate) async fn serve(
     session: &mut Session,
     membership: Membership,
     queue: Arc<ClientQueue>,
-    shutdown: watch::Receiver<bool>,
+    drain: &Drain,
     admitted: Admitted,
 ) {
     let mut log = AccessLog::new(&membership, session);
-    let end = stream(session, &membership, &queue, shutdown, &admitted, &mut log).await;
-    if end == StreamEnd::Shutdown {
-        if let Some(retry) = drain_retry() {
-            let _ = session
-                .write_response_body(Some(final_retry(retry)), false)
-                .await;
+    let end = stream(
+        session,
+        &membership,
+        &queue,
+        drain.signal(),
+        &admitted,
+        &mut log,
+    )
+    .await;
+    if end == CloseReason::Shutdown {
+        if let Some(frame) = drain.final_frame() {
+            let _ = session.write_response_body(Some(frame), false).await;
         }
     }
     log.end = end;
@@ -127,17 +103,17 @@ async fn stream(
     session: &mut Session,
     membership: &Membership,
     queue: &ClientQueue,
-    mut shutdown: watch::Receiver<bool>,
+    mut drained: watch::Receiver<bool>,
     admitted: &Admitted,
     log: &mut AccessLog,
-) -> StreamEnd {
+) -> CloseReason {
     session.set_write_timeout(Some(WRITE_TIMEOUT));
     let Ok(mut header) = stream_header() else {
-        return StreamEnd::WriteFailed;
+        return CloseReason::WriteFailed;
     };
     access::apply(&mut header, &admitted.cors);
     if session.write_response_header(header, false).await.is_err() {
-        return StreamEnd::WriteFailed;
+        return CloseReason::WriteFailed;
     }
     let mut batch = Vec::new();
     // Whatever the hub queued at join (retry advice, replay) goes out with
@@ -146,22 +122,22 @@ async fn stream(
     match opened {
         Ok(Ok(())) => {
             if !write_batch(session, membership, &mut batch, log).await {
-                return StreamEnd::WriteFailed;
+                return CloseReason::WriteFailed;
             }
         }
-        Ok(Err(reason)) => return ended_by(reason),
+        Ok(Err(reason)) => return reason,
         Err(_empty) => {
             if session
                 .write_response_body(Some(OPENING_COMMENT), false)
                 .await
                 .is_err()
             {
-                return StreamEnd::WriteFailed;
+                return CloseReason::WriteFailed;
             }
         }
     }
-    if *shutdown.borrow() {
-        return StreamEnd::Shutdown;
+    if *drained.borrow() {
+        return CloseReason::Shutdown;
     }
     let expiry = access::expiry(admitted.deadline);
     tokio::pin!(expiry);
@@ -169,26 +145,16 @@ async fn stream(
         let next = tokio::select! {
             biased;
             next = queue.next_batch(&mut batch) => next,
-            _gone = session.read_body_or_idle(true) => return StreamEnd::ClientClosed,
-            _signal = shutdown.changed() => return StreamEnd::Shutdown,
-            () = &mut expiry => return StreamEnd::CredentialsExpired,
+            _gone = session.read_body_or_idle(true) => return CloseReason::ClientClosed,
+            _signal = drained.changed() => return CloseReason::Shutdown,
+            () = &mut expiry => return CloseReason::CredentialsExpired,
         };
         if let Err(reason) = next {
-            return ended_by(reason);
+            return reason;
         }
         if !write_batch(session, membership, &mut batch, log).await {
-            return StreamEnd::WriteFailed;
+            return CloseReason::WriteFailed;
         }
-    }
-}
-
-fn ended_by(reason: CloseReason) -> StreamEnd {
-    match reason {
-        CloseReason::SlowClient => StreamEnd::SlowClient,
-        CloseReason::UpstreamStopped => StreamEnd::UpstreamStopped,
-        CloseReason::UpstreamRefused => StreamEnd::UpstreamRefused,
-        CloseReason::Shutdown => StreamEnd::Shutdown,
-        CloseReason::ClientClosed => StreamEnd::ClientClosed,
     }
 }
 
@@ -211,10 +177,6 @@ async fn write_batch(
     batch: &mut Vec<Delivery>,
     log: &mut AccessLog,
 ) -> bool {
-    if drain_retry().is_some() {
-        // The stream writes its own final, per-client jittered retry.
-        batch.retain(|d| !d.is_retry_advice());
-    }
     let (bytes, events) = join(batch);
     let len = bytes.len() as u64;
     let ok = bytes.is_empty()
@@ -294,27 +256,6 @@ mod tests {
         );
         assert_eq!(events, 2);
         assert_eq!(join(&[]), (Bytes::new(), 0));
-    }
-
-    #[test]
-    fn only_retry_advice_is_dropped_at_drain() {
-        assert!(delivery(b"retry: 3000\n\n", DeliveryKind::Advice).is_retry_advice());
-        assert!(!delivery(b"event: gap\ndata: {}\n\n", DeliveryKind::Advice).is_retry_advice());
-        assert!(!delivery(b"retry: 1\n\n", DeliveryKind::Event).is_retry_advice());
-    }
-
-    #[test]
-    fn close_reasons_map_to_log_reasons() {
-        assert_eq!(ended_by(CloseReason::SlowClient).as_str(), "slow_client");
-        assert_eq!(ended_by(CloseReason::Shutdown).as_str(), "shutdown");
-        assert_eq!(
-            ended_by(CloseReason::UpstreamStopped).as_str(),
-            "upstream_stopped"
-        );
-        assert_eq!(
-            ended_by(CloseReason::ClientClosed).as_str(),
-            "client_closed"
-        );
     }
 
     #[test]

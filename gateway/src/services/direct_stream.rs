@@ -12,11 +12,11 @@
 use std::sync::Arc;
 
 use pingora::proxy::Session;
-use sse_gateway_direct::{DirectEnd, DirectSink};
-use sse_gateway_hub::Membership;
+use sse_gateway_direct::DirectSink;
+use sse_gateway_hub::{CloseReason, Membership};
 
 use crate::services::access::{self, Admitted};
-use crate::services::access_log::{AccessLog, StreamEnd};
+use crate::services::access_log::AccessLog;
 use crate::services::{client_stream, takeover};
 
 /// Writes the header, takes the socket and starts the subscriber's task.
@@ -33,13 +33,13 @@ pub(crate) async fn start(
 ) {
     let mut log = AccessLog::new(&membership, session);
     let Ok(mut header) = client_stream::stream_header() else {
-        log.end = StreamEnd::WriteFailed;
+        log.end = CloseReason::WriteFailed;
         return;
     };
     access::apply(&mut header, &admitted.cors);
     session.set_write_timeout(Some(client_stream::WRITE_TIMEOUT));
     if session.write_response_header(header, false).await.is_err() {
-        log.end = StreamEnd::WriteFailed;
+        log.end = CloseReason::WriteFailed;
         return;
     }
     let stream = match takeover::take(session) {
@@ -49,7 +49,7 @@ pub(crate) async fn start(
                 route = %membership.route(),
                 "direct path: could not take the connection out of pingora: {e}"
             );
-            log.end = StreamEnd::WriteFailed;
+            log.end = CloseReason::WriteFailed;
             return;
         }
     };
@@ -59,21 +59,9 @@ pub(crate) async fn start(
         let outcome = sse_gateway_direct::serve(sink, expiry).await;
         log.events = outcome.events;
         log.bytes = outcome.bytes;
-        log.end = stream_end(outcome.end);
+        log.end = outcome.end;
         drop(membership);
         drop(log);
         drop(held);
     });
-}
-
-fn stream_end(end: DirectEnd) -> StreamEnd {
-    match end {
-        DirectEnd::ClientClosed => StreamEnd::ClientClosed,
-        DirectEnd::SlowClient => StreamEnd::SlowClient,
-        DirectEnd::UpstreamStopped => StreamEnd::UpstreamStopped,
-        DirectEnd::UpstreamRefused => StreamEnd::UpstreamRefused,
-        DirectEnd::Shutdown => StreamEnd::Shutdown,
-        DirectEnd::WriteFailed => StreamEnd::WriteFailed,
-        DirectEnd::CredentialsExpired => StreamEnd::CredentialsExpired,
-    }
 }

@@ -136,8 +136,7 @@ pub(crate) async fn handle(
             direct_stream::start(session, membership, sink, admitted, held).await;
         }
         Writer::Session(queue) => {
-            let shutdown = state.shutdown_signal();
-            client_stream::serve(session, membership, queue, shutdown, admitted).await;
+            client_stream::serve(session, membership, queue, &state.drain, admitted).await;
             drop(address_slot);
         }
     }
@@ -235,12 +234,12 @@ impl Writer {
 async fn refuse_for_now(session: &mut Session, plan: &RoutePlan, cors: &CorsHeaders) {
     plan.metrics.rejected(RejectReason::Limit);
     if accepts_event_stream(session) {
-        let body = format!("retry: {}\n\n", responses::jittered_ms(plan.refusal_retry));
+        let body = sse_gateway_hub::jittered_retry(plan.refusal_retry);
         let headers = [
             ("content-type", "text/event-stream"),
             ("cache-control", "no-cache"),
         ];
-        responses::send_with_cors(session, 200, &headers, cors, Bytes::from(body)).await;
+        responses::send_with_cors(session, 200, &headers, cors, body).await;
     } else {
         let secs = responses::retry_after_secs(plan.refusal_retry).to_string();
         let headers = [

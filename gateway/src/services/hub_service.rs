@@ -1,11 +1,9 @@
 //! The "hub" background service: gives the hub a runtime for its feeds and
 //! timers, and starts the drain when pingora says shut down.
 //!
-//! The drain, in order: client streams learn the drain `retry`
-//! ([`client_stream::start_drain`]), `/readyz` turns 503, the hub refuses new
-//! subscribers and closes every topic (its streams and its upstream feed),
-//! and each stream writes its own jittered final `retry:` and ends. Pingora
-//! has stopped accepting by then; it exits after `shutdown_grace`.
+//! The drain itself is [`Drain`](sse_gateway_direct::Drain)'s (see
+//! [`AppState::begin_drain`]). Pingora has stopped accepting by then; it
+//! exits after `shutdown_grace`.
 
 use std::sync::Arc;
 
@@ -14,7 +12,6 @@ use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use sse_gateway_hub::TopicHub;
 
-use crate::services::client_stream;
 use crate::state::AppState;
 
 /// Builds the hub on this service's runtime, then waits for shutdown.
@@ -50,10 +47,9 @@ impl BackgroundService for HubService {
         let clients = state.hub().map_or(0, TopicHub::client_count);
         tracing::info!(
             clients,
-            retry_ms = u64::try_from(state.drain_retry.as_millis()).unwrap_or(u64::MAX),
+            retry_ms = u64::try_from(state.drain.retry().as_millis()).unwrap_or(u64::MAX),
             "shutting down: draining client streams"
         );
-        client_stream::start_drain(state.drain_retry);
         state.begin_drain();
         tracing::info!("drained: client streams and upstream feeds closed");
     }

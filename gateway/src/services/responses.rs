@@ -86,14 +86,6 @@ fn build(
     Ok(Box::new(header))
 }
 
-/// `base` in milliseconds with ±20% jitter, so refused clients do not come
-/// back as one herd.
-pub(crate) fn jittered_ms(base: Duration) -> u64 {
-    let ms = u64::try_from(base.as_millis()).unwrap_or(u64::MAX / 2);
-    let spread = ms / 5;
-    ms - spread + fastrand::u64(0..=spread.saturating_mul(2))
-}
-
 /// `Retry-After` seconds for `base` (at least 1).
 pub(crate) fn retry_after_secs(base: Duration) -> u64 {
     base.as_secs_f64().ceil().max(1.0) as u64
@@ -102,15 +94,6 @@ pub(crate) fn retry_after_secs(base: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn jitter_stays_within_twenty_percent() {
-        for _ in 0..500 {
-            let ms = jittered_ms(Duration::from_secs(3));
-            assert!((2400..=3600).contains(&ms), "{ms}");
-        }
-        assert_eq!(jittered_ms(Duration::ZERO), 0);
-    }
 
     #[test]
     fn retry_after_rounds_up_to_whole_seconds() {

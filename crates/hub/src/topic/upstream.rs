@@ -94,7 +94,7 @@ impl Topic {
             until: now + self.settings.stop_holdoff,
         };
         state.upstream = UpstreamState::Stopped;
-        self.close_subscribers(&mut state, CloseReason::UpstreamStopped, None);
+        self.close_subscribers(&mut state, CloseReason::UpstreamStopped);
         drop(state);
         self.metrics.set_upstream_up(false);
         self.answer.send_replace(UpstreamAnswer::Stopped);
@@ -114,7 +114,7 @@ impl Topic {
             until: now + REFUSED_HOLDOFF,
         };
         state.upstream = UpstreamState::Refused;
-        self.close_subscribers(&mut state, CloseReason::UpstreamRefused, None);
+        self.close_subscribers(&mut state, CloseReason::UpstreamRefused);
         drop(state);
         self.metrics.set_upstream_up(false);
         self.answer.send_replace(UpstreamAnswer::Refused { status });
