@@ -25,6 +25,7 @@
 
 mod chunk;
 mod drain;
+mod lifecycle;
 mod ring;
 mod round;
 mod sink;

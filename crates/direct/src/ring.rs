@@ -33,7 +33,12 @@ pub(crate) enum SendOutcome {
     /// Never submitted: the caller may make it another way.
     NotMade,
     /// Submitted, but the ring failed before it reported back: it may still
-    /// be made. The caller must not write to that socket again.
+    /// be made. The caller must not write to that socket again (the stream
+    /// fails), but may close it: the kernel resolved the descriptor to its
+    /// socket when it took the entry (every entry is issued inline, in the
+    /// `io_uring_enter` that submits it: no `IOSQE_ASYNC`, links or drain)
+    /// and the request holds that reference until it completes, so a
+    /// descriptor number closed and reused meanwhile is never written to.
     Unknown,
 }
 
@@ -118,8 +123,8 @@ impl SendRing {
                 // completes before this returns (the kernel posts the
                 // completion after its last use of the buffer and of the
                 // file), or a reference to `buf` is leaked below so the
-                // bytes stay valid for good, and the caller keeps the
-                // sockets of the sends whose fate is unknown open for good
+                // bytes stay valid for good; a submitted send holds its own
+                // reference to its socket until it completes
                 // (`SendOutcome::Unknown`). Entries never submitted are
                 // never seen by the kernel: the caller drops the ring on
                 // `RingBroken` before another `io_uring_enter`. (With

@@ -169,11 +169,11 @@ impl RoundSends {
         drop(fds);
         outcomes.resize_with(sinks.len(), || SendOutcome::NotMade);
         for (index, (sink, outcome)) in sinks.iter().zip(outcomes.drain(..)).enumerate() {
-            if matches!(outcome, SendOutcome::Unknown) {
-                // The kernel may still use the socket: it stays open for
-                // good (the sink fails; its client reconnects elsewhere).
-                let _kept_open = std::mem::ManuallyDrop::new(sink.clone());
-            }
+            // An unknown outcome fails the sink (its client reconnects and
+            // is replayed); its socket closes with the stream as any other:
+            // a submitted send holds its own reference to the socket (see
+            // `SendOutcome::Unknown`), so the descriptor may be closed and
+            // its number reused without the send going anywhere else.
             sink.sent(&delivery, outcome, tally);
             unsettled.next = index + 1;
         }

@@ -18,7 +18,7 @@ use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 use socket2::SockRef;
 use sse_gateway_hub::{
     CloseReason, Delivery, DeliveryKind, DeliveryRecorder, DeliveryTally, Offer, SubscriberSink,
@@ -27,6 +27,7 @@ use tokio::net::TcpStream;
 
 use crate::chunk::chunk;
 use crate::drain::Drain;
+use crate::lifecycle::Lifecycle;
 use crate::ring::SendOutcome;
 use crate::round;
 
@@ -71,8 +72,6 @@ pub struct DirectSink {
     /// the stream ends).
     stream: OnceLock<TcpStream>,
     state: Mutex<SinkState>,
-    /// Signalled when a gathered send lands (`SinkState::in_flight` ends).
-    landed: Condvar,
     /// The sink itself, for a round that gathers its send.
     me: Weak<DirectSink>,
     pub(crate) settings: Arc<DirectSettings>,
@@ -80,27 +79,16 @@ pub struct DirectSink {
 
 #[derive(Debug, Default)]
 struct SinkState {
-    /// Between [`DirectSink::attach`] and the end: offers go to the socket.
-    /// Before it they are held.
-    attached: bool,
+    /// Who may write to the socket, and whether the stream ended.
+    life: Lifecycle,
     recorder: Option<DeliveryRecorder>,
     pending: VecDeque<Held>,
     /// Wire bytes of `pending.front()` already written.
     front_written: usize,
     /// Payload bytes of pending live (non-replay) deliveries.
     live_bytes: usize,
-    /// While something is pending: when the socket last took bytes (or when
-    /// it fell behind). The write timeout counts from here.
-    behind_since: Option<Instant>,
-    closed: Option<CloseReason>,
-    /// A write failed: the client is gone.
-    failed: bool,
-    /// A send of this sink's is gathered in an offer round and not made
-    /// yet: nothing else may write to the socket or end the stream until
-    /// it lands ([`DirectSink::sent`]).
-    in_flight: bool,
-    /// The subscriber's task, woken when the sink falls behind, closes or
-    /// fails (never per delivery).
+    /// The subscriber's task, woken when the sink falls behind, ends, or
+    /// a send its end waits for lands (never per delivery).
     waker: Option<Waker>,
     events: u64,
     bytes: u64,
@@ -119,8 +107,7 @@ struct Held {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Status {
     pub(crate) behind_since: Option<Instant>,
-    pub(crate) closed: Option<CloseReason>,
-    pub(crate) failed: bool,
+    pub(crate) end: Option<CloseReason>,
 }
 
 // === impl DirectSink ===
@@ -131,7 +118,6 @@ impl DirectSink {
         Arc::new_cyclic(|me| Self {
             stream: OnceLock::new(),
             state: Mutex::new(SinkState::default()),
-            landed: Condvar::new(),
             me: me.clone(),
             settings,
         })
@@ -141,12 +127,10 @@ impl DirectSink {
     /// the membership's recorder, then writes what was held: the join's
     /// advice and replay, or an opening comment when there is none.
     pub fn attach(&self, stream: TcpStream, recorder: DeliveryRecorder) {
+        // A second attach is refused (the first socket stays; the stream
+        // fails).
         let attached = self.stream.set(stream).is_ok();
         let mut state = self.state.lock();
-        if !attached {
-            // A second attach: refuse it (the first socket stays).
-            state.failed = true;
-        }
         state.recorder = Some(recorder);
         if state.pending.is_empty() {
             let delivery = Delivery::new(OPENING_COMMENT, DeliveryKind::Heartbeat, Instant::now());
@@ -156,13 +140,17 @@ impl DirectSink {
                 counted: false,
             });
         }
-        state.attached = attached;
-        if let Some(stream) = self.socket(&state) {
-            if flush(&mut state, stream).is_err() {
-                state.failed = true;
+        state.life.attach(attached);
+        if attached {
+            // What was held is pending: write it as a flush would.
+            state.life.fell_behind(Instant::now());
+            if let Some(stream) = self.socket(&state) {
+                if flush(&mut state, stream).is_err() {
+                    state.life.finish(CloseReason::WriteFailed);
+                }
             }
         }
-        if state.failed || state.behind_since.is_some() {
+        if state.life.end().is_some() || state.life.flushable() {
             wake(state);
         }
     }
@@ -172,9 +160,13 @@ impl DirectSink {
         self.stream.get()
     }
 
-    /// The socket while attached.
+    /// The socket, between the take-over and the let-go.
     fn socket(&self, state: &SinkState) -> Option<&TcpStream> {
-        state.attached.then(|| self.stream.get()).flatten()
+        use crate::lifecycle::Phase;
+        match state.life.phase() {
+            Phase::Holding | Phase::Detached => None,
+            Phase::CaughtUp | Phase::Behind { .. } | Phase::InFlight => self.stream.get(),
+        }
     }
 
     /// The status, registering `waker` to be woken on the next transition.
@@ -184,58 +176,62 @@ impl DirectSink {
             state.waker = Some(waker.clone());
         }
         Status {
-            behind_since: state.behind_since,
-            closed: state.closed,
-            failed: state.failed,
+            behind_since: state.life.behind_since(),
+            end: state.life.end(),
         }
     }
 
     /// Since when the socket last took bytes while behind (`None` when
     /// caught up).
     pub(crate) fn behind_since(&self) -> Option<Instant> {
-        self.state.lock().behind_since
+        self.state.lock().life.behind_since()
     }
 
     /// Writes what is pending. `Ok(true)` when nothing is left.
     pub(crate) fn flush(&self) -> io::Result<bool> {
         let mut state = self.state.lock();
-        let Some(stream) = self.socket(&state) else {
+        let stream = self.socket(&state).filter(|_| state.life.flushable());
+        let Some(stream) = stream else {
             return Ok(state.pending.is_empty());
         };
         let result = flush(&mut state, stream);
         if result.is_err() {
-            state.failed = true;
+            state.life.finish(CloseReason::WriteFailed);
         }
         result
     }
 
     /// Marks the stream ended from the subscriber's side: no more offers are
-    /// taken; what is pending stays, for the response's end.
+    /// taken; what is pending stays, for the response's end. A send in
+    /// flight still lands: wait for [`landed`](Self::landed) before
+    /// writing or letting go of the socket.
     pub(crate) fn end(&self, reason: CloseReason) {
-        let mut state = self.landed_state();
-        if state.closed.is_none() {
-            state.closed = Some(reason);
-        }
+        self.state.lock().life.finish(reason);
     }
 
-    /// Lets go of the socket; returns (events, bytes) written.
+    /// Whether no gathered send is in flight (a round is making it: at most
+    /// one batch's system call away). If one is, `waker` is woken when it
+    /// lands.
+    pub(crate) fn landed(&self, waker: &Waker) -> bool {
+        let mut state = self.state.lock();
+        if !state.life.in_flight() {
+            return true;
+        }
+        if !state.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            state.waker = Some(waker.clone());
+        }
+        false
+    }
+
+    /// Lets go of the socket (after [`end`](Self::end) and
+    /// [`landed`](Self::landed)); returns (events, bytes) written.
     pub(crate) fn detach(&self) -> (u64, u64) {
-        let mut state = self.landed_state();
-        state.attached = false;
+        let mut state = self.state.lock();
+        state.life.detach();
         state.recorder = None;
         state.pending.clear();
         state.live_bytes = 0;
         (state.events, state.bytes)
-    }
-
-    /// The state once no gathered send is in flight (a round is making it:
-    /// at most one batch's system call away).
-    fn landed_state(&self) -> parking_lot::MutexGuard<'_, SinkState> {
-        let mut state = self.state.lock();
-        while state.in_flight {
-            self.landed.wait(&mut state);
-        }
-        state
     }
 
     /// What became of a send a round gathered (see `round`): counted in
@@ -248,8 +244,7 @@ impl DirectSink {
         tally: &mut DeliveryTally<'_>,
     ) {
         let mut state = self.state.lock();
-        state.in_flight = false;
-        self.landed.notify_all();
+        let waited_for = state.life.land();
         let result = match outcome {
             SendOutcome::Made(result) => result.and_then(|n| match n {
                 0 => Err(io::ErrorKind::WriteZero.into()),
@@ -264,16 +259,15 @@ impl DirectSink {
             SendOutcome::Unknown => Err(io::ErrorKind::Other.into()),
         };
         let live = delivery.kind != DeliveryKind::Replay;
-        let _ = took(state, delivery, live, result, Some(tally));
+        let _ = took(state, delivery, live, result, Some(tally), waited_for);
     }
 
     /// A gathered send whose round failed before settling it: the sink
     /// fails (its stream ends; the client reconnects and is replayed).
     pub(crate) fn abandon(&self) {
         let mut state = self.state.lock();
-        state.in_flight = false;
-        self.landed.notify_all();
-        state.failed = true;
+        state.life.land();
+        state.life.finish(CloseReason::WriteFailed);
         wake(state);
     }
 
@@ -295,12 +289,9 @@ impl SubscriberSink for DirectSink {
 
     fn close(&self, reason: CloseReason) {
         let mut state = self.state.lock();
-        if state.closed.is_none() {
-            if reason == CloseReason::SlowClient {
-                state.pending.clear();
-                state.live_bytes = 0;
-            }
-            state.closed = Some(reason);
+        if state.life.finish(reason) && reason == CloseReason::SlowClient {
+            state.pending.clear();
+            state.live_bytes = 0;
         }
         wake(state);
     }
@@ -312,7 +303,7 @@ impl DirectSink {
     /// (an offer round), else in the metrics directly.
     fn offer_counted(&self, delivery: &Delivery, tally: Option<&mut DeliveryTally<'_>>) -> Offer {
         let mut state = self.state.lock();
-        if state.closed.is_some() || state.failed {
+        if !state.life.takes_offers() {
             return Offer::Closed;
         }
         let len = delivery.bytes.len();
@@ -321,17 +312,19 @@ impl DirectSink {
         // subscriber with nothing pending takes any one delivery (the frames
         // of one upstream read may add up to more than `client_queue`).
         if live && state.live_bytes > 0 && state.live_bytes + len > self.settings.client_queue {
+            state.life.finish(CloseReason::SlowClient);
             state.pending.clear();
             state.live_bytes = 0;
-            state.closed = Some(CloseReason::SlowClient);
             wake(state);
             return Offer::Full;
         }
         // A round offers a delivery once, and its send lands before the
-        // next round: nothing is in flight at an offer.
-        debug_assert!(!state.in_flight, "offered while a send is in flight");
+        // next round: nothing is in flight at an offer. (Were it, the offer
+        // would queue behind it, and the landing hand it to the task.)
+        debug_assert!(!state.life.in_flight(), "offered while a send is in flight");
         let wire = delivery.wire(chunk);
-        let Some(stream) = self.socket(&state).filter(|_| state.pending.is_empty()) else {
+        let stream = self.socket(&state).filter(|_| state.life.caught_up());
+        let Some(stream) = stream else {
             // Holding (not attached yet) or behind: queue after the rest.
             push(&mut state, delivery, live);
             return Offer::Accepted;
@@ -339,44 +332,68 @@ impl DirectSink {
         if let Some(tally) = tally {
             if self.settings.batched_sends && round::ready() {
                 if let Some(me) = self.me.upgrade() {
-                    state.in_flight = true;
+                    state.life.fly();
                     drop(state);
                     round::gather(me, delivery, tally);
                     return Offer::Accepted;
                 }
             }
-            return took(state, delivery, live, send(stream, wire), Some(tally));
+            return took(
+                state,
+                delivery,
+                live,
+                send(stream, wire),
+                Some(tally),
+                false,
+            );
         }
-        took(state, delivery, live, send(stream, wire), None)
+        took(state, delivery, live, send(stream, wire), None, false)
     }
 }
 
-/// Settles a send of `delivery`'s chunk made while nothing was pending:
-/// counted when whole, the rest queued (and the task woken to flush it on
-/// write-readiness), the sink failed on an error.
+/// Settles a send of `delivery`'s chunk made while caught up: counted when
+/// whole, the rest pending in front (and the task woken to flush it on
+/// write-readiness), the stream failed on an error. `wake_anyway`: the
+/// stream's end waits for this send (it was in flight).
 fn took(
     mut state: parking_lot::MutexGuard<'_, SinkState>,
     delivery: &Delivery,
     live: bool,
     result: io::Result<usize>,
     tally: Option<&mut DeliveryTally<'_>>,
+    wake_anyway: bool,
 ) -> Offer {
     let written = match result {
         Ok(n) => n,
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
         Err(_) => {
-            state.failed = true;
+            state.life.finish(CloseReason::WriteFailed);
             wake(state);
             return Offer::Closed;
         }
     };
     if written == delivery.wire(chunk).len() {
         record(&mut state, delivery, tally);
+        if state.pending.is_empty() {
+            if wake_anyway {
+                wake(state);
+            }
+            return Offer::Accepted;
+        }
+        // Offers queued while it was in flight: the task flushes them.
+        state.life.fell_behind(Instant::now());
+        wake(state);
         return Offer::Accepted;
     }
-    push(&mut state, delivery, live);
+    if live {
+        state.live_bytes += delivery.bytes.len();
+    }
+    state.pending.push_front(Held {
+        delivery: delivery.clone(),
+        counted: true,
+    });
     state.front_written = written;
-    state.behind_since = Some(Instant::now());
+    state.life.fell_behind(Instant::now());
     wake(state);
     Offer::Accepted
 }
@@ -413,8 +430,9 @@ fn record(state: &mut SinkState, delivery: &Delivery, tally: Option<&mut Deliver
     }
 }
 
-/// Writes pending deliveries, several per vectored write, until the socket
-/// would block (`Ok(false)`) or nothing is left (`Ok(true)`).
+/// Writes pending deliveries (of a sink that is behind), several per
+/// vectored write, until the socket would block (`Ok(false)`) or nothing is
+/// left (`Ok(true)`, caught up).
 fn flush(state: &mut SinkState, stream: &TcpStream) -> io::Result<bool> {
     while !state.pending.is_empty() {
         let mut slices: Vec<IoSlice<'_>> = state
@@ -427,18 +445,15 @@ fn flush(state: &mut SinkState, stream: &TcpStream) -> io::Result<bool> {
         IoSlice::advance_slices(&mut view, state.front_written);
         let written = match write_vectored(stream, view) {
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                state.behind_since.get_or_insert_with(Instant::now);
-                return Ok(false);
-            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
             Err(e) => return Err(e),
         };
         drop(slices);
         consume(state, written);
         // Progress: the write timeout counts from the last byte taken.
-        state.behind_since = Some(Instant::now());
+        state.life.fell_behind(Instant::now());
     }
-    state.behind_since = None;
+    state.life.caught_up_again();
     // Caught up: let go of the queue's buffer (most subscribers never need
     // one again).
     state.pending = VecDeque::new();
@@ -554,6 +569,16 @@ mod tests {
         buf
     }
 
+    /// A waker that notes it was woken.
+    #[derive(Default)]
+    struct Woken(std::sync::atomic::AtomicBool);
+
+    impl std::task::Wake for Woken {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
     fn event() -> Delivery {
         Delivery::new(
             Bytes::from_static(b"data: x\n\n"),
@@ -571,11 +596,11 @@ mod tests {
         let route = metrics.route("r");
         let delivery = event();
 
-        sink.state.lock().in_flight = true;
+        assert!(sink.state.lock().life.fly());
         let mut tally = round_tally(&route);
         sink.sent(&delivery, SendOutcome::NotMade, &mut tally);
         drop(tally);
-        assert!(!sink.state.lock().in_flight);
+        assert!(sink.state.lock().life.caught_up());
         assert_eq!(read(&mut client, 14).await, b"9\r\ndata: x\n\n\r\n");
         assert_eq!(sink.written(), (1, 9));
         drop(membership);
@@ -589,12 +614,13 @@ mod tests {
         let (sink, membership, _client) = attached(&hub, &feed).await;
         let route = metrics.route("r");
 
-        sink.state.lock().in_flight = true;
+        assert!(sink.state.lock().life.fly());
         let mut tally = round_tally(&route);
         sink.sent(&event(), SendOutcome::Unknown, &mut tally);
         drop(tally);
         let state = sink.state.lock();
-        assert!(state.failed && !state.in_flight);
+        assert_eq!(state.life.end(), Some(CloseReason::WriteFailed));
+        assert!(!state.life.in_flight());
         assert_eq!((state.events, state.bytes), (0, 0));
         drop(state);
         assert_eq!(sink.offer(&event()), Offer::Closed);
@@ -602,34 +628,28 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn an_abandoned_send_fails_the_sink_and_releases_a_waiting_end() {
+    async fn an_abandoned_send_lands_and_wakes_the_ending_task() {
         let metrics = GatewayMetrics::new(10).unwrap();
         let hub = TopicHub::new(HubLimits::default(), metrics.clone(), Handle::current());
         let feed = TestFeed::default();
         let (sink, membership, _client) = attached(&hub, &feed).await;
 
-        sink.state.lock().in_flight = true;
-        let ender = std::thread::spawn({
-            let sink = sink.clone();
-            move || sink.end(CloseReason::ClientClosed)
-        });
-        std::thread::sleep(Duration::from_millis(100));
-        assert!(!ender.is_finished(), "end() did not wait for the send");
+        assert!(sink.state.lock().life.fly());
+        // The task ends the stream while the send is in flight: the end is
+        // recorded at once, and the task waits for the landing.
+        sink.end(CloseReason::ClientClosed);
+        let woken = Arc::new(Woken::default());
+        let waker = Waker::from(woken.clone());
+        assert!(!sink.landed(&waker), "the send is still in flight");
         sink.abandon();
-        for _ in 0..1000 {
-            if ender.is_finished() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
         assert!(
-            ender.is_finished(),
-            "end() still waits after the send was abandoned"
+            woken.0.load(std::sync::atomic::Ordering::SeqCst),
+            "the landing wakes the waiting task"
         );
-        ender.join().unwrap();
+        assert!(sink.landed(&waker));
         let state = sink.state.lock();
-        assert!(state.failed && !state.in_flight);
-        assert_eq!(state.closed, Some(CloseReason::ClientClosed));
+        assert!(!state.life.in_flight());
+        assert_eq!(state.life.end(), Some(CloseReason::ClientClosed));
         drop(state);
         drop(membership);
     }

@@ -56,6 +56,16 @@ pub async fn serve(sink: Arc<DirectSink>, expiry: Option<Instant>) -> DirectOutc
             }
             .await;
             sink.end(end);
+            // A send an offer round gathered may still be in flight: it
+            // lands within one batch's system call, and wakes the task.
+            std::future::poll_fn(|cx| {
+                if sink.landed(cx.waker()) {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            })
+            .await;
             if end.ends_response() {
                 Box::pin(finish_response(&sink, stream, end)).await;
             }
@@ -92,10 +102,7 @@ impl Future for Watch<'_> {
         let write_timeout = this.sink.settings.write_timeout;
         for _ in 0..MAX_PASSES {
             let status = this.sink.status(cx.waker());
-            if status.failed {
-                return Poll::Ready(CloseReason::WriteFailed);
-            }
-            if let Some(reason) = status.closed {
+            if let Some(reason) = status.end {
                 return Poll::Ready(reason);
             }
             match this.stream.poll_read_ready(cx) {
