@@ -3,7 +3,7 @@
 //! Pingora accepts the connection, parses the request, routes it, checks
 //! access and writes the response header; then the gateway takes the socket
 //! out of pingora and hands it to a [`DirectSink`]. From then on the topic
-//! writes each frame to the socket itself, under its lock, as one
+//! writes each frame to the socket itself, in its offer round, as one
 //! non-blocking `send` of a chunk (size line, frame, CRLF) made once per
 //! frame and shared by every direct subscriber
 //! ([`Delivery::wire`](sse_gateway_hub::Delivery::wire)): no per-subscriber

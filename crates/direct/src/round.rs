@@ -7,7 +7,7 @@
 //! out when [`RING_SENDS`] are gathered and when the round ends (the hub
 //! runs [`finish_round`] through
 //! [`DeliveryTally::at_end`](sse_gateway_hub::DeliveryTally::at_end)
-//! before it lets go of the topic's lock). No frame waits for a timer: a
+//! before it lets go of the topic's offer lane). No frame waits for a timer: a
 //! round's sends are made before the round returns, as they were one by
 //! one.
 //!

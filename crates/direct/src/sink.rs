@@ -1,7 +1,7 @@
 //! [`DirectSink`]: a subscriber the topic writes to itself, with
 //! non-blocking writes straight to the client's socket.
 //!
-//! The topic offers each delivery under its lock. When nothing is pending,
+//! The topic offers each delivery in a round. When nothing is pending,
 //! the sink sends the delivery's chunk (size line, payload, CRLF; framed once
 //! per delivery and shared) with one non-blocking `send`, or, in an offer
 //! round, gathers the send with the round's others to be made together at

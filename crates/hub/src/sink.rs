@@ -181,7 +181,10 @@ pub enum Refusal {
 
 /// Where a topic offers frames for one subscriber. Implementations must not
 /// block: they take the delivery, or answer [`Offer::Full`] or
-/// [`Offer::Closed`] at once. Called with the topic's lock held.
+/// [`Offer::Closed`] at once. Rounds are called with the topic's offer lane
+/// held (never two at once); other offers (a join's advice and replay) with
+/// its state lock held, and may come during a round for a sink that is not
+/// in it.
 pub trait SubscriberSink: Send + Sync + 'static {
     /// Offers one delivery.
     fn offer(&self, delivery: &Delivery) -> Offer;
@@ -239,7 +242,7 @@ impl<'a> DeliveryTally<'a> {
     }
 
     /// Asks for `finish` to run when the round's offers are done, on the
-    /// thread that made them and before the topic lets go of its lock (also
+    /// thread that made them and before the topic lets go of its offer lane (also
     /// when an offer panics): a sink that put its write off (the direct
     /// path gathers a round's sends per thread) makes it there. One function
     /// per round: every sink that defers asks for the same one.

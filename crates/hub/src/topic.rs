@@ -1,17 +1,34 @@
 //! [`Topic`]: one topic's subscribers, replay ring and state machine.
 //!
-//! Everything here happens under the topic's one lock, held briefly: joins
-//! (ring snapshot and live position together), leaves, publishes (ring push
-//! and offers to every sink) and timer ticks. Sinks never block, so the lock
-//! is never held across a wait. See `LIFECYCLE.md`. Offer rounds and how a
-//! written delivery counts are in `topic/offer.rs`; what the feed reports
-//! (upstream state, stop, refusal, a refused id) in `topic/upstream.rs`.
+//! Two locks, always taken in this order:
+//!
+//! 1. The **offer lane** ([`Lane`]) serializes whatever offers a delivery to
+//!    every subscriber (publishes, heartbeats, the write window, advice,
+//!    stops and closes), so rounds never overlap and every subscriber sees
+//!    the topic's deliveries in one order. It is held across a round's
+//!    writes to sockets (the direct path's `send(2)` and `io_uring_enter`),
+//!    and only the topic's own feed and timer (and a close) wait for it.
+//! 2. The **state** lock guards the subscriber table, the ring and the phase.
+//!    It is held only for short bookkeeping: a round takes its snapshot of
+//!    the subscribers and pushes the frame into the ring in one critical
+//!    section, lets go of the state while it offers, and takes it again to
+//!    remove the slow and the gone. Joins (advice, ring snapshot and live
+//!    position together) and leaves take only this lock, so a subscriber
+//!    arriving on the proxy runtime never waits for a round's writes.
+//!
+//! A round's frame is in the ring before its snapshot is taken, so a
+//! subscriber that joins while the round offers it is either in the
+//! snapshot (and gets it live) or not (and gets it from the ring if it asks
+//! with `Last-Event-ID`): never both, never neither. See `LIFECYCLE.md`.
+//! Offer rounds and how a written delivery counts are in `topic/offer.rs`;
+//! what the feed reports (upstream state, stop, refusal, a refused id) in
+//! `topic/upstream.rs`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 use slab::Slab;
 use sse_gateway_codec::Frame;
 use sse_gateway_metrics::{RouteMetrics, TopicMetrics};
@@ -42,6 +59,8 @@ pub(crate) struct Topic {
     max_clients: usize,
     /// Threads that share the offers when the topic is large.
     shards: Option<Arc<rayon::ThreadPool>>,
+    /// Serializes offer rounds; taken before `state` (see the module doc).
+    lane: Mutex<Lane>,
     state: Mutex<TopicState>,
     /// Wakes the topic's timer task when its deadlines change.
     pub(crate) wake: Notify,
@@ -50,6 +69,18 @@ pub(crate) struct Topic {
     /// What the upstream answered; the first subscribers wait for it.
     answer: watch::Sender<UpstreamAnswer>,
 }
+
+/// The offer lane: held by whoever offers to every subscriber. It keeps the
+/// round's snapshot of the subscribers (its buffer reused from round to
+/// round).
+#[derive(Default)]
+pub(crate) struct Lane {
+    /// The subscribers a round offers to: slab key, subscriber id, sink.
+    round: Vec<(usize, u64, Arc<dyn SubscriberSink>)>,
+}
+
+/// The state lock's guard.
+type State<'a> = MutexGuard<'a, TopicState>;
 
 struct TopicState {
     subscribers: Slab<(u64, Arc<dyn SubscriberSink>)>,
@@ -184,6 +215,7 @@ impl Topic {
             route_metrics,
             max_clients,
             shards,
+            lane: Mutex::new(Lane::default()),
             state: Mutex::new(TopicState {
                 subscribers: Slab::new(),
                 ring,
@@ -213,7 +245,10 @@ impl Topic {
         self.answer.subscribe()
     }
 
-    /// Adds a subscriber: advice, then replay, then live, in one critical section.
+    /// Adds a subscriber: advice, then replay, then live, in one critical
+    /// section of the state lock. Only a resuming subscriber of a route with
+    /// a write window takes the offer lane too (the gathered frames go out,
+    /// and into the ring, before its replay).
     pub(crate) fn join(
         &self,
         id: u64,
@@ -221,6 +256,8 @@ impl Topic {
         last_event_id: Option<&str>,
         now: Instant,
     ) -> Result<usize, JoinError> {
+        let mut lane = (last_event_id.is_some() && !self.settings.write_window.is_zero())
+            .then(|| self.lane.lock());
         let mut state = self.state.lock();
         match state.phase {
             Phase::Closed => return Err(JoinError::Closed),
@@ -246,7 +283,9 @@ impl Topic {
         }
         if let Some(asked) = last_event_id {
             // Gathered frames go out first, so that the ring holds them.
-            self.flush_window(&mut state, now);
+            if let Some(lane) = &mut lane {
+                self.flush_window(lane, &mut state, now);
+            }
             self.replay(&state, sink.as_ref(), asked, now);
         }
         let key = state.subscribers.insert((id, sink));
@@ -255,6 +294,7 @@ impl Topic {
             self.wake.notify_one();
         }
         drop(state);
+        drop(lane);
         self.metrics.subscriber_joined();
         Ok(key)
     }
@@ -318,6 +358,7 @@ impl Topic {
 
     /// Fans a frame out to every subscriber and keeps it for replay.
     pub(crate) fn publish(&self, frame: Frame, received: Instant) {
+        let mut lane = self.lane.lock();
         let mut state = self.state.lock();
         if state.phase == Phase::Closed {
             return;
@@ -343,7 +384,7 @@ impl Topic {
         }
         let delivery = Delivery::new(frame.bytes().clone(), DeliveryKind::Event, received);
         state.ring.push(frame, received);
-        self.offer_all(&mut state, &delivery);
+        self.offer_all(&mut lane, &mut state, &delivery);
         drop(state);
         self.metrics.upstream_event();
     }
@@ -358,6 +399,7 @@ impl Topic {
             }
             return;
         }
+        let mut lane = self.lane.lock();
         let mut state = self.state.lock();
         if state.phase == Phase::Closed {
             frames.clear();
@@ -370,14 +412,14 @@ impl Topic {
             state.ring.push(frame, received);
         }
         state.last_activity = received;
-        self.offer_all(&mut state, &delivery);
+        self.offer_all(&mut lane, &mut state, &delivery);
         drop(state);
         self.metrics.upstream_events(count);
     }
 
     /// Offers the frames the write window gathered, as one delivery, and
     /// keeps them for replay.
-    fn flush_window(&self, state: &mut TopicState, now: Instant) {
+    fn flush_window(&self, lane: &mut Lane, state: &mut State<'_>, now: Instant) {
         state.window_due = None;
         if state.window.is_empty() {
             return;
@@ -389,19 +431,21 @@ impl Topic {
             state.ring.push(frame, at);
         }
         state.last_offer = Some(now);
-        self.offer_all(state, &delivery);
+        self.offer_all(lane, state, &delivery);
     }
 
     /// Closes the topic for good: subscribers (after `last` advice), feed, timer.
     pub(crate) fn close(&self, reason: CloseReason) {
+        let mut lane = self.lane.lock();
         let mut state = self.state.lock();
         if state.phase != Phase::Closed {
-            self.flush_window(&mut state, Instant::now());
+            self.flush_window(&mut lane, &mut state, Instant::now());
         }
         self.close_subscribers(&mut state, reason);
         state.phase = Phase::Closed;
         state.ring.clear();
         drop(state);
+        drop(lane);
         self.closed.send_replace(true);
         // Subscribers still waiting for a first answer go on (their stream
         // finds itself closed).
@@ -425,6 +469,7 @@ impl Topic {
 
     /// The timer: heartbeats, linger and hold-off expiry.
     pub(crate) fn tick(&self, now: Instant) -> Tick {
+        let mut lane = self.lane.lock();
         let mut state = self.state.lock();
         let mut next = None;
         match state.phase {
@@ -465,7 +510,7 @@ impl Topic {
         }
         if let Some(due) = state.window_due {
             if now >= due {
-                self.flush_window(&mut state, now);
+                self.flush_window(&mut lane, &mut state, now);
             } else {
                 next = Some(next.map_or(due, |n: Instant| n.min(due)));
             }
@@ -476,7 +521,7 @@ impl Topic {
             let due = if now >= due {
                 let delivery = Delivery::new(HEARTBEAT, DeliveryKind::Heartbeat, now);
                 state.last_activity = now;
-                let sent = self.offer_all(&mut state, &delivery);
+                let sent = self.offer_all(&mut lane, &mut state, &delivery);
                 self.route_metrics.heartbeats_sent(sent as u64);
                 now + heartbeat
             } else {

@@ -4,10 +4,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use parking_lot::MutexGuard;
 use rayon::prelude::*;
 use sse_gateway_codec::Frame;
 
-use super::{Phase, Topic, TopicState, SHARD_MIN};
+use super::{Lane, Phase, State, Topic, SHARD_MIN};
 use crate::{CloseReason, Delivery, DeliveryKind, DeliveryTally, Offer, SubscriberSink};
 
 /// One delivery for frames offered together: the frame's own bytes for one,
@@ -32,17 +33,19 @@ pub(super) fn delivery_of<'a>(
     Delivery::new(bytes.freeze(), DeliveryKind::Batch { events }, received)
 }
 
-/// Offers to one sink; `Some((key, slow))` when it must be removed.
+/// A subscriber in a round's snapshot: slab key, subscriber id, sink.
+type RoundSink = (usize, u64, Arc<dyn SubscriberSink>);
+
+/// Offers to one sink; `Some(slow)` when it must be removed.
 fn offer_one(
-    key: usize,
     sink: &dyn SubscriberSink,
     delivery: &Delivery,
     tally: &mut DeliveryTally<'_>,
-) -> Option<(usize, bool)> {
+) -> Option<bool> {
     match sink.offer_in_round(delivery, tally) {
         Offer::Accepted => None,
-        Offer::Full => Some((key, true)),
-        Offer::Closed => Some((key, false)),
+        Offer::Full => Some(true),
+        Offer::Closed => Some(false),
     }
 }
 
@@ -58,65 +61,95 @@ impl Topic {
         tally.record(&self.metrics);
     }
 
-    /// Offers a delivery to everyone; removes the slow and the gone.
+    /// Offers a delivery to every subscriber; removes the slow and the
+    /// gone. Returns how many subscribers the topic has after.
     ///
+    /// The caller holds the offer lane (`lane`) throughout and the state
+    /// lock (`state`) on entry and on return. The subscribers are taken
+    /// into the lane's snapshot under the state lock; the state lock is let
+    /// go of while they are offered (the round's writes to sockets hold up
+    /// no join or leave) and taken back to remove the slow and the gone.
     /// A topic of at least two [`SHARD_MIN`]s of subscribers is split into
-    /// shards offered in parallel on the hub's shard threads; the lock is
-    /// held until every shard is done, so joins and leaves see a frame
-    /// offered to all or to none.
-    pub(super) fn offer_all(&self, state: &mut TopicState, delivery: &Delivery) -> usize {
-        let mut dropped: Vec<(usize, bool)> = Vec::new();
-        let count = state.subscribers.len();
-        match &self.shards {
-            Some(pool) if count >= 2 * SHARD_MIN => {
-                let sinks: Vec<(usize, &Arc<dyn SubscriberSink>)> = state
-                    .subscribers
-                    .iter()
-                    .map(|(key, (_, sink))| (key, sink))
-                    .collect();
-                let shards = pool.current_num_threads().clamp(1, count / SHARD_MIN);
-                let per_shard = count.div_ceil(shards);
-                dropped = pool.install(|| {
-                    sinks
-                        .par_chunks(per_shard)
-                        .flat_map_iter(|shard| {
-                            let mut tally = DeliveryTally::new(&self.route_metrics);
-                            let dropped: Vec<_> = shard
-                                .iter()
-                                .filter_map(|(key, sink)| {
-                                    offer_one(*key, sink.as_ref(), delivery, &mut tally)
-                                })
-                                .collect();
-                            tally.record(&self.metrics);
-                            dropped
-                        })
-                        .collect()
-                });
+    /// shards offered in parallel on the hub's shard threads; the round ends
+    /// when every shard is done.
+    pub(super) fn offer_all(
+        &self,
+        lane: &mut Lane,
+        state: &mut State<'_>,
+        delivery: &Delivery,
+    ) -> usize {
+        lane.round.extend(
+            state
+                .subscribers
+                .iter()
+                .map(|(key, (id, sink))| (key, *id, sink.clone())),
+        );
+        let dropped = MutexGuard::unlocked(state, || {
+            let dropped = self.offer_round(&lane.round, delivery);
+            // The snapshot's references go here, without the state lock
+            // (the last one to a sink that left closes its socket).
+            lane.round.clear();
+            dropped
+        });
+        let mut removed = false;
+        for (key, id, slow) in dropped {
+            // Only if still there: it may have left during the round (and
+            // its slot been taken by a newcomer).
+            if state
+                .subscribers
+                .get(key)
+                .is_none_or(|(held, _)| *held != id)
+            {
+                continue;
             }
-            _ => {
-                let mut tally = DeliveryTally::new(&self.route_metrics);
-                for (key, (_, sink)) in state.subscribers.iter() {
-                    if let Some(drop) = offer_one(key, sink.as_ref(), delivery, &mut tally) {
-                        dropped.push(drop);
-                    }
-                }
-                tally.record(&self.metrics);
-            }
-        }
-        for (key, slow) in &dropped {
-            let (_, sink) = state.subscribers.remove(*key);
+            let (_, sink) = state.subscribers.remove(key);
+            removed = true;
             self.metrics.subscriber_left();
-            if *slow {
+            if slow {
                 sink.close(CloseReason::SlowClient);
                 self.metrics.slow_client_disconnected();
             }
         }
-        if !dropped.is_empty() && state.subscribers.is_empty() && state.phase == Phase::Active {
+        if removed && state.subscribers.is_empty() && state.phase == Phase::Active {
             state.phase = Phase::Lingering {
                 since: delivery.received,
             };
             self.wake.notify_one();
         }
         state.subscribers.len()
+    }
+
+    /// Offers `delivery` to every sink of the round (in shards on a large
+    /// topic); returns those to remove: slab key, subscriber id, and
+    /// whether it was slow.
+    fn offer_round(&self, sinks: &[RoundSink], delivery: &Delivery) -> Vec<(usize, u64, bool)> {
+        let count = sinks.len();
+        match &self.shards {
+            Some(pool) if count >= 2 * SHARD_MIN => {
+                let shards = pool.current_num_threads().clamp(1, count / SHARD_MIN);
+                let per_shard = count.div_ceil(shards);
+                pool.install(|| {
+                    sinks
+                        .par_chunks(per_shard)
+                        .flat_map_iter(|shard| self.offer_shard(shard, delivery))
+                        .collect()
+                })
+            }
+            _ => self.offer_shard(sinks, delivery),
+        }
+    }
+
+    /// Offers `delivery` to the sinks of one shard on this thread, with
+    /// one tally for them all.
+    fn offer_shard(&self, shard: &[RoundSink], delivery: &Delivery) -> Vec<(usize, u64, bool)> {
+        let mut tally = DeliveryTally::new(&self.route_metrics);
+        let dropped = shard
+            .iter()
+            .filter_map(|(key, id, sink)| {
+                offer_one(sink.as_ref(), delivery, &mut tally).map(|slow| (*key, *id, slow))
+            })
+            .collect();
+        tally.record(&self.metrics);
+        dropped
     }
 }

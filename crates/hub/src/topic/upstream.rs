@@ -14,6 +14,7 @@ use crate::{CloseReason, Delivery, DeliveryKind};
 impl Topic {
     /// Forwards the upstream's `retry` to current clients and remembers it.
     pub(crate) fn advise_retry(&self, ms: u64, now: Instant) {
+        let mut lane = self.lane.lock();
         let mut state = self.state.lock();
         if state.upstream_retry == Some(ms) {
             return;
@@ -24,7 +25,7 @@ impl Topic {
             DeliveryKind::Advice,
             now,
         );
-        self.offer_all(&mut state, &delivery);
+        self.offer_all(&mut lane, &mut state, &delivery);
     }
 
     pub(crate) fn set_upstream(&self, upstream: UpstreamState) {
@@ -65,12 +66,13 @@ impl Topic {
     /// is told it is missing rather than skipping events silently) and the
     /// current subscribers get the route's `gap` event, if it has one.
     pub(crate) fn forget_last_event_id(&self, now: Instant) {
+        let mut lane = self.lane.lock();
         let mut state = self.state.lock();
         let Some(forgotten) = state.last_event_id.take() else {
             return;
         };
         state.opened_from = None;
-        self.flush_window(&mut state, now);
+        self.flush_window(&mut lane, &mut state, now);
         state.ring.clear();
         let gap = self
             .settings
@@ -78,24 +80,27 @@ impl Topic {
             .as_deref()
             .and_then(|event_type| gap_event(event_type, &forgotten, None));
         if let Some(gap) = gap {
-            self.offer_all(&mut state, &Delivery::new(gap, DeliveryKind::Advice, now));
+            let gap = Delivery::new(gap, DeliveryKind::Advice, now);
+            self.offer_all(&mut lane, &mut state, &gap);
         }
     }
 
     /// The upstream said stop: close every subscriber, refuse new ones for
     /// the hold-off.
     pub(crate) fn stop(&self, now: Instant) {
+        let mut lane = self.lane.lock();
         let mut state = self.state.lock();
         if state.phase == Phase::Closed {
             return;
         }
-        self.flush_window(&mut state, now);
+        self.flush_window(&mut lane, &mut state, now);
         state.phase = Phase::Stopped {
             until: now + self.settings.stop_holdoff,
         };
         state.upstream = UpstreamState::Stopped;
         self.close_subscribers(&mut state, CloseReason::UpstreamStopped);
         drop(state);
+        drop(lane);
         self.metrics.set_upstream_up(false);
         self.answer.send_replace(UpstreamAnswer::Stopped);
         self.wake.notify_one();
@@ -104,11 +109,12 @@ impl Topic {
     /// The upstream refused the topic: close every subscriber, answer
     /// joiners with `status` for [`REFUSED_HOLDOFF`], then close.
     pub(crate) fn refuse(&self, status: u16, now: Instant) {
+        let mut lane = self.lane.lock();
         let mut state = self.state.lock();
         if state.phase == Phase::Closed {
             return;
         }
-        self.flush_window(&mut state, now);
+        self.flush_window(&mut lane, &mut state, now);
         state.phase = Phase::Refused {
             status,
             until: now + REFUSED_HOLDOFF,
@@ -116,6 +122,7 @@ impl Topic {
         state.upstream = UpstreamState::Refused;
         self.close_subscribers(&mut state, CloseReason::UpstreamRefused);
         drop(state);
+        drop(lane);
         self.metrics.set_upstream_up(false);
         self.answer.send_replace(UpstreamAnswer::Refused { status });
         self.wake.notify_one();

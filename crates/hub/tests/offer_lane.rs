@@ -1,0 +1,165 @@
+//! A round's writes hold up no join: subscribers arrive (on the proxy
+//! runtime) while a round is still writing to its sinks, and each gets the
+//! round's frame exactly once, live or from the ring.
+//!
+//! The "slow write" is a sink whose offer waits until the test lets it go
+//! (a direct sink's `send(2)` never waits that long, but a round of 10,000
+//! of them takes milliseconds); before the offer lane, the join waited for
+//! it on the topic's one lock.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use sse_gateway_codec::{encode_event, Frame, OutgoingEvent};
+use sse_gateway_hub::testing::TestFeed;
+use sse_gateway_hub::{
+    ClientQueue, CloseReason, Delivery, DeliveryKind, HubLimits, Offer, SubscribeRequest,
+    SubscriberSink, TopicHub, TopicSettings,
+};
+use sse_gateway_metrics::GatewayMetrics;
+
+const DEADLINE: Duration = Duration::from_secs(10);
+
+fn frame(id: u64) -> Frame {
+    encode_event(&OutgoingEvent {
+        id: Some(&id.to_string()),
+        data: &format!("event {id}"),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+/// A sink whose offers of live events wait until the test lets them go.
+struct StalledSink {
+    entered: Mutex<mpsc::Sender<()>>,
+    release: Mutex<mpsc::Receiver<()>>,
+}
+
+impl SubscriberSink for StalledSink {
+    fn offer(&self, delivery: &Delivery) -> Offer {
+        if delivery.kind == DeliveryKind::Event {
+            let _ = self.entered.lock().send(());
+            let _ = self.release.lock().recv_timeout(DEADLINE);
+        }
+        Offer::Accepted
+    }
+
+    fn close(&self, _reason: CloseReason) {}
+}
+
+/// The ids of a queue's events, in order (what it holds now).
+async fn ids(queue: &ClientQueue) -> Vec<String> {
+    let mut batch = Vec::new();
+    let mut out = Vec::new();
+    for _ in 0..10 {
+        let next = tokio::time::timeout(Duration::from_millis(200), queue.next_batch(&mut batch));
+        match next.await {
+            Ok(Ok(())) => {}
+            Ok(Err(reason)) => panic!("closed: {reason}"),
+            Err(_idle) => break,
+        }
+        for delivery in batch.drain(..) {
+            let text = String::from_utf8(delivery.bytes.to_vec()).unwrap();
+            let id = text
+                .strip_prefix("id: ")
+                .unwrap()
+                .split('\n')
+                .next()
+                .unwrap();
+            out.push(id.to_owned());
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_join_while_a_round_writes_and_get_its_frame_once() {
+    let metrics = GatewayMetrics::new(100).unwrap();
+    let hub = TopicHub::new(
+        HubLimits::default(),
+        metrics,
+        tokio::runtime::Handle::current(),
+    );
+    let feed = TestFeed::default();
+    let settings = Arc::new(TopicSettings {
+        heartbeat: Duration::ZERO,
+        client_retry: Duration::ZERO,
+        linger: Duration::ZERO,
+        ..TopicSettings::default()
+    });
+    let request = |last_event_id| SubscribeRequest {
+        route: "r",
+        topic: "t",
+        settings: &settings,
+        last_event_id,
+        may_open: None,
+    };
+
+    let (entered, entered_rx) = mpsc::channel();
+    let (release_tx, release) = mpsc::channel();
+    let stalled = Arc::new(StalledSink {
+        entered: Mutex::new(entered),
+        release: Mutex::new(release),
+    });
+    let _stalled = hub
+        .subscribe(request(None), stalled.clone(), feed.open())
+        .unwrap();
+    let publisher = feed.publisher();
+
+    // Frame 1 goes out whole; frame 2's round stalls in the first sink.
+    release_tx.send(()).unwrap();
+    publisher.publish(frame(1), Instant::now());
+    entered_rx.recv_timeout(DEADLINE).unwrap();
+    let round = std::thread::spawn({
+        let publisher = publisher.clone();
+        move || publisher.publish(frame(2), Instant::now())
+    });
+    entered_rx.recv_timeout(DEADLINE).unwrap();
+
+    // Two subscribers arrive while frame 2's round is still writing.
+    let joined = Instant::now();
+    let live = Arc::new(ClientQueue::new(1 << 20));
+    let resuming = Arc::new(ClientQueue::new(1 << 20));
+    let (done_tx, done) = mpsc::channel();
+    std::thread::spawn({
+        let (hub, live, resuming) = (hub.clone(), live.clone(), resuming.clone());
+        let (settings, feed_open, feed_open_2) = (settings.clone(), feed.open(), feed.open());
+        move || {
+            let request = |last_event_id| SubscribeRequest {
+                route: "r",
+                topic: "t",
+                settings: &settings,
+                last_event_id,
+                may_open: None,
+            };
+            let a = hub.subscribe(request(None), live, feed_open).unwrap();
+            let b = hub
+                .subscribe(request(Some("1")), resuming, feed_open_2)
+                .unwrap();
+            let _ = done_tx.send((a, b));
+        }
+    });
+    let memberships = done.recv_timeout(Duration::from_secs(5));
+    let waited = joined.elapsed();
+    release_tx.send(()).unwrap();
+    let (_live, _resuming) = memberships.expect("the joins waited for the round's writes");
+    round.join().unwrap();
+
+    // Frame 3 is live for both.
+    release_tx.send(()).unwrap();
+    publisher.publish(frame(3), Instant::now());
+    assert_eq!(
+        ids(&live).await,
+        ["3"],
+        "joined after frame 2 was offered: live from 3"
+    );
+    assert_eq!(
+        ids(&resuming).await,
+        ["2", "3"],
+        "frame 2 from the ring, once; then 3 live"
+    );
+    eprintln!("joins during a stalled round took {waited:?}");
+}
