@@ -1,8 +1,37 @@
 //! HTTP/1.1 chunk framing: `{len:x}\r\n` + payload + `\r\n`. A frame is
-//! framed once per delivery ([`chunk`], cached in the delivery) and the same
-//! chunk is sent to every direct subscriber with one `send`.
+//! framed once per delivery and thread ([`chunk_of`]) and the same chunk is
+//! sent to every direct subscriber with one `send`.
+
+use std::cell::RefCell;
 
 use bytes::{Bytes, BytesMut};
+
+thread_local! {
+    /// The last payload this thread framed, and its chunk.
+    static LAST: RefCell<Option<(Bytes, Bytes)>> = const { RefCell::new(None) };
+}
+
+/// `payload` as one chunk, made once per delivery on each thread: a round
+/// offers one delivery to many sinks in a row on one thread (one per
+/// shard), and every sink gets the same chunk (a reference count, not a
+/// copy).
+///
+/// The thread keeps its last payload (a reference, so the allocation cannot
+/// be reused by another payload while it is cached: equal address and
+/// length mean the same bytes) until it frames another.
+pub(crate) fn chunk_of(payload: &Bytes) -> Bytes {
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some((framed, wire)) = last.as_ref() {
+            if framed.as_ptr() == payload.as_ptr() && framed.len() == payload.len() {
+                return wire.clone();
+            }
+        }
+        let wire = chunk(payload);
+        *last = Some((payload.clone(), wire.clone()));
+        wire
+    })
+}
 
 /// Ends a chunk.
 pub(crate) const CRLF: &[u8] = b"\r\n";

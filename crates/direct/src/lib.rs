@@ -5,9 +5,9 @@
 //! out of pingora and hands it to a [`DirectSink`]. From then on the topic
 //! writes each frame to the socket itself, in its offer round, as one
 //! non-blocking `send` of a chunk (size line, frame, CRLF) made once per
-//! frame and shared by every direct subscriber
-//! ([`Delivery::wire`](sse_gateway_hub::Delivery::wire)): no per-subscriber
-//! task is woken, no bytes are copied or framed per subscriber. Large topics
+//! frame (and thread) and shared by every direct subscriber (`chunk.rs`):
+//! no per-subscriber task is woken, no bytes are copied or framed per
+//! subscriber. Large topics
 //! are split into shards written on several threads (the hub's
 //! `shard_threads`). A socket that does not take a whole chunk gets a pending
 //! queue bounded by `client_queue` and is flushed by its own small task on
@@ -26,12 +26,14 @@
 mod chunk;
 mod drain;
 mod lifecycle;
+mod queue;
 mod ring;
 mod round;
 mod sink;
 mod stream;
 
 pub use drain::Drain;
+pub use queue::ClientQueue;
 pub use round::batched_sends;
 pub use sink::{DirectSettings, DirectSink};
 pub use stream::{serve, DirectOutcome};

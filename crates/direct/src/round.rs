@@ -6,7 +6,7 @@
 //! instead marks itself in flight and gathers its send here; the sends go
 //! out when [`RING_SENDS`] are gathered and when the round ends (the hub
 //! runs [`finish_round`] through
-//! [`DeliveryTally::at_end`](sse_gateway_hub::DeliveryTally::at_end)
+//! [`OfferRound::at_end`](sse_gateway_hub::OfferRound::at_end)
 //! before it lets go of the topic's offer lane). No frame waits for a timer: a
 //! round's sends are made before the round returns, as they were one by
 //! one.
@@ -19,9 +19,9 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 
-use sse_gateway_hub::{Delivery, DeliveryTally};
+use bytes::Bytes;
+use sse_gateway_hub::{Delivery, DeliveryTally, OfferRound};
 
-use crate::chunk::chunk;
 use crate::ring::{SendOutcome, SendRing, RING_SENDS};
 use crate::sink::DirectSink;
 
@@ -33,8 +33,9 @@ thread_local! {
 #[derive(Debug)]
 struct RoundSends {
     ring: Ring,
-    /// The delivery every gathered send writes (a round offers one).
-    delivery: Option<Delivery>,
+    /// The delivery every gathered send writes (a round offers one), and
+    /// its chunk.
+    delivery: Option<(Delivery, Bytes)>,
     sinks: Vec<Arc<DirectSink>>,
     /// Reused for each batch's outcomes.
     outcomes: Vec<SendOutcome>,
@@ -63,40 +64,41 @@ pub fn batched_sends() -> io::Result<()> {
     SendRing::new().map(drop)
 }
 
-/// Gathers a send of `delivery`'s chunk to `sink`, which the caller marked
-/// in flight. The outcome reaches the sink through [`DirectSink::sent`] by
-/// the end of the round, counted in `tally`.
-pub(crate) fn gather(sink: Arc<DirectSink>, delivery: &Delivery, tally: &mut DeliveryTally<'_>) {
+/// Gathers a send of `wire` (`delivery`'s chunk) to `sink`, which the
+/// caller marked in flight. The outcome reaches the sink through
+/// [`DirectSink::sent`] by the end of `offers`, counted in its tally.
+pub(crate) fn gather(
+    sink: Arc<DirectSink>,
+    delivery: &Delivery,
+    wire: Bytes,
+    offers: &mut OfferRound<'_>,
+) {
     ROUND.with(|round| {
         let mut round = round.borrow_mut();
+        // The same delivery: the same chunk (`chunk_of`).
         let same = round
             .delivery
             .as_ref()
-            .is_some_and(|held| same_delivery(held, delivery));
+            .is_some_and(|(_, held)| held.as_ptr() == wire.as_ptr());
         if !same {
             // A round offers one delivery and makes its sends before it
             // ends, so nothing is gathered when a new one starts. (Were
             // something left, it is made now rather than lost.)
             debug_assert!(round.delivery.is_none(), "sends left from an earlier round");
-            round.make(tally);
-            round.delivery = Some(delivery.clone());
+            round.make(offers.tally());
+            round.delivery = Some((delivery.clone(), wire));
         }
         round.sinks.push(sink);
         if round.sinks.len() >= RING_SENDS {
-            round.make(tally);
+            round.make(offers.tally());
         }
     });
-    tally.at_end(finish_round);
+    offers.at_end(finish_round);
 }
 
 /// The end of an offer round: makes the sends gathered on this thread.
 fn finish_round(tally: &mut DeliveryTally<'_>) {
     ROUND.with(|round| round.borrow_mut().make(tally));
-}
-
-/// Whether two deliveries are the same (their shared chunk).
-fn same_delivery(a: &Delivery, b: &Delivery) -> bool {
-    a.wire(chunk).as_ptr() == b.wire(chunk).as_ptr()
 }
 
 /// The sinks of a batch whose sends are not settled yet. Should settling
@@ -139,7 +141,7 @@ impl RoundSends {
 
     /// Makes the gathered sends and tells each sink what became of its own.
     fn make(&mut self, tally: &mut DeliveryTally<'_>) {
-        let Some(delivery) = self.delivery.take() else {
+        let Some((delivery, wire)) = self.delivery.take() else {
             return;
         };
         let sinks = std::mem::take(&mut self.sinks);
@@ -154,10 +156,9 @@ impl RoundSends {
             .collect();
         outcomes.clear();
         if fds.len() == sinks.len() {
-            let wire = delivery.wire(chunk);
             self.ready();
             let sent = match &mut self.ring {
-                Ring::Ready(ring) => ring.send_all(&fds, wire, &mut outcomes),
+                Ring::Ready(ring) => ring.send_all(&fds, &wire, &mut outcomes),
                 Ring::Untried | Ring::Unavailable => Ok(()),
             };
             if sent.is_err() {
@@ -174,7 +175,7 @@ impl RoundSends {
             // a submitted send holds its own reference to the socket (see
             // `SendOutcome::Unknown`), so the descriptor may be closed and
             // its number reused without the send going anywhere else.
-            sink.sent(&delivery, outcome, tally);
+            sink.sent(&delivery, &wire, outcome, tally);
             unsettled.next = index + 1;
         }
         drop(unsettled);

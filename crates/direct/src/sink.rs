@@ -21,11 +21,12 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use socket2::SockRef;
 use sse_gateway_hub::{
-    CloseReason, Delivery, DeliveryKind, DeliveryRecorder, DeliveryTally, Offer, SubscriberSink,
+    CloseReason, Delivery, DeliveryKind, DeliveryRecorder, DeliveryTally, Offer, OfferRound,
+    SubscriberSink,
 };
 use tokio::net::TcpStream;
 
-use crate::chunk::chunk;
+use crate::chunk::chunk_of;
 use crate::drain::Drain;
 use crate::lifecycle::Lifecycle;
 use crate::ring::SendOutcome;
@@ -94,11 +95,12 @@ struct SinkState {
     bytes: u64,
 }
 
-/// A delivery the socket has not taken whole yet; what is written is its
-/// chunk, [`Delivery::wire`] (made before it is held).
+/// A delivery the socket has not taken whole yet, and its chunk (what is
+/// written).
 #[derive(Debug)]
 struct Held {
     delivery: Delivery,
+    wire: Bytes,
     /// Counted in the metrics once written (all but the opening comment).
     counted: bool,
 }
@@ -134,9 +136,10 @@ impl DirectSink {
         state.recorder = Some(recorder);
         if state.pending.is_empty() {
             let delivery = Delivery::new(OPENING_COMMENT, DeliveryKind::Heartbeat, Instant::now());
-            delivery.wire(chunk);
+            let wire = chunk_of(&delivery.bytes);
             state.pending.push_back(Held {
                 delivery,
+                wire,
                 counted: false,
             });
         }
@@ -240,6 +243,7 @@ impl DirectSink {
     pub(crate) fn sent(
         &self,
         delivery: &Delivery,
+        wire: &Bytes,
         outcome: SendOutcome,
         tally: &mut DeliveryTally<'_>,
     ) {
@@ -252,14 +256,19 @@ impl DirectSink {
             }),
             // Not made: make it now, one `send`.
             SendOutcome::NotMade => match self.socket(&state) {
-                Some(stream) => send(stream, delivery.wire(chunk)),
+                Some(stream) => send(stream, wire),
                 None => Err(io::ErrorKind::NotConnected.into()),
             },
             // It may still be made: nothing can follow it safely.
             SendOutcome::Unknown => Err(io::ErrorKind::Other.into()),
         };
         let live = delivery.kind != DeliveryKind::Replay;
-        let _ = took(state, delivery, live, result, Some(tally), waited_for);
+        let sent = Sent {
+            delivery,
+            wire,
+            live,
+        };
+        let _ = took(state, &sent, result, Some(tally), waited_for);
     }
 
     /// A gathered send whose round failed before settling it: the sink
@@ -279,29 +288,10 @@ impl DirectSink {
 }
 
 impl SubscriberSink for DirectSink {
-    fn offer(&self, delivery: &Delivery) -> Offer {
-        self.offer_counted(delivery, None)
-    }
-
-    fn offer_in_round(&self, delivery: &Delivery, tally: &mut DeliveryTally<'_>) -> Offer {
-        self.offer_counted(delivery, Some(tally))
-    }
-
-    fn close(&self, reason: CloseReason) {
-        let mut state = self.state.lock();
-        if state.life.finish(reason) && reason == CloseReason::SlowClient {
-            state.pending.clear();
-            state.live_bytes = 0;
-        }
-        wake(state);
-    }
-}
-
-impl DirectSink {
-    /// An offer: sent at once when nothing is pending, else queued. What is
-    /// written whole now is counted in `tally` when the topic passes one
-    /// (an offer round), else in the metrics directly.
-    fn offer_counted(&self, delivery: &Delivery, tally: Option<&mut DeliveryTally<'_>>) -> Offer {
+    /// Sent at once when caught up (or gathered with the round's other
+    /// sends), else queued. What is written whole now is counted in the
+    /// round's tally.
+    fn offer(&self, delivery: &Delivery, round: &mut OfferRound<'_>) -> Offer {
         let mut state = self.state.lock();
         if !state.life.takes_offers() {
             return Offer::Closed;
@@ -322,33 +312,46 @@ impl DirectSink {
         // next round: nothing is in flight at an offer. (Were it, the offer
         // would queue behind it, and the landing hand it to the task.)
         debug_assert!(!state.life.in_flight(), "offered while a send is in flight");
-        let wire = delivery.wire(chunk);
+        let wire = chunk_of(&delivery.bytes);
         let stream = self.socket(&state).filter(|_| state.life.caught_up());
         let Some(stream) = stream else {
             // Holding (not attached yet) or behind: queue after the rest.
-            push(&mut state, delivery, live);
+            push(&mut state, delivery, wire, live);
             return Offer::Accepted;
         };
-        if let Some(tally) = tally {
-            if self.settings.batched_sends && round::ready() {
-                if let Some(me) = self.me.upgrade() {
-                    state.life.fly();
-                    drop(state);
-                    round::gather(me, delivery, tally);
-                    return Offer::Accepted;
-                }
+        if self.settings.batched_sends && round::ready() {
+            if let Some(me) = self.me.upgrade() {
+                state.life.fly();
+                drop(state);
+                round::gather(me, delivery, wire, round);
+                return Offer::Accepted;
             }
-            return took(
-                state,
-                delivery,
-                live,
-                send(stream, wire),
-                Some(tally),
-                false,
-            );
         }
-        took(state, delivery, live, send(stream, wire), None, false)
+        let result = send(stream, &wire);
+        let sent = Sent {
+            delivery,
+            wire: &wire,
+            live,
+        };
+        took(state, &sent, result, Some(round.tally()), false)
     }
+
+    fn close(&self, reason: CloseReason) {
+        let mut state = self.state.lock();
+        if state.life.finish(reason) && reason == CloseReason::SlowClient {
+            state.pending.clear();
+            state.live_bytes = 0;
+        }
+        wake(state);
+    }
+}
+
+/// A delivery sent (or gathered) while caught up: its chunk, and whether
+/// it counts against the queue bound (live, not replayed).
+struct Sent<'a> {
+    delivery: &'a Delivery,
+    wire: &'a Bytes,
+    live: bool,
 }
 
 /// Settles a send of `delivery`'s chunk made while caught up: counted when
@@ -357,12 +360,16 @@ impl DirectSink {
 /// stream's end waits for this send (it was in flight).
 fn took(
     mut state: parking_lot::MutexGuard<'_, SinkState>,
-    delivery: &Delivery,
-    live: bool,
+    sent: &Sent<'_>,
     result: io::Result<usize>,
     tally: Option<&mut DeliveryTally<'_>>,
     wake_anyway: bool,
 ) -> Offer {
+    let Sent {
+        delivery,
+        wire,
+        live,
+    } = *sent;
     let written = match result {
         Ok(n) => n,
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
@@ -372,7 +379,7 @@ fn took(
             return Offer::Closed;
         }
     };
-    if written == delivery.wire(chunk).len() {
+    if written == wire.len() {
         record(&mut state, delivery, tally);
         if state.pending.is_empty() {
             if wake_anyway {
@@ -390,6 +397,7 @@ fn took(
     }
     state.pending.push_front(Held {
         delivery: delivery.clone(),
+        wire: wire.clone(),
         counted: true,
     });
     state.front_written = written;
@@ -407,13 +415,14 @@ fn wake(state: parking_lot::MutexGuard<'_, SinkState>) {
     }
 }
 
-/// Queues a delivery whose chunk was made (the clone shares it).
-fn push(state: &mut SinkState, delivery: &Delivery, live: bool) {
+/// Queues a delivery and its chunk (the clones share the bytes).
+fn push(state: &mut SinkState, delivery: &Delivery, wire: Bytes, live: bool) {
     if live {
         state.live_bytes += delivery.bytes.len();
     }
     state.pending.push_back(Held {
         delivery: delivery.clone(),
+        wire,
         counted: true,
     });
 }
@@ -439,7 +448,7 @@ fn flush(state: &mut SinkState, stream: &TcpStream) -> io::Result<bool> {
             .pending
             .iter()
             .take(MAX_BATCH)
-            .map(|held| IoSlice::new(held.delivery.wire(chunk)))
+            .map(|held| IoSlice::new(&held.wire))
             .collect();
         let mut view: &mut [IoSlice<'_>] = &mut slices;
         IoSlice::advance_slices(&mut view, state.front_written);
@@ -465,7 +474,7 @@ fn consume(state: &mut SinkState, written: usize) {
     let mut n = state.front_written + written;
     state.front_written = 0;
     while let Some(front) = state.pending.front() {
-        let len = front.delivery.wire(chunk).len();
+        let len = front.wire.len();
         if n < len {
             state.front_written = n;
             return;
@@ -519,7 +528,7 @@ mod tests {
 
     use std::time::Duration;
 
-    use sse_gateway_hub::testing::{round_tally, TestFeed};
+    use sse_gateway_hub::testing::TestFeed;
     use sse_gateway_hub::{HubLimits, Membership, SubscribeRequest, TopicHub, TopicSettings};
     use sse_gateway_metrics::GatewayMetrics;
     use tokio::io::AsyncReadExt;
@@ -597,9 +606,10 @@ mod tests {
         let delivery = event();
 
         assert!(sink.state.lock().life.fly());
-        let mut tally = round_tally(&route);
-        sink.sent(&delivery, SendOutcome::NotMade, &mut tally);
-        drop(tally);
+        let mut round = OfferRound::new(&route);
+        let wire = chunk_of(&delivery.bytes);
+        sink.sent(&delivery, &wire, SendOutcome::NotMade, round.tally());
+        drop(round);
         assert!(sink.state.lock().life.caught_up());
         assert_eq!(read(&mut client, 14).await, b"9\r\ndata: x\n\n\r\n");
         assert_eq!(sink.written(), (1, 9));
@@ -615,15 +625,20 @@ mod tests {
         let route = metrics.route("r");
 
         assert!(sink.state.lock().life.fly());
-        let mut tally = round_tally(&route);
-        sink.sent(&event(), SendOutcome::Unknown, &mut tally);
-        drop(tally);
+        let mut round = OfferRound::new(&route);
+        let delivery = event();
+        let wire = chunk_of(&delivery.bytes);
+        sink.sent(&delivery, &wire, SendOutcome::Unknown, round.tally());
+        drop(round);
         let state = sink.state.lock();
         assert_eq!(state.life.end(), Some(CloseReason::WriteFailed));
         assert!(!state.life.in_flight());
         assert_eq!((state.events, state.bytes), (0, 0));
         drop(state);
-        assert_eq!(sink.offer(&event()), Offer::Closed);
+        assert_eq!(
+            sink.offer(&event(), &mut OfferRound::uncounted()),
+            Offer::Closed
+        );
         drop(membership);
     }
 

@@ -22,10 +22,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sse_gateway_codec::{encode_event, Frame, OutgoingEvent};
-use sse_gateway_direct::{serve, DirectOutcome, DirectSettings, DirectSink, Drain};
-use sse_gateway_hub::testing::{round_tally, TestFeed};
+use sse_gateway_direct::{serve, ClientQueue, DirectOutcome, DirectSettings, DirectSink, Drain};
+use sse_gateway_hub::testing::TestFeed;
 use sse_gateway_hub::{
-    ClientQueue, CloseReason, Delivery, DeliveryKind, HubLimits, Membership, Offer,
+    CloseReason, Delivery, DeliveryKind, HubLimits, Membership, Offer, OfferRound,
     SubscribeRequest, SubscriberSink, TopicHub, TopicPublisher, TopicSettings, SHARD_MIN,
 };
 use sse_gateway_metrics::GatewayMetrics;
@@ -607,10 +607,10 @@ async fn a_stream_does_not_end_while_its_gathered_send_is_in_flight() {
     );
 
     // A round on this thread gathers the send and has not ended yet.
-    let tally = {
-        let mut tally = round_tally(&route);
-        assert_eq!(sink.offer_in_round(&delivery, &mut tally), Offer::Accepted);
-        tally
+    let round = {
+        let mut round = OfferRound::new(&route);
+        assert_eq!(sink.offer(&delivery, &mut round), Offer::Accepted);
+        round
     };
     // The client leaves: its task sees it, but must not end the stream (nor
     // let go of the socket) while the send is in flight.
@@ -621,7 +621,7 @@ async fn a_stream_does_not_end_while_its_gathered_send_is_in_flight() {
         "the stream ended with a send in flight"
     );
     // The round ends: the send lands, then the stream ends.
-    drop(tally);
+    drop(round);
     let outcome = served.outcome().await;
     assert_eq!(outcome.end, CloseReason::ClientClosed);
     drop(membership);

@@ -14,9 +14,9 @@
 //!   or says it is full. Sinks are bounded in bytes (`client_queue`); a
 //!   subscriber whose sink is full is **disconnected** as slow and counted,
 //!   and everyone else carries on. It comes back with `Last-Event-ID` and is
-//!   replayed. [`ClientQueue`] is the sink drained by a client's own task (the
-//!   session path); a sink that writes to the socket itself fits the same
-//!   trait.
+//!   replayed. The sinks themselves (a queue drained by the client's own
+//!   task, a sink that writes to the socket itself) are the `sinks` crate's;
+//!   the hub knows only the trait.
 //! * **Replay.** Each topic keeps its last `replay.events` frames (at most
 //!   `replay.max_age` old) in a [`ReplayRing`]. A subscriber that joins with a
 //!   `Last-Event-ID` found in the ring is offered every later frame, then the
@@ -40,7 +40,6 @@
 mod advice;
 mod hub;
 mod publisher;
-mod queue;
 mod replay;
 mod settings;
 mod sink;
@@ -53,10 +52,10 @@ pub use hub::{
     DeliveryRecorder, FeedFuture, Membership, SubscribeRequest, TopicHub, TopicInfo, OPEN_REFUSED,
 };
 pub use publisher::{TopicPublisher, UpstreamAnswer, UpstreamState};
-pub use queue::ClientQueue;
 pub use replay::{ReplayBudget, ReplayRing, Resume};
 pub use settings::{HubLimits, TopicSettings};
 pub use sink::{
-    CloseReason, Delivery, DeliveryKind, DeliveryTally, Offer, Refusal, RoundEnd, SubscriberSink,
+    CloseReason, Delivery, DeliveryKind, DeliveryTally, Offer, OfferRound, Refusal, RoundEnd,
+    SubscriberSink,
 };
 pub use topic::SHARD_MIN;

@@ -1,6 +1,5 @@
 //! What a topic hands to subscribers, and the sink trait that receives it.
 
-use std::sync::OnceLock;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -10,8 +9,7 @@ use thiserror::Error;
 /// One piece of a client stream: the shared bytes plus what they are.
 ///
 /// A topic makes one `Delivery` per frame and offers the same value (by
-/// reference) to every sink, so whatever a sink derives from the bytes can
-/// be made once and shared: [`Delivery::wire`].
+/// reference) to every sink; a clone shares the bytes.
 #[derive(Debug, Clone)]
 pub struct Delivery {
     /// Bytes to write, shared by every subscriber.
@@ -20,9 +18,6 @@ pub struct Delivery {
     pub kind: DeliveryKind,
     /// When the frame was read from the upstream (for the fan-out delay).
     pub received: Instant,
-    /// The bytes as a transport frames them, made by the first sink that
-    /// asks and shared by the others (the direct path's HTTP/1.1 chunk).
-    wire: OnceLock<Bytes>,
 }
 
 /// The kinds of [`Delivery`].
@@ -54,16 +49,7 @@ impl Delivery {
             bytes,
             kind,
             received,
-            wire: OnceLock::new(),
         }
-    }
-
-    /// The bytes framed for a transport by `frame`, computed once per
-    /// delivery: every sink that asks gets the same `Bytes`. (A delivery
-    /// serves one transport framing; `frame` must be the same function for
-    /// every caller.)
-    pub fn wire(&self, frame: impl FnOnce(&Bytes) -> Bytes) -> &Bytes {
-        self.wire.get_or_init(|| frame(&self.bytes))
     }
 
     /// How many events the bytes hold: one for an event (live or replayed),
@@ -179,24 +165,21 @@ pub enum Refusal {
     ShuttingDown,
 }
 
-/// Where a topic offers frames for one subscriber. Implementations must not
-/// block: they take the delivery, or answer [`Offer::Full`] or
-/// [`Offer::Closed`] at once. Rounds are called with the topic's offer lane
-/// held (never two at once); other offers (a join's advice and replay) with
-/// its state lock held, and may come during a round for a sink that is not
-/// in it.
+/// Where a topic offers frames for one subscriber: the one trait between
+/// the hub and the ways to a client (the `sinks` crate's client queue and
+/// direct sink). Implementations must not block: they take the delivery, or
+/// answer [`Offer::Full`] or [`Offer::Closed`] at once.
+///
+/// Rounds (a delivery offered to every subscriber, or to a shard of them)
+/// are made with the topic's offer lane held, never two at once; other
+/// offers (a join's advice and replay) with its state lock held, to a sink
+/// that is in no round yet.
 pub trait SubscriberSink: Send + Sync + 'static {
-    /// Offers one delivery.
-    fn offer(&self, delivery: &Delivery) -> Offer;
-    /// Offers one delivery of a round that offers it to every subscriber
-    /// (or to a shard of them). A sink that writes the delivery to its
-    /// client at once counts it in `tally`, which the topic adds to the
-    /// metrics once per round; a sink whose own task writes later ignores
-    /// it. The default is [`offer`](Self::offer).
-    fn offer_in_round(&self, delivery: &Delivery, tally: &mut DeliveryTally<'_>) -> Offer {
-        let _ = tally;
-        self.offer(delivery)
-    }
+    /// Offers one delivery, in `round`. A sink that writes the delivery to
+    /// its client at once counts it in the round's [`tally`](OfferRound::tally),
+    /// which the topic adds to the metrics once per round; a sink whose own
+    /// task writes later ignores the round.
+    fn offer(&self, delivery: &Delivery, round: &mut OfferRound<'_>) -> Offer;
     /// Ends the subscriber's stream (after what it already took, unless the
     /// reason is [`CloseReason::SlowClient`]).
     fn close(&self, reason: CloseReason);
@@ -207,45 +190,98 @@ pub trait SubscriberSink: Send + Sync + 'static {
 /// once per subscriber, since shard threads updating the same counters and
 /// histogram for every write would contend for them. The one place that
 /// says how a written delivery counts.
-///
-/// It is also the round's end: a sink may put its write off to it
-/// ([`at_end`](Self::at_end)), so that the round's writes are made
-/// together (the direct path submits them in one system call).
 #[derive(Debug)]
 pub struct DeliveryTally<'a> {
-    route: &'a RouteMetrics,
+    /// `None`: the counts go nowhere ([`OfferRound::uncounted`]).
+    route: Option<&'a RouteMetrics>,
     events: u64,
     bytes: u64,
     /// Made at the first live event: rounds of heartbeats, and rounds whose
     /// sinks write later (the session path), allocate nothing.
     delays: Option<FanoutDelays>,
-    /// Makes the writes sinks put off, when the round ends.
+}
+
+/// One round of offers: its [`DeliveryTally`], and the work sinks put off
+/// to its end ([`at_end`](Self::at_end)), so that the round's writes can
+/// be made together (the direct path submits them in one system call).
+#[derive(Debug)]
+pub struct OfferRound<'a> {
+    tally: DeliveryTally<'a>,
     at_end: Option<RoundEnd>,
 }
 
-/// Makes the writes that sinks of an offer round put off to its end (see
-/// [`DeliveryTally::at_end`]), counting what it writes in the tally.
+/// Work a sink put off to the end of an offer round (see
+/// [`OfferRound::at_end`]), counting what it writes in the round's tally.
 pub type RoundEnd = fn(&mut DeliveryTally<'_>);
 
 // === impl DeliveryTally ===
 
 impl<'a> DeliveryTally<'a> {
-    /// An empty tally for a topic of `route`.
-    pub(crate) fn new(route: &'a RouteMetrics) -> Self {
+    /// An empty tally for a topic of `route` (`None`: counted nowhere).
+    fn new(route: Option<&'a RouteMetrics>) -> Self {
         Self {
             route,
             events: 0,
             bytes: 0,
             delays: None,
+        }
+    }
+
+    /// The whole of `delivery` was written to a client.
+    pub fn written(&mut self, delivery: &Delivery) {
+        let events = delivery.events();
+        self.events += events;
+        self.bytes += delivery.bytes.len() as u64;
+        if let (true, Some(route)) = (delivery.is_live_event(), self.route) {
+            // One observation per event: a batch's events share the delay
+            // of its first (they went out together).
+            let delay = delivery.received.elapsed();
+            let delays = self.delays.get_or_insert_with(|| route.fanout_delays());
+            for _ in 0..events {
+                delays.observe(delay);
+            }
+        }
+    }
+
+    /// Adds the tally to the topic's counters (and, when dropped, its
+    /// delays to the route's histogram).
+    fn record(self, metrics: &TopicMetrics) {
+        if self.route.is_some() && (self.events > 0 || self.bytes > 0) {
+            metrics.delivered(self.events, self.bytes);
+        }
+    }
+}
+
+// === impl OfferRound ===
+
+impl<'a> OfferRound<'a> {
+    /// A round of offers for a topic of `route`.
+    pub fn new(route: &'a RouteMetrics) -> Self {
+        Self {
+            tally: DeliveryTally::new(Some(route)),
             at_end: None,
         }
     }
 
+    /// A round whose writes are counted nowhere (for offers a test makes to
+    /// a sink itself). Its end still runs when it is dropped.
+    pub fn uncounted() -> OfferRound<'static> {
+        OfferRound {
+            tally: DeliveryTally::new(None),
+            at_end: None,
+        }
+    }
+
+    /// Where a sink counts what it wrote whole during the round.
+    pub fn tally(&mut self) -> &mut DeliveryTally<'a> {
+        &mut self.tally
+    }
+
     /// Asks for `finish` to run when the round's offers are done, on the
-    /// thread that made them and before the topic lets go of its offer lane (also
-    /// when an offer panics): a sink that put its write off (the direct
-    /// path gathers a round's sends per thread) makes it there. One function
-    /// per round: every sink that defers asks for the same one.
+    /// thread that made them and before the topic lets go of its offer lane
+    /// (also when an offer panics): a sink that put its write off (the
+    /// direct path gathers a round's sends per thread) makes it there. One
+    /// function per round: every sink that defers asks for the same one.
     pub fn at_end(&mut self, finish: RoundEnd) {
         debug_assert!(
             self.at_end
@@ -258,43 +294,24 @@ impl<'a> DeliveryTally<'a> {
     /// Runs the round's end, once.
     fn finish(&mut self) {
         if let Some(finish) = self.at_end.take() {
-            finish(self);
+            finish(&mut self.tally);
         }
     }
 
-    /// The whole of `delivery` was written to a client.
-    pub fn written(&mut self, delivery: &Delivery) {
-        let events = delivery.events();
-        self.events += events;
-        self.bytes += delivery.bytes.len() as u64;
-        if delivery.is_live_event() {
-            // One observation per event: a batch's events share the delay
-            // of its first (they went out together).
-            let delay = delivery.received.elapsed();
-            let route = self.route;
-            let delays = self.delays.get_or_insert_with(|| route.fanout_delays());
-            for _ in 0..events {
-                delays.observe(delay);
-            }
-        }
-    }
-
-    /// Adds the tally to the topic's counters (and, when dropped, its
-    /// delays to the route's histogram).
+    /// Ends the round and adds its tally to the topic's counters.
     pub(crate) fn record(mut self, metrics: &TopicMetrics) {
         self.finish();
-        if self.events > 0 || self.bytes > 0 {
-            metrics.delivered(self.events, self.bytes);
-        }
+        let tally = std::mem::replace(&mut self.tally, DeliveryTally::new(None));
+        tally.record(metrics);
     }
 }
 
-impl Drop for DeliveryTally<'_> {
+impl Drop for OfferRound<'_> {
     /// A round that ends without [`record`](Self::record) (an offer
-    /// panicked) still makes the writes it put off: they refer to the
-    /// round's subscribers and delivery. (Were the round's end to panic too,
-    /// during that unwinding, the process would abort; it makes system calls
-    /// and counts, and does not panic.)
+    /// panicked, or a test's round) still makes the writes it put off: they
+    /// refer to the round's subscribers and delivery. (Were the round's end
+    /// to panic too, during that unwinding, the process would abort; it
+    /// makes system calls and counts, and does not panic.)
     fn drop(&mut self) {
         self.finish();
     }
@@ -338,10 +355,10 @@ mod tests {
         let route = metrics.route("r");
         let topic = metrics.open_topic("r", "t");
         ENDS.with(|ends| ends.set(0));
-        let mut tally = DeliveryTally::new(&route);
-        tally.at_end(count_end);
-        tally.at_end(count_end);
-        tally.record(&topic);
+        let mut round = OfferRound::new(&route);
+        round.at_end(count_end);
+        round.at_end(count_end);
+        round.record(&topic);
         assert_eq!(ENDS.with(Cell::get), 1, "asked twice, run once");
         let line = delivered(&metrics).unwrap();
         assert!(
@@ -351,13 +368,13 @@ mod tests {
     }
 
     #[test]
-    fn a_tally_dropped_without_recording_still_runs_its_end() {
+    fn a_round_dropped_without_recording_still_runs_its_end() {
         let metrics = GatewayMetrics::new(10).unwrap();
         let route = metrics.route("r");
         ENDS.with(|ends| ends.set(0));
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let mut tally = DeliveryTally::new(&route);
-            tally.at_end(count_end);
+            let mut round = OfferRound::new(&route);
+            round.at_end(count_end);
             panic!("an offer panicked");
         }));
         assert!(result.is_err());

@@ -6,16 +6,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use sse_gateway_metrics::RouteMetrics;
-
-use crate::{DeliveryTally, FeedFuture, TopicPublisher};
-
-/// A tally as an offer round makes it, for a test that offers to a sink
-/// itself: the round ends (its [`DeliveryTally::at_end`] runs) when the
-/// tally is dropped, on the dropping thread.
-pub fn round_tally(route: &RouteMetrics) -> DeliveryTally<'_> {
-    DeliveryTally::new(route)
-}
+use crate::{FeedFuture, TopicPublisher};
 
 /// A feed for [`TopicHub::subscribe`](crate::TopicHub::subscribe) that hands
 /// its publisher to the test, counts how often it was opened, and runs until

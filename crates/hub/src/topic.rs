@@ -41,7 +41,9 @@ use self::offer::delivery_of;
 use crate::advice::{gap_event, jittered_retry, HEARTBEAT};
 use crate::publisher::{UpstreamAnswer, UpstreamState};
 use crate::replay::{ReplayBudget, ReplayRing, Resume};
-use crate::{CloseReason, Delivery, DeliveryKind, Refusal, SubscriberSink, TopicSettings};
+use crate::{
+    CloseReason, Delivery, DeliveryKind, OfferRound, Refusal, SubscriberSink, TopicSettings,
+};
 
 /// A topic's identity: the route that opened it and the topic name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -271,6 +273,8 @@ impl Topic {
             return Err(JoinError::Refused(Refusal::Limit("max_clients_per_topic")));
         }
         let advice = |bytes: Bytes, kind| Delivery::new(bytes, kind, now);
+        // The joiner's own offers (advice, replay, a gap event): a round of one.
+        let mut round = OfferRound::new(&self.route_metrics);
         let retry = match state.upstream_retry {
             Some(ms) => Some(sse_gateway_codec::encode_retry(ms)),
             None if !self.settings.client_retry.is_zero() => {
@@ -279,15 +283,16 @@ impl Topic {
             None => None,
         };
         if let Some(retry) = retry {
-            sink.offer(&advice(retry, DeliveryKind::Advice));
+            sink.offer(&advice(retry, DeliveryKind::Advice), &mut round);
         }
         if let Some(asked) = last_event_id {
             // Gathered frames go out first, so that the ring holds them.
             if let Some(lane) = &mut lane {
                 self.flush_window(lane, &mut state, now);
             }
-            self.replay(&state, sink.as_ref(), asked, now);
+            self.replay(&state, sink.as_ref(), asked, now, &mut round);
         }
+        round.record(&self.metrics);
         let key = state.subscribers.insert((id, sink));
         if state.phase != Phase::Active {
             state.phase = Phase::Active;
@@ -299,12 +304,19 @@ impl Topic {
         Ok(key)
     }
 
-    fn replay(&self, state: &TopicState, sink: &dyn SubscriberSink, asked: &str, now: Instant) {
+    fn replay(
+        &self,
+        state: &TopicState,
+        sink: &dyn SubscriberSink,
+        asked: &str,
+        now: Instant,
+        round: &mut OfferRound<'_>,
+    ) {
         match state.ring.resume(asked) {
             Resume::Found(frames) => {
                 for frame in &frames {
                     let delivery = Delivery::new(frame.bytes().clone(), DeliveryKind::Replay, now);
-                    sink.offer(&delivery);
+                    sink.offer(&delivery, round);
                 }
                 self.metrics.replayed(frames.len() as u64);
             }
@@ -317,11 +329,8 @@ impl Topic {
             {
                 let frames = state.ring.all();
                 for frame in &frames {
-                    sink.offer(&Delivery::new(
-                        frame.bytes().clone(),
-                        DeliveryKind::Replay,
-                        now,
-                    ));
+                    let delivery = Delivery::new(frame.bytes().clone(), DeliveryKind::Replay, now);
+                    sink.offer(&delivery, round);
                 }
                 self.metrics.replayed(frames.len() as u64);
             }
@@ -333,7 +342,7 @@ impl Topic {
                     .as_deref()
                     .and_then(|event_type| gap_event(event_type, asked, oldest))
                 {
-                    sink.offer(&Delivery::new(gap, DeliveryKind::Advice, now));
+                    sink.offer(&Delivery::new(gap, DeliveryKind::Advice, now), round);
                 }
             }
         }

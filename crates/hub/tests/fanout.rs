@@ -7,10 +7,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sse_gateway_codec::{encode_event, Frame, OutgoingEvent};
+use sse_gateway_direct::ClientQueue;
 use sse_gateway_hub::testing::TestFeed;
 use sse_gateway_hub::{
-    ClientQueue, CloseReason, Delivery, DeliveryKind, HubLimits, Membership, Refusal,
-    SubscribeRequest, TopicHub, TopicPublisher, TopicSettings, UpstreamAnswer, UpstreamState,
+    CloseReason, Delivery, DeliveryKind, HubLimits, Membership, Refusal, SubscribeRequest,
+    TopicHub, TopicPublisher, TopicSettings, UpstreamAnswer, UpstreamState,
 };
 use sse_gateway_metrics::GatewayMetrics;
 

@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use sse_gateway_codec::{encode_event, Frame, OutgoingEvent};
+use sse_gateway_direct::ClientQueue;
 use sse_gateway_hub::testing::TestFeed;
 use sse_gateway_hub::{
-    ClientQueue, CloseReason, Delivery, DeliveryKind, HubLimits, Offer, SubscribeRequest,
+    CloseReason, Delivery, DeliveryKind, HubLimits, Offer, OfferRound, SubscribeRequest,
     SubscriberSink, TopicHub, TopicSettings,
 };
 use sse_gateway_metrics::GatewayMetrics;
@@ -39,7 +40,7 @@ struct StalledSink {
 }
 
 impl SubscriberSink for StalledSink {
-    fn offer(&self, delivery: &Delivery) -> Offer {
+    fn offer(&self, delivery: &Delivery, _round: &mut OfferRound<'_>) -> Offer {
         if delivery.kind == DeliveryKind::Event {
             let _ = self.entered.lock().send(());
             let _ = self.release.lock().recv_timeout(DEADLINE);

@@ -23,8 +23,8 @@ use bytes::{Bytes, BytesMut};
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use sse_gateway_config::TopicSettingsConfig;
-use sse_gateway_direct::{DirectSettings, Drain};
-use sse_gateway_hub::{ClientQueue, CloseReason, Delivery, Membership};
+use sse_gateway_direct::{ClientQueue, DirectSettings, Drain};
+use sse_gateway_hub::{CloseReason, Delivery, Membership};
 use tokio::sync::watch;
 
 use crate::services::access::{self, Admitted};

@@ -22,10 +22,9 @@ use bytes::Bytes;
 use pingora::proxy::Session;
 use sse_gateway_access::CorsHeaders;
 use sse_gateway_config::{FanOutRoute, IpCidr};
-use sse_gateway_direct::DirectSink;
+use sse_gateway_direct::{ClientQueue, DirectSink};
 use sse_gateway_hub::{
-    ClientQueue, Membership, Refusal, SubscribeRequest, SubscriberSink, UpstreamAnswer,
-    OPEN_REFUSED,
+    Membership, Refusal, SubscribeRequest, SubscriberSink, UpstreamAnswer, OPEN_REFUSED,
 };
 use sse_gateway_metrics::{RejectReason, StreamPath};
 use sse_gateway_routes::{Matched, FAN_OUT_ALLOW};

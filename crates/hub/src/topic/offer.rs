@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use sse_gateway_codec::Frame;
 
 use super::{Lane, Phase, State, Topic, SHARD_MIN};
-use crate::{CloseReason, Delivery, DeliveryKind, DeliveryTally, Offer, SubscriberSink};
+use crate::{CloseReason, Delivery, DeliveryKind, Offer, OfferRound, SubscriberSink};
 
 /// One delivery for frames offered together: the frame's own bytes for one,
 /// a `Batch` of their bytes (copied once, shared by every subscriber) for
@@ -40,9 +40,9 @@ type RoundSink = (usize, u64, Arc<dyn SubscriberSink>);
 fn offer_one(
     sink: &dyn SubscriberSink,
     delivery: &Delivery,
-    tally: &mut DeliveryTally<'_>,
+    round: &mut OfferRound<'_>,
 ) -> Option<bool> {
-    match sink.offer_in_round(delivery, tally) {
+    match sink.offer(delivery, round) {
         Offer::Accepted => None,
         Offer::Full => Some(true),
         Offer::Closed => Some(false),
@@ -52,13 +52,14 @@ fn offer_one(
 // === impl Topic ===
 
 impl Topic {
-    /// Records deliveries written whole to a client (see [`DeliveryTally`]).
+    /// Records deliveries written whole to a client (see
+    /// [`DeliveryTally`](crate::DeliveryTally)).
     pub(crate) fn record_written<'d>(&self, deliveries: impl IntoIterator<Item = &'d Delivery>) {
-        let mut tally = DeliveryTally::new(&self.route_metrics);
+        let mut round = OfferRound::new(&self.route_metrics);
         for delivery in deliveries {
-            tally.written(delivery);
+            round.tally().written(delivery);
         }
-        tally.record(&self.metrics);
+        round.record(&self.metrics);
     }
 
     /// Offers a delivery to every subscriber; removes the slow and the
@@ -142,14 +143,14 @@ impl Topic {
     /// Offers `delivery` to the sinks of one shard on this thread, with
     /// one tally for them all.
     fn offer_shard(&self, shard: &[RoundSink], delivery: &Delivery) -> Vec<(usize, u64, bool)> {
-        let mut tally = DeliveryTally::new(&self.route_metrics);
+        let mut round = OfferRound::new(&self.route_metrics);
         let dropped = shard
             .iter()
             .filter_map(|(key, id, sink)| {
-                offer_one(sink.as_ref(), delivery, &mut tally).map(|slow| (*key, *id, slow))
+                offer_one(sink.as_ref(), delivery, &mut round).map(|slow| (*key, *id, slow))
             })
             .collect();
-        tally.record(&self.metrics);
+        round.record(&self.metrics);
         dropped
     }
 }

@@ -18,9 +18,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use parking_lot::Mutex;
 use sse_gateway_codec::CodecLimits;
+use sse_gateway_direct::ClientQueue;
 use sse_gateway_hub::{
-    ClientQueue, CloseReason, Delivery, DeliveryKind, HubLimits, Membership, SubscribeRequest,
-    TopicHub, TopicSettings, UpstreamAnswer,
+    CloseReason, Delivery, DeliveryKind, HubLimits, Membership, SubscribeRequest, TopicHub,
+    TopicSettings, UpstreamAnswer,
 };
 use sse_gateway_metrics::GatewayMetrics;
 use sse_gateway_upstream::{feed, UpstreamSettings};

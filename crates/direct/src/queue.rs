@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use crate::{CloseReason, Delivery, DeliveryKind, Offer, SubscriberSink};
+use sse_gateway_hub::{CloseReason, Delivery, DeliveryKind, Offer, OfferRound, SubscriberSink};
 
 /// A subscriber's pending deliveries, bounded in bytes.
 ///
@@ -68,7 +68,7 @@ impl ClientQueue {
 }
 
 impl SubscriberSink for ClientQueue {
-    fn offer(&self, delivery: &Delivery) -> Offer {
+    fn offer(&self, delivery: &Delivery, _round: &mut OfferRound<'_>) -> Offer {
         let mut state = self.state.lock();
         if state.closed.is_some() {
             return Offer::Closed;
@@ -113,6 +113,10 @@ mod tests {
 
     use super::*;
 
+    fn offer(queue: &ClientQueue, delivery: &Delivery) -> Offer {
+        queue.offer(delivery, &mut OfferRound::uncounted())
+    }
+
     fn delivery(len: usize, kind: DeliveryKind) -> Delivery {
         Delivery::new(Bytes::from(vec![b'x'; len]), kind, Instant::now())
     }
@@ -121,11 +125,11 @@ mod tests {
     async fn drains_in_order_then_reports_close() {
         let queue = ClientQueue::new(100);
         assert_eq!(
-            queue.offer(&delivery(10, DeliveryKind::Event)),
+            offer(&queue, &delivery(10, DeliveryKind::Event)),
             Offer::Accepted
         );
         assert_eq!(
-            queue.offer(&delivery(20, DeliveryKind::Heartbeat)),
+            offer(&queue, &delivery(20, DeliveryKind::Heartbeat)),
             Offer::Accepted
         );
         queue.close(CloseReason::UpstreamStopped);
@@ -140,7 +144,7 @@ mod tests {
             Err(CloseReason::UpstreamStopped)
         );
         assert_eq!(
-            queue.offer(&delivery(1, DeliveryKind::Event)),
+            offer(&queue, &delivery(1, DeliveryKind::Event)),
             Offer::Closed
         );
     }
@@ -149,10 +153,13 @@ mod tests {
     async fn over_the_bound_it_closes_as_slow_and_drops_pending() {
         let queue = ClientQueue::new(100);
         assert_eq!(
-            queue.offer(&delivery(60, DeliveryKind::Event)),
+            offer(&queue, &delivery(60, DeliveryKind::Event)),
             Offer::Accepted
         );
-        assert_eq!(queue.offer(&delivery(41, DeliveryKind::Event)), Offer::Full);
+        assert_eq!(
+            offer(&queue, &delivery(41, DeliveryKind::Event)),
+            Offer::Full
+        );
         let mut out = Vec::new();
         assert_eq!(
             queue.next_batch(&mut out).await,
@@ -165,18 +172,21 @@ mod tests {
     async fn an_empty_queue_takes_one_delivery_larger_than_the_bound() {
         let queue = ClientQueue::new(100);
         assert_eq!(
-            queue.offer(&delivery(150, DeliveryKind::Batch { events: 2 })),
+            offer(&queue, &delivery(150, DeliveryKind::Batch { events: 2 })),
             Offer::Accepted
         );
         // Still behind on it: the next live delivery is over the bound.
-        assert_eq!(queue.offer(&delivery(1, DeliveryKind::Event)), Offer::Full);
+        assert_eq!(
+            offer(&queue, &delivery(1, DeliveryKind::Event)),
+            Offer::Full
+        );
         let queue = ClientQueue::new(100);
-        queue.offer(&delivery(150, DeliveryKind::Event));
+        offer(&queue, &delivery(150, DeliveryKind::Event));
         let mut out = Vec::new();
         queue.next_batch(&mut out).await.unwrap();
         // Taken by the client's task: empty again, so it takes another.
         assert_eq!(
-            queue.offer(&delivery(150, DeliveryKind::Event)),
+            offer(&queue, &delivery(150, DeliveryKind::Event)),
             Offer::Accepted
         );
     }
@@ -186,12 +196,12 @@ mod tests {
         let queue = ClientQueue::new(100);
         for _ in 0..10 {
             assert_eq!(
-                queue.offer(&delivery(60, DeliveryKind::Replay)),
+                offer(&queue, &delivery(60, DeliveryKind::Replay)),
                 Offer::Accepted
             );
         }
         assert_eq!(
-            queue.offer(&delivery(60, DeliveryKind::Event)),
+            offer(&queue, &delivery(60, DeliveryKind::Event)),
             Offer::Accepted
         );
         let mut out = Vec::new();
@@ -211,7 +221,7 @@ mod tests {
             })
         };
         tokio::task::yield_now().await;
-        queue.offer(&delivery(5, DeliveryKind::Event));
+        offer(&queue, &delivery(5, DeliveryKind::Event));
         assert_eq!(reader.await.unwrap(), Ok(1));
     }
 }
