@@ -33,7 +33,20 @@ mod sink;
 mod stream;
 
 pub use drain::Drain;
-pub use queue::ClientQueue;
+pub use queue::{joined, ClientQueue};
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+/// Written first on a stream that has nothing queued when it starts, so the
+/// response header leaves at once (a comment: clients ignore it). Not
+/// counted as delivered.
+pub const OPENING_COMMENT: Bytes = Bytes::from_static(b":\n");
+
+/// A client that takes nothing for this long while bytes wait for it is cut
+/// off (both paths).
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 pub use round::batched_sends;
 pub use sink::{DirectSettings, DirectSink};
 pub use stream::{serve, DirectOutcome};

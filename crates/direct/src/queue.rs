@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 
+use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
@@ -103,6 +104,26 @@ impl SubscriberSink for ClientQueue {
         drop(state);
         self.ready.notify_one();
     }
+}
+
+/// A batch from [`ClientQueue::next_batch`] as one `Bytes` to write (the
+/// shared one itself when there is a single delivery, else one copy of
+/// them all) and how many of its deliveries are events.
+pub fn joined(batch: &[Delivery]) -> (Bytes, u64) {
+    let events = batch.iter().map(Delivery::events).sum();
+    let bytes = match batch {
+        [] => Bytes::new(),
+        [one] => one.bytes.clone(),
+        many => {
+            let total = many.iter().map(|d| d.bytes.len()).sum();
+            let mut out = BytesMut::with_capacity(total);
+            for delivery in many {
+                out.extend_from_slice(&delivery.bytes);
+            }
+            out.freeze()
+        }
+    };
+    (bytes, events)
 }
 
 #[cfg(test)]
@@ -223,5 +244,43 @@ mod tests {
         tokio::task::yield_now().await;
         offer(&queue, &delivery(5, DeliveryKind::Event));
         assert_eq!(reader.await.unwrap(), Ok(1));
+    }
+
+    fn bytes_delivery(bytes: &'static [u8], kind: DeliveryKind) -> Delivery {
+        Delivery::new(Bytes::from_static(bytes), kind, Instant::now())
+    }
+
+    #[test]
+    fn one_delivery_is_written_as_is() {
+        let shared = Bytes::from_static(b"data: x\n\n");
+        let batch = vec![Delivery::new(
+            shared.clone(),
+            DeliveryKind::Event,
+            Instant::now(),
+        )];
+        let (bytes, events) = joined(&batch);
+        assert_eq!(
+            bytes.as_ptr(),
+            shared.as_ptr(),
+            "no copy for a single delivery"
+        );
+        assert_eq!(events, 1);
+    }
+
+    #[test]
+    fn several_are_concatenated_and_only_events_count() {
+        let batch = vec![
+            bytes_delivery(b"retry: 3000\n\n", DeliveryKind::Advice),
+            bytes_delivery(b"id: 1\ndata: a\n\n", DeliveryKind::Replay),
+            bytes_delivery(b":\n", DeliveryKind::Heartbeat),
+            bytes_delivery(b"id: 2\ndata: b\n\n", DeliveryKind::Event),
+        ];
+        let (bytes, events) = joined(&batch);
+        assert_eq!(
+            &bytes[..],
+            b"retry: 3000\n\nid: 1\ndata: a\n\n:\nid: 2\ndata: b\n\n"
+        );
+        assert_eq!(events, 2);
+        assert_eq!(joined(&[]), (Bytes::new(), 0));
     }
 }

@@ -31,13 +31,10 @@ use crate::drain::Drain;
 use crate::lifecycle::Lifecycle;
 use crate::ring::SendOutcome;
 use crate::round;
+use crate::OPENING_COMMENT;
 
 /// Most pending deliveries gathered into one vectored write.
 const MAX_BATCH: usize = 16;
-
-/// The opening comment: written when nothing else is queued when the
-/// stream starts (clients ignore comments). Not counted as delivered.
-const OPENING_COMMENT: Bytes = Bytes::from_static(b":\n");
 
 /// Settings shared by the direct subscribers of a route.
 pub struct DirectSettings {

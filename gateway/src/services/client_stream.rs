@@ -19,23 +19,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use sse_gateway_config::TopicSettingsConfig;
-use sse_gateway_direct::{ClientQueue, DirectSettings, Drain};
+use sse_gateway_direct::{ClientQueue, DirectSettings, Drain, OPENING_COMMENT, WRITE_TIMEOUT};
 use sse_gateway_hub::{CloseReason, Delivery, Membership};
 use tokio::sync::watch;
 
 use crate::services::access::{self, Admitted};
 use crate::services::access_log::AccessLog;
-
-/// A client that does not take a write for this long is cut off.
-pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Written when nothing is queued at start, so the header leaves at once
-/// (a comment: clients ignore it).
-const OPENING_COMMENT: Bytes = Bytes::from_static(b":\n");
 
 /// The direct path's settings for a route: the same queue bound, write
 /// timeout and drain as the session path.
@@ -177,7 +169,7 @@ async fn write_batch(
     batch: &mut Vec<Delivery>,
     log: &mut AccessLog,
 ) -> bool {
-    let (bytes, events) = join(batch);
+    let (bytes, events) = sse_gateway_direct::joined(batch);
     let len = bytes.len() as u64;
     let ok = bytes.is_empty()
         || session
@@ -193,70 +185,9 @@ async fn write_batch(
     ok
 }
 
-/// The batch as one `Bytes` (the shared one itself when there is a single
-/// delivery) and how many of its deliveries are events.
-fn join(batch: &[Delivery]) -> (Bytes, u64) {
-    let events = batch.iter().map(Delivery::events).sum();
-    let bytes = match batch {
-        [] => Bytes::new(),
-        [one] => one.bytes.clone(),
-        many => {
-            let total = many.iter().map(|d| d.bytes.len()).sum();
-            let mut out = BytesMut::with_capacity(total);
-            for delivery in many {
-                out.extend_from_slice(&delivery.bytes);
-            }
-            out.freeze()
-        }
-    };
-    (bytes, events)
-}
-
 #[cfg(test)]
 mod tests {
-    use std::time::Instant;
-
-    use sse_gateway_hub::DeliveryKind;
-
     use super::*;
-
-    fn delivery(bytes: &'static [u8], kind: DeliveryKind) -> Delivery {
-        Delivery::new(Bytes::from_static(bytes), kind, Instant::now())
-    }
-
-    #[test]
-    fn one_delivery_is_written_as_is() {
-        let shared = Bytes::from_static(b"data: x\n\n");
-        let batch = vec![Delivery::new(
-            shared.clone(),
-            DeliveryKind::Event,
-            Instant::now(),
-        )];
-        let (bytes, events) = join(&batch);
-        assert_eq!(
-            bytes.as_ptr(),
-            shared.as_ptr(),
-            "no copy for a single delivery"
-        );
-        assert_eq!(events, 1);
-    }
-
-    #[test]
-    fn several_are_concatenated_and_only_events_count() {
-        let batch = vec![
-            delivery(b"retry: 3000\n\n", DeliveryKind::Advice),
-            delivery(b"id: 1\ndata: a\n\n", DeliveryKind::Replay),
-            delivery(b":\n", DeliveryKind::Heartbeat),
-            delivery(b"id: 2\ndata: b\n\n", DeliveryKind::Event),
-        ];
-        let (bytes, events) = join(&batch);
-        assert_eq!(
-            &bytes[..],
-            b"retry: 3000\n\nid: 1\ndata: a\n\n:\nid: 2\ndata: b\n\n"
-        );
-        assert_eq!(events, 2);
-        assert_eq!(join(&[]), (Bytes::new(), 0));
-    }
 
     #[test]
     fn the_header_is_an_event_stream() {

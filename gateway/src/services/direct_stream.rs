@@ -37,7 +37,7 @@ pub(crate) async fn start(
         return;
     };
     access::apply(&mut header, &admitted.cors);
-    session.set_write_timeout(Some(client_stream::WRITE_TIMEOUT));
+    session.set_write_timeout(Some(sse_gateway_direct::WRITE_TIMEOUT));
     if session.write_response_header(header, false).await.is_err() {
         log.end = CloseReason::WriteFailed;
         return;
