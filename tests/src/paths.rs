@@ -49,3 +49,31 @@ impl WritePath {
         );
     }
 }
+
+/// Turns `async fn NAME(path: WritePath)` into two tests, `NAME::direct` and
+/// `NAME::session`, that run it on each write path, so that a failure names its path.
+///
+/// The function stays a plain `async fn` beside the generated module (a module and a
+/// function may share a name). Both tests run on a two-thread runtime, like every
+/// end-to-end test.
+///
+/// ```ignore
+/// async fn heartbeats_reach_idle_streams(path: WritePath) { /* ... */ }
+/// on_both_paths!(heartbeats_reach_idle_streams);
+/// ```
+#[macro_export]
+macro_rules! on_both_paths {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn direct() {
+                super::$name($crate::WritePath::Direct).await;
+            }
+
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn session() {
+                super::$name($crate::WritePath::Session).await;
+            }
+        }
+    )+};
+}
