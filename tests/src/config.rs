@@ -25,6 +25,8 @@
 //! double-quoted (JSON escaping, which YAML reads the same), keys in the order they were
 //! set; a key set twice is written twice, which the gateway refuses, so set each once.
 
+use std::fmt::Display;
+
 use crate::paths::WritePath;
 
 /// Quotes `s` as a YAML double-quoted scalar.
@@ -275,11 +277,11 @@ pub struct Tls(Block);
 
 impl Tls {
     /// One HTTPS listener on `listen` with this PEM certificate chain and key.
-    pub fn new(listen: impl std::fmt::Display, cert: &str, key: &str) -> Self {
+    pub fn new(listen: impl Display, cert: impl Display, key: impl Display) -> Self {
         let mut block = Block::default();
         block.set("listen", quote_list(&[&listen.to_string()]));
-        block.set("cert", quote(cert));
-        block.set("key", quote(key));
+        block.set("cert", quote(&cert.to_string()));
+        block.set("key", quote(&key.to_string()));
         Self(block)
     }
 
@@ -346,9 +348,15 @@ impl Route {
         self
     }
 
+    /// `lenient_captures`: accept whitespace and format characters in captures.
+    pub fn lenient_captures(mut self, on: bool) -> Self {
+        self.head.set("lenient_captures", on.to_string());
+        self
+    }
+
     /// `upstream.ca_file`: CA certificates for an https upstream.
-    pub fn ca_file(mut self, path: &str) -> Self {
-        self.upstream.set("ca_file", quote(path));
+    pub fn ca_file(mut self, path: impl Display) -> Self {
+        self.upstream.set("ca_file", quote(&path.to_string()));
         self
     }
 
@@ -447,9 +455,9 @@ impl Auth {
     }
 
     /// `jwt: { algorithm, key_file }`: verify the cookie as a JWT with this public key.
-    pub fn jwt(mut self, algorithm: &str, key_file: &str) -> Self {
+    pub fn jwt(mut self, algorithm: &str, key_file: impl Display) -> Self {
         self.jwt.set("algorithm", algorithm.to_owned());
-        self.jwt.set("key_file", quote(key_file));
+        self.jwt.set("key_file", quote(&key_file.to_string()));
         self
     }
 

@@ -15,14 +15,6 @@ pub enum WritePath {
 }
 
 impl WritePath {
-    /// The `defaults:` line (indented two spaces) that selects this path.
-    pub fn yaml(self) -> &'static str {
-        match self {
-            Self::Direct => "  direct_write: true",
-            Self::Session => "  direct_write: false",
-        }
-    }
-
     /// The `path` label of `sse_gateway_client_streams_total`.
     pub fn label(self) -> &'static str {
         match self {

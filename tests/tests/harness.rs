@@ -110,8 +110,8 @@ fn the_config_builder_writes_what_check_accepts() {
         .tls(
             Tls::new(
                 "127.0.0.1:3",
-                &dev("localhost-cert.pem"),
-                &dev("localhost-key.pem"),
+                dev("localhost-cert.pem"),
+                dev("localhost-key.pem"),
             )
             .h2_max_concurrent_streams(4),
         )
@@ -141,8 +141,9 @@ fn the_config_builder_writes_what_check_accepts() {
             .params(&[("sym", "[A-Z]+")])
             .heartbeat("200ms")
             .gap_event("gap")
+            .lenient_captures(true)
             .direct_write(false)
-            .ca_file(&dev("localhost-cert.pem"))
+            .ca_file(dev("localhost-cert.pem"))
             .cors(
                 Cors::origins(&["https://app.example.com"])
                     .credentials()
@@ -150,7 +151,7 @@ fn the_config_builder_writes_what_check_accepts() {
             )
             .auth(
                 Auth::cookie("session")
-                    .jwt("ES256", &dev("jwt-es256-public.pem"))
+                    .jwt("ES256", dev("jwt-es256-public.pem"))
                     .topics_claim("subscribe"),
             ),
         )
