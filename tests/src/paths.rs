@@ -49,7 +49,7 @@ impl WritePath {
 /// function may share a name). Both tests run on a two-thread runtime, like every
 /// end-to-end test.
 ///
-/// ```ignore
+/// ```text
 /// async fn heartbeats_reach_idle_streams(path: WritePath) { /* ... */ }
 /// on_both_paths!(heartbeats_reach_idle_streams);
 /// ```
