@@ -37,6 +37,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
 use crate::client::http_get;
+use crate::config::{Auth, Cors, Route};
 use crate::gateway::{gateway_binary, workspace_root};
 use crate::ports::free_addr;
 
@@ -279,6 +280,21 @@ pub fn mint_hs256(secret: &[u8], claims: &serde_json::Value) -> String {
     let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
     let key = jsonwebtoken::EncodingKey::from_secret(secret);
     jsonwebtoken::encode(&header, claims, &key).expect("signing a test token")
+}
+
+/// A fan-out route `name` on `/{name}/{sym}` (topic `{name}/{sym}`) that pages on
+/// `origins` subscribe to with `withCredentials`: CORS with credentials, and a
+/// `session` cookie holding an ES256 JWT (verified with [`es256_public_key_path`]) whose
+/// `subscribe` claim lists the topics it may read.
+pub fn browser_route(name: &str, upstream_url: &str, origins: &[&str]) -> Route {
+    Route::fan_out(name, &format!("/{name}/{{sym}}"), upstream_url)
+        .topic(&format!("{name}/{{sym}}"))
+        .cors(Cors::origins(origins).credentials())
+        .auth(
+            Auth::cookie("session")
+                .jwt("ES256", es256_public_key_path().display())
+                .topics_claim("subscribe"),
+        )
 }
 
 /// The throwaway key pairs of `crates/access/tests/keys`.

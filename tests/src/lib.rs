@@ -10,6 +10,10 @@
 //! - [`client`]: [`SseClient`], a raw HTTP/1.1 client with an independent SSE parser used
 //!   as the oracle (it does not share code with `sse-gateway-codec`), and
 //!   [`StalledClient`], a client that never reads.
+//! - [`config`]: [`GatewayConfig`], a typed builder for the YAML a test starts a gateway
+//!   with.
+//! - [`paths`]: [`WritePath`], and [`on_both_paths!`], one test body run as two tests, on
+//!   the direct and on the session write path.
 //! - [`ports`]: a small registry of free loopback ports.
 //! - [`browser`]: headless Chromium on a test page served from another origin, for
 //!   `EventSource`/CORS/cookie tests, plus test tokens and a gateway pinned to its ports.
@@ -22,6 +26,7 @@
 
 pub mod browser;
 pub mod client;
+pub mod config;
 pub mod gateway;
 pub mod paths;
 pub mod ports;
@@ -32,6 +37,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 pub use client::{HttpResponse, SseClient, StalledClient};
+pub use config::{Auth, Cors, GatewayConfig, Route, Settings, Tls};
 pub use gateway::GatewayProcess;
 pub use paths::WritePath;
 pub use sse::{SseEvent, SseParser};

@@ -15,14 +15,6 @@ pub enum WritePath {
 }
 
 impl WritePath {
-    /// The `defaults:` line (indented two spaces) that selects this path.
-    pub fn yaml(self) -> &'static str {
-        match self {
-            Self::Direct => "  direct_write: true",
-            Self::Session => "  direct_write: false",
-        }
-    }
-
     /// The `path` label of `sse_gateway_client_streams_total`.
     pub fn label(self) -> &'static str {
         match self {
@@ -48,4 +40,32 @@ impl WritePath {
             other.label()
         );
     }
+}
+
+/// Turns `async fn NAME(path: WritePath)` into two tests, `NAME::direct` and
+/// `NAME::session`, that run it on each write path, so that a failure names its path.
+///
+/// The function stays a plain `async fn` beside the generated module (a module and a
+/// function may share a name). Both tests run on a two-thread runtime, like every
+/// end-to-end test.
+///
+/// ```text
+/// async fn heartbeats_reach_idle_streams(path: WritePath) { /* ... */ }
+/// on_both_paths!(heartbeats_reach_idle_streams);
+/// ```
+#[macro_export]
+macro_rules! on_both_paths {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn direct() {
+                super::$name($crate::WritePath::Direct).await;
+            }
+
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn session() {
+                super::$name($crate::WritePath::Session).await;
+            }
+        }
+    )+};
 }

@@ -8,38 +8,41 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use sse_gateway_tests::{
-    deadline, GatewayProcess, Response, SseClient, Upstream, UpstreamServer, WritePath,
+    deadline, on_both_paths, GatewayConfig, GatewayProcess, Response, Route, Settings, SseClient,
+    Upstream, UpstreamServer, WritePath,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const WAIT: Duration = Duration::from_secs(20);
 
-async fn gateway(upstream: &Upstream, limits: &str, defaults: &str) -> GatewayProcess {
-    let yaml = format!(
-        r#"
-threads: 2
-defaults:
-  client_retry: 1s
-  heartbeat: 0s
-{defaults}
-limits:
-{limits}
-routes:
-  - name: up
-    path: /up/{{name}}
-    params: {{ name: "[a-z0-9]+" }}
-    upstream:
-      url: "{url}"
-  - name: other
-    path: /other/{{name}}
-    params: {{ name: "[a-z0-9]+" }}
-    upstream:
-      url: "{url}"
-"#,
-        url = upstream.url("/stream/{name}")
-    );
-    GatewayProcess::start(&yaml).await.unwrap()
+/// The base of every gateway here: `retry: 1s` advice, no heartbeats.
+fn base() -> GatewayConfig {
+    GatewayConfig::new()
+        .threads(2)
+        .client_retry("1s")
+        .heartbeat("0s")
+}
+
+/// A route `name` on `/name/{name}` (lowercase letters and digits) to `upstream`.
+fn route(name: &str, upstream: &Upstream) -> Route {
+    Route::fan_out(
+        name,
+        &format!("/{name}/{{name}}"),
+        &upstream.url("/stream/{name}"),
+    )
+    .params(&[("name", "[a-z0-9]+")])
+}
+
+/// [`base`] with routes `up` and `other`, and the limits (and defaults) `more` sets.
+async fn gateway(
+    upstream: &Upstream,
+    more: impl FnOnce(GatewayConfig) -> GatewayConfig,
+) -> GatewayProcess {
+    let config = more(base())
+        .route(route("up", upstream))
+        .route(route("other", upstream));
+    GatewayProcess::start(&config.to_yaml()).await.unwrap()
 }
 
 async fn live_upstream() -> Upstream {
@@ -75,7 +78,7 @@ fn assert_told_to_retry(client: &SseClient) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_header_trickled_byte_by_byte_is_cut_at_the_deadline() {
     let upstream = live_upstream().await;
-    let gateway = gateway(&upstream, "  request_header_timeout: 1s", "").await;
+    let gateway = gateway(&upstream, |c| c.limit("request_header_timeout", "1s")).await;
     let mut slow = TcpStream::connect(gateway.addr()).await.unwrap();
     let started = Instant::now();
     slow.write_all(b"GET /up/a HTTP/1.1\r\nHost: x\r\n")
@@ -112,31 +115,36 @@ async fn a_request_header_trickled_byte_by_byte_is_cut_at_the_deadline() {
     assert_eq!(dropped, 1.0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn streams_outlive_the_header_deadline_on_both_paths() {
-    for path in [WritePath::Direct, WritePath::Session] {
-        let upstream = live_upstream().await;
-        let gateway = gateway(&upstream, "  request_header_timeout: 1s", path.yaml()).await;
-        let mut client = SseClient::get(gateway.addr(), "/up/a").await.unwrap();
-        assert_eq!(client.status(), 200);
-        path.assert_used(&gateway.metrics().await.unwrap(), "up");
-        // 20 events/s for 2.5 s: well past the 1 s header deadline.
-        let events = client.events_until(50, deadline(WAIT)).await.unwrap();
-        assert_eq!(events.len(), 50);
-        assert!(!client.ended(), "{path:?}: the stream was cut");
-        let open = gateway
-            .metric("sse_gateway_open_connections", &[])
-            .await
-            .unwrap();
-        assert_eq!(open, 1.0, "{path:?}: the stream's connection counts");
-    }
+on_both_paths!(streams_outlive_the_header_deadline);
+
+async fn streams_outlive_the_header_deadline(path: WritePath) {
+    let upstream = live_upstream().await;
+    let gateway = gateway(&upstream, |c| {
+        c.limit("request_header_timeout", "1s").write_path(path)
+    })
+    .await;
+    let mut client = SseClient::get(gateway.addr(), "/up/a").await.unwrap();
+    assert_eq!(client.status(), 200);
+    path.assert_used(&gateway.metrics().await.unwrap(), "up");
+    // 20 events/s for 2.5 s: well past the 1 s header deadline.
+    let events = client.events_until(50, deadline(WAIT)).await.unwrap();
+    assert_eq!(events.len(), 50);
+    assert!(!client.ended(), "{path:?}: the stream was cut");
+    let open = gateway
+        .metric("sse_gateway_open_connections", &[])
+        .await
+        .unwrap();
+    assert_eq!(open, 1.0, "{path:?}: the stream's connection counts");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_max_connections_new_connections_are_closed_at_once() {
     let upstream = live_upstream().await;
-    let limits = "  max_connections: 3\n  request_header_timeout: 30s";
-    let gateway = gateway(&upstream, limits, "").await;
+    let gateway = gateway(&upstream, |c| {
+        c.limit("max_connections", "3")
+            .limit("request_header_timeout", "30s")
+    })
+    .await;
     let mut held = Vec::new();
     for _ in 0..3 {
         held.push(TcpStream::connect(gateway.addr()).await.unwrap());
@@ -175,7 +183,7 @@ async fn over_max_connections_new_connections_are_closed_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_address_cannot_take_every_stream() {
     let upstream = live_upstream().await;
-    let gateway = gateway(&upstream, "  max_streams_per_address: 2", "").await;
+    let gateway = gateway(&upstream, |c| c.limit("max_streams_per_address", "2")).await;
     let local = Ipv4Addr::new(127, 0, 0, 1);
     let mut first = SseClient::get_from(local, gateway.addr(), "/up/a")
         .await
@@ -226,11 +234,10 @@ async fn one_address_cannot_take_every_stream() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_topics_are_limited_per_address_and_per_route() {
     let upstream = live_upstream().await;
-    let gateway = gateway(
-        &upstream,
-        "  new_topics_per_address: { max: 3, per: 1m }",
-        "  max_topics: 2",
-    )
+    let gateway = gateway(&upstream, |c| {
+        c.limit("new_topics_per_address", "{ max: 3, per: 1m }")
+            .max_topics(2)
+    })
     .await;
     let local = Ipv4Addr::new(127, 0, 0, 1);
     let _a = SseClient::get_from(local, gateway.addr(), "/up/a")
@@ -274,25 +281,11 @@ async fn new_topics_are_limited_per_address_and_per_route() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn behind_a_trusted_proxy_clients_are_told_apart_by_x_forwarded_for() {
     let upstream = live_upstream().await;
-    let yaml = format!(
-        r#"
-threads: 2
-trusted_proxies: ["127.0.0.1"]
-defaults:
-  client_retry: 1s
-  heartbeat: 0s
-limits:
-  max_streams_per_address: 1
-routes:
-  - name: up
-    path: /up/{{name}}
-    params: {{ name: "[a-z0-9]+" }}
-    upstream:
-      url: "{}"
-"#,
-        upstream.url("/stream/{name}")
-    );
-    let gateway = GatewayProcess::start(&yaml).await.unwrap();
+    let config = base()
+        .trusted_proxies(&["127.0.0.1"])
+        .limit("max_streams_per_address", "1")
+        .route(route("up", &upstream));
+    let gateway = GatewayProcess::start(&config.to_yaml()).await.unwrap();
     let via = |client: &'static str| [("Accept", "text/event-stream"), ("X-Forwarded-For", client)];
     let get = |headers: [(&'static str, &'static str); 2]| {
         let addr = gateway.addr();

@@ -9,44 +9,33 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use sse_gateway_tests::browser::{es256_public_key_path, mint_es256, unix_now};
-use sse_gateway_tests::{deadline, GatewayProcess, Response, SseClient, UpstreamServer};
+use sse_gateway_tests::{
+    deadline, Auth, GatewayConfig, GatewayProcess, Response, Route, SseClient, UpstreamServer,
+};
 
 async fn start(upstream_base: &str) -> GatewayProcess {
-    let yaml = format!(
-        r#"
-defaults:
-  heartbeat: 0s
-  client_retry: 0s
-routes:
-  - name: prices
-    path: /prices/{{symbol}}
-    topic: "prices/{{symbol}}"
-    upstream:
-      url: "{upstream_base}/stream/{{symbol}}"
-    auth:
-      cookie: session
-      jwt:
-        algorithm: ES256
-        key_file: "{key}"
-        topics_claim: subscribe
-  - name: members
-    path: /members/{{name}}
-    upstream:
-      url: "{upstream_base}/stream/{{name}}"
-    auth:
-      cookie: member
-  - name: api
-    path: /api/{{*rest}}
-    proxy: "{upstream_base}"
-    auth:
-      cookie: session
-      jwt:
-        algorithm: ES256
-        key_file: "{key}"
-"#,
-        key = es256_public_key_path().display()
-    );
-    GatewayProcess::start(&yaml).await.unwrap()
+    let key = es256_public_key_path();
+    let jwt = || Auth::cookie("session").jwt("ES256", key.display());
+    let config = GatewayConfig::quiet()
+        .route(
+            Route::fan_out(
+                "prices",
+                "/prices/{symbol}",
+                &format!("{upstream_base}/stream/{{symbol}}"),
+            )
+            .topic("prices/{symbol}")
+            .auth(jwt().topics_claim("subscribe")),
+        )
+        .route(
+            Route::fan_out(
+                "members",
+                "/members/{name}",
+                &format!("{upstream_base}/stream/{{name}}"),
+            )
+            .auth(Auth::cookie("member")),
+        )
+        .route(Route::proxy("api", "/api/{*rest}", upstream_base).auth(jwt()));
+    GatewayProcess::start(&config.to_yaml()).await.unwrap()
 }
 
 fn token(exp_in: u64, topics: &[&str]) -> String {
@@ -228,22 +217,15 @@ async fn a_key_file_that_is_not_a_key_stops_the_start() {
         "-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----\n",
     )
     .unwrap();
-    let yaml = format!(
-        r#"
-routes:
-  - name: prices
-    path: /prices/{{symbol}}
-    upstream:
-      url: "http://127.0.0.1:9/stream/{{symbol}}"
-    auth:
-      cookie: session
-      jwt:
-        algorithm: RS256
-        key_file: "{}"
-"#,
-        key.display()
+    let config = GatewayConfig::new().route(
+        Route::fan_out(
+            "prices",
+            "/prices/{symbol}",
+            "http://127.0.0.1:9/stream/{symbol}",
+        )
+        .auth(Auth::cookie("session").jwt("RS256", key.display())),
     );
-    let err = GatewayProcess::start(&yaml).await.unwrap_err();
+    let err = GatewayProcess::start(&config.to_yaml()).await.unwrap_err();
     let text = format!("{err:#}");
     let _ = std::fs::remove_dir_all(&dir);
     assert!(text.contains("auth.jwt"), "{text}");

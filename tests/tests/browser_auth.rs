@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use serde_json::json;
 use sse_gateway_tests::browser::{
-    es256_public_key_path, mint_es256, mint_hs256, unix_now, Chromium, PageServer,
+    browser_route, es256_public_key_path, mint_es256, mint_hs256, unix_now, Chromium, PageServer,
 };
-use sse_gateway_tests::{deadline, GatewayProcess, Response, UpstreamServer};
+use sse_gateway_tests::{
+    deadline, GatewayConfig, GatewayProcess, Response, Settings, UpstreamServer,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_expired_forged_and_unauthorized_cookies_error_without_upstream() {
@@ -21,32 +23,15 @@ async fn missing_expired_forged_and_unauthorized_cookies_error_without_upstream(
         .await
         .unwrap();
     let pages = PageServer::start().await.unwrap();
-    let yaml = format!(
-        r#"
-defaults:
-  heartbeat: 0s
-  client_retry: 500ms
-routes:
-  - name: prices
-    path: /prices/{{symbol}}
-    topic: "prices/{{symbol}}"
-    upstream:
-      url: "{url}"
-    cors:
-      origins: ["{origin}"]
-      credentials: true
-    auth:
-      cookie: session
-      jwt:
-        algorithm: ES256
-        key_file: "{key}"
-        topics_claim: subscribe
-"#,
-        url = upstream.url("/stream/{symbol}"),
-        origin = pages.origin(),
-        key = es256_public_key_path().display(),
-    );
-    let gateway = GatewayProcess::start(&yaml).await.unwrap();
+    let config = GatewayConfig::new()
+        .heartbeat("0s")
+        .client_retry("500ms")
+        .route(browser_route(
+            "prices",
+            &upstream.url("/stream/{sym}"),
+            &[&pages.origin()],
+        ));
+    let gateway = GatewayProcess::start(&config.to_yaml()).await.unwrap();
 
     let now = unix_now();
     let claims = |exp: u64, topics: &[&str]| json!({ "sub": "u", "exp": exp, "subscribe": topics });

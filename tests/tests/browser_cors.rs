@@ -8,36 +8,19 @@
 use std::time::Duration;
 
 use serde_json::json;
-use sse_gateway_tests::browser::{
-    es256_public_key_path, mint_es256, unix_now, Chromium, PageServer,
+use sse_gateway_tests::browser::{browser_route, mint_es256, unix_now, Chromium, PageServer};
+use sse_gateway_tests::{
+    deadline, Cors, GatewayConfig, GatewayProcess, Response, Settings, UpstreamServer,
 };
-use sse_gateway_tests::{deadline, GatewayProcess, Response, UpstreamServer};
 
-fn config(upstream_url: &str, origins: &str) -> String {
-    format!(
-        r#"
-defaults:
-  heartbeat: 0s
-  client_retry: 500ms
-routes:
-  - name: prices
-    path: /prices/{{symbol}}
-    topic: "prices/{{symbol}}"
-    upstream:
-      url: "{upstream_url}"
-    cors:
-      origins: [{origins}]
-      credentials: true
-      max_age: 1m
-    auth:
-      cookie: session
-      jwt:
-        algorithm: ES256
-        key_file: "{key}"
-        topics_claim: subscribe
-"#,
-        key = es256_public_key_path().display()
-    )
+/// The route `prices` for pages on `origins` (preflights cached for a minute).
+fn config(upstream_url: &str, origins: &[&str]) -> String {
+    let route = browser_route("prices", upstream_url, origins);
+    GatewayConfig::new()
+        .heartbeat("0s")
+        .client_retry("500ms")
+        .route(route.cors(Cors::origins(origins).credentials().max_age("1m")))
+        .to_yaml()
 }
 
 fn valid_token() -> String {
@@ -61,10 +44,10 @@ async fn with_credentials_across_origins_receives_events_and_last_event_id() {
         .await
         .unwrap();
     let pages = PageServer::start().await.unwrap();
-    let origin = format!("\"{}\"", pages.origin());
-    let gateway = GatewayProcess::start(&config(&upstream.url("/stream/{symbol}"), &origin))
-        .await
-        .unwrap();
+    let gateway =
+        GatewayProcess::start(&config(&upstream.url("/stream/{sym}"), &[&pages.origin()]))
+            .await
+            .unwrap();
     let url = format!("http://{}/prices/AAPL", gateway.addr());
     let page = pages.page(
         "/credentials.html",
@@ -122,8 +105,8 @@ async fn a_disallowed_origin_errors_and_opens_no_upstream() {
         .unwrap();
     let pages = PageServer::start().await.unwrap();
     let gateway = GatewayProcess::start(&config(
-        &upstream.url("/stream/{symbol}"),
-        "\"https://app.example.com\", \"http://*.example.com\"",
+        &upstream.url("/stream/{sym}"),
+        &["https://app.example.com", "http://*.example.com"],
     ))
     .await
     .unwrap();
@@ -186,10 +169,10 @@ async fn a_fetch_based_sse_client_with_custom_headers_passes_the_preflight() {
         .await
         .unwrap();
     let pages = PageServer::start().await.unwrap();
-    let origin = format!("\"{}\"", pages.origin());
-    let gateway = GatewayProcess::start(&config(&upstream.url("/stream/{symbol}"), &origin))
-        .await
-        .unwrap();
+    let gateway =
+        GatewayProcess::start(&config(&upstream.url("/stream/{sym}"), &[&pages.origin()]))
+            .await
+            .unwrap();
     // Open the topic first so the replay ring holds events 1..3.
     let mut warm = sse_gateway_tests::SseClient::request(
         gateway.addr(),

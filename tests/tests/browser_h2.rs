@@ -18,7 +18,9 @@ use std::time::Duration;
 use sse_gateway_tests::browser::PageServer;
 use sse_gateway_tests::gateway::workspace_root;
 use sse_gateway_tests::ports::free_addr;
-use sse_gateway_tests::{deadline, GatewayProcess, Response, UpstreamServer};
+use sse_gateway_tests::{
+    deadline, GatewayConfig, GatewayProcess, Response, Route, Tls, UpstreamServer,
+};
 
 const TOPICS: usize = 12;
 
@@ -154,31 +156,20 @@ async fn twelve_event_sources_share_h2_but_http1_stops_at_six() {
         .unwrap();
     let pages = PageServer::start().await.unwrap();
     let tls = free_addr().unwrap();
-    let yaml = format!(
-        r#"
-threads: 2
-tls:
-  listen: ["{tls}"]
-  cert: "{cert}"
-  key: "{key}"
-defaults:
-  heartbeat: 0s
-  client_retry: 0s
-routes:
-  - name: topics
-    path: /t/{{name}}
-    upstream:
-      url: "{url}"
-  - name: page
-    path: /page/{{*rest}}
-    proxy: "{pages}"
-"#,
-        cert = dev("localhost-cert.pem"),
-        key = dev("localhost-key.pem"),
-        url = upstream.url("/stream/{name}"),
-        pages = pages.origin(),
-    );
-    let gateway = GatewayProcess::start(&yaml).await.unwrap();
+    let config = GatewayConfig::quiet()
+        .threads(2)
+        .tls(Tls::new(
+            tls,
+            dev("localhost-cert.pem"),
+            dev("localhost-key.pem"),
+        ))
+        .route(Route::fan_out(
+            "topics",
+            "/t/{name}",
+            &upstream.url("/stream/{name}"),
+        ))
+        .route(Route::proxy("page", "/page/{*rest}", &pages.origin()));
+    let gateway = GatewayProcess::start(&config.to_yaml()).await.unwrap();
     let spki = spki_hash();
     pages.page("/page/probe.txt", "");
     let origin = pages.origin();

@@ -12,37 +12,19 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use sse_gateway_tests::browser::{
-    es256_public_key_path, mint_es256, unix_now, Chromium, PageServer, PinnedGateway,
+    browser_route, mint_es256, unix_now, Chromium, PageServer, PinnedGateway,
 };
-use sse_gateway_tests::{deadline, Response, Upstream, UpstreamServer};
+use sse_gateway_tests::{deadline, GatewayConfig, Response, Settings, Upstream, UpstreamServer};
 
 fn config(upstream_url: &str, origin: &str) -> String {
-    format!(
-        r#"
-defaults:
-  heartbeat: 0s
-  client_retry: 300ms
-  linger: 30s
-  # A restarted gateway opens the topic from the browser's Last-Event-ID.
-  resume_from_client: true
-routes:
-  - name: ticks
-    path: /ticks/{{name}}
-    topic: "ticks/{{name}}"
-    upstream:
-      url: "{upstream_url}"
-    cors:
-      origins: ["{origin}"]
-      credentials: true
-    auth:
-      cookie: session
-      jwt:
-        algorithm: ES256
-        key_file: "{key}"
-        topics_claim: subscribe
-"#,
-        key = es256_public_key_path().display()
-    )
+    GatewayConfig::new()
+        .heartbeat("0s")
+        .client_retry("300ms")
+        .linger("30s")
+        // A restarted gateway opens the topic from the browser's Last-Event-ID.
+        .resume_from_client(true)
+        .route(browser_route("ticks", upstream_url, &[origin]))
+        .to_yaml()
 }
 
 /// An upstream answering every connection with `response`, the page server, and a
@@ -54,10 +36,9 @@ async fn setup(response: Response) -> (Upstream, PageServer, PinnedGateway) {
         .await
         .unwrap();
     let pages = PageServer::start().await.unwrap();
-    let gateway =
-        PinnedGateway::start(&config(&upstream.url("/live/{name}"), &pages.origin()), &[])
-            .await
-            .unwrap();
+    let gateway = PinnedGateway::start(&config(&upstream.url("/live/{sym}"), &pages.origin()), &[])
+        .await
+        .unwrap();
     (upstream, pages, gateway)
 }
 

@@ -7,7 +7,9 @@
 
 use std::time::Duration;
 
-use sse_gateway_tests::{deadline, GatewayProcess, Response, SseClient, UpstreamServer};
+use sse_gateway_tests::{
+    deadline, Cors, GatewayConfig, GatewayProcess, Response, Route, SseClient, UpstreamServer,
+};
 
 /// A complete exchange: status, headers and body read to the end.
 async fn exchange(
@@ -29,34 +31,25 @@ async fn exchange(
 }
 
 async fn start(upstream_base: &str) -> GatewayProcess {
-    let yaml = format!(
-        r#"
-defaults:
-  heartbeat: 0s
-  client_retry: 0s
-routes:
-  - name: fan
-    path: /fan/{{name}}
-    upstream:
-      url: "{upstream_base}/stream/{{name}}"
-    cors:
-      origins: ["https://app.example.com", "https://*.example.com", "http://localhost:3000"]
-      credentials: true
-      max_age: 10m
-  - name: open
-    path: /open/{{name}}
-    upstream:
-      url: "{upstream_base}/stream/{{name}}"
-    cors:
-      origins: ["*"]
-  - name: api
-    path: /api/{{*rest}}
-    proxy: "{upstream_base}"
-    cors:
-      origins: ["https://app.example.com"]
-"#
-    );
-    GatewayProcess::start(&yaml).await.unwrap()
+    let upstream = format!("{upstream_base}/stream/{{name}}");
+    let config = GatewayConfig::quiet()
+        .route(
+            Route::fan_out("fan", "/fan/{name}", &upstream).cors(
+                Cors::origins(&[
+                    "https://app.example.com",
+                    "https://*.example.com",
+                    "http://localhost:3000",
+                ])
+                .credentials()
+                .max_age("10m"),
+            ),
+        )
+        .route(Route::fan_out("open", "/open/{name}", &upstream).cors(Cors::origins(&["*"])))
+        .route(
+            Route::proxy("api", "/api/{*rest}", upstream_base)
+                .cors(Cors::origins(&["https://app.example.com"])),
+        );
+    GatewayProcess::start(&config.to_yaml()).await.unwrap()
 }
 
 async fn rejected(gateway: &GatewayProcess, route: &str) -> f64 {

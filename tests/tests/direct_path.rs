@@ -8,7 +8,10 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use sse_gateway_tests::{deadline, GatewayProcess, Response, SseClient, UpstreamServer, WritePath};
+use sse_gateway_tests::{
+    deadline, GatewayConfig, GatewayProcess, Response, Route, Settings, SseClient, UpstreamServer,
+    WritePath,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -30,26 +33,19 @@ async fn gateway_with(upstream: &str) -> GatewayProcess {
 }
 
 async fn gateway_with_env(upstream: &str, env: &[(&str, &str)]) -> GatewayProcess {
-    let yaml = format!(
-        r#"
-threads: 2
-defaults:
-  heartbeat: 0s
-  client_retry: 0s
-  linger: 30s
-routes:
-  - name: direct
-    path: /direct/{{name}}
-    upstream:
-      url: "{upstream}"
-  - name: session
-    path: /session/{{name}}
-    direct_write: false
-    upstream:
-      url: "{upstream}"
-"#
-    );
-    GatewayProcess::start_with_env(&yaml, env).await.unwrap()
+    let config = with_both_routes(GatewayConfig::quiet().linger("30s"), upstream);
+    GatewayProcess::start_with_env(&config.to_yaml(), env)
+        .await
+        .unwrap()
+}
+
+/// `config` on two threads with the routes `direct` (`/direct/{name}`, the default path)
+/// and `session` (`/session/{name}`, `direct_write: false`), both to `upstream`.
+fn with_both_routes(config: GatewayConfig, upstream: &str) -> GatewayConfig {
+    config
+        .threads(2)
+        .route(Route::fan_out("direct", "/direct/{name}", upstream))
+        .route(Route::fan_out("session", "/session/{name}", upstream).direct_write(false))
 }
 
 /// Sends a raw request and returns the socket and the bytes after the response head.
@@ -286,27 +282,11 @@ async fn a_write_window_loses_and_repeats_nothing_on_both_paths() {
         .run()
         .await
         .unwrap();
-    let yaml = format!(
-        r#"
-threads: 2
-defaults:
-  heartbeat: 0s
-  client_retry: 0s
-  write_window: 50ms
-routes:
-  - name: direct
-    path: /direct/{{name}}
-    upstream:
-      url: "{url}"
-  - name: session
-    path: /session/{{name}}
-    direct_write: false
-    upstream:
-      url: "{url}"
-"#,
-        url = upstream.url("/stream/{name}")
+    let config = with_both_routes(
+        GatewayConfig::quiet().write_window("50ms"),
+        &upstream.url("/stream/{name}"),
     );
-    let gateway = GatewayProcess::start(&yaml).await.unwrap();
+    let gateway = GatewayProcess::start(&config.to_yaml()).await.unwrap();
     for route in ["direct", "session"] {
         let mut client = SseClient::resume(gateway.addr(), &format!("/{route}/W"), "0")
             .await

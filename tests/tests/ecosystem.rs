@@ -8,7 +8,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use sse_gateway_tests::gateway::workspace_root;
-use sse_gateway_tests::{deadline, GatewayProcess, Response, SseClient, UpstreamServer};
+use sse_gateway_tests::{
+    deadline, GatewayConfig, GatewayProcess, Response, Route, SseClient, UpstreamServer,
+};
 
 const CONTRACT: [&str; 11] = [
     "sse_gateway_subscribers",
@@ -82,11 +84,8 @@ async fn every_metric_in_the_rules_and_the_dashboard_is_exported() {
         .run()
         .await
         .unwrap();
-    let yaml = format!(
-        "routes:\n  - name: eco\n    path: /e/{{s}}\n    upstream: {{ url: \"{}\" }}\n",
-        upstream.url("/{s}")
-    );
-    let gateway = GatewayProcess::start(&yaml).await.unwrap();
+    let config = GatewayConfig::new().route(Route::fan_out("eco", "/e/{s}", &upstream.url("/{s}")));
+    let gateway = GatewayProcess::start(&config.to_yaml()).await.unwrap();
     // Traffic, so that per-topic families have series (and `# TYPE` lines).
     let mut client = SseClient::get(gateway.addr(), "/e/A").await.unwrap();
     client

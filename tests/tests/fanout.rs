@@ -6,7 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sse_gateway_tests::{deadline, GatewayProcess, Response, SseClient, UpstreamServer, WritePath};
+use sse_gateway_tests::{
+    deadline, on_both_paths, GatewayConfig, GatewayProcess, Response, Route, Settings, SseClient,
+    UpstreamServer, WritePath,
+};
 
 const SUBSCRIBERS: usize = 1000;
 
@@ -22,17 +25,9 @@ fn upstream_events() -> Vec<String> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn thousand_subscribers_share_one_upstream_connection_byte_identical() {
-    fan_out(WritePath::Direct).await;
-}
+on_both_paths!(thousand_subscribers_share_one_upstream_connection_byte_identical);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn thousand_subscribers_on_the_session_path() {
-    fan_out(WritePath::Session).await;
-}
-
-async fn fan_out(path: WritePath) {
+async fn thousand_subscribers_share_one_upstream_connection_byte_identical(path: WritePath) {
     let events = upstream_events();
     let mut script = Response::sse().wait_release();
     for event in &events {
@@ -43,26 +38,17 @@ async fn fan_out(path: WritePath) {
         .run()
         .await
         .unwrap();
-    let yaml = format!(
-        r#"
-threads: 2
-defaults:
-{direct}
-  heartbeat: 0s
-  client_retry: 0s
-  linger: 30s
-limits:
-  max_clients: 5000
-routes:
-  - name: fan
-    path: /fan/{{name}}
-    upstream:
-      url: "{}"
-"#,
-        upstream.url("/stream/{name}"),
-        direct = path.yaml(),
-    );
-    let gateway = GatewayProcess::start(&yaml).await.unwrap();
+    let config = GatewayConfig::quiet()
+        .threads(2)
+        .write_path(path)
+        .linger("30s")
+        .limit("max_clients", "5000")
+        .route(Route::fan_out(
+            "fan",
+            "/fan/{name}",
+            &upstream.url("/stream/{name}"),
+        ));
+    let gateway = GatewayProcess::start(&config.to_yaml()).await.unwrap();
     let addr = gateway.addr();
 
     // Connect every subscriber (at most 100 connects in flight); each then reads 20 events.

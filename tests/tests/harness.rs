@@ -87,3 +87,106 @@ async fn scripted_statuses_and_kill_restart() {
     assert_eq!(again.status(), 200);
     assert_eq!(upstream.connections(), 5);
 }
+
+/// The config builder writes YAML that the real binary accepts, with every key the
+/// builder offers set once, and that `check` refuses when a key is set twice.
+#[test]
+fn the_config_builder_writes_what_check_accepts() {
+    use sse_gateway_tests::gateway::{run_binary, workspace_root};
+    use sse_gateway_tests::{Auth, Cors, GatewayConfig, Route, Settings, Tls, WritePath};
+
+    let dev = |file: &str| {
+        workspace_root()
+            .join("configs/dev")
+            .join(file)
+            .display()
+            .to_string()
+    };
+    let full = GatewayConfig::quiet()
+        .threads(2)
+        .h2c(true)
+        .shutdown_grace("1s")
+        .trusted_proxies(&["127.0.0.1", "10.0.0.0/8"])
+        .tls(
+            Tls::new(
+                "127.0.0.1:3",
+                dev("localhost-cert.pem"),
+                dev("localhost-key.pem"),
+            )
+            .h2_max_concurrent_streams(4),
+        )
+        .log_format("text")
+        .log_level("warn,sse_gateway::access=info")
+        .linger("30s")
+        .replay(100, "5m")
+        .client_queue("64KiB")
+        .max_event_size("16KiB")
+        .upstream_backoff("50ms", "300ms")
+        .upstream_idle_timeout("0s")
+        .stop_holdoff("30s")
+        .write_window("0ms")
+        .write_path(WritePath::Direct)
+        .max_topics(5)
+        .resume_from_client(true)
+        .limit("max_clients", "10")
+        .limit("new_topics_per_address", "{ max: 3, per: 1m }")
+        .max_topic_series(1)
+        .route(
+            Route::fan_out(
+                "prices",
+                "/prices/{sym}",
+                "https://127.0.0.1:9/stream/{sym}",
+            )
+            .topic("prices/{sym}")
+            .params(&[("sym", "[A-Z]+")])
+            .heartbeat("200ms")
+            .gap_event("gap")
+            .lenient_captures(true)
+            .direct_write(false)
+            .ca_file(dev("localhost-cert.pem"))
+            .cors(
+                Cors::origins(&["https://app.example.com"])
+                    .credentials()
+                    .max_age("1m"),
+            )
+            .auth(
+                Auth::cookie("session")
+                    .jwt("ES256", dev("jwt-es256-public.pem"))
+                    .topics_claim("subscribe"),
+            ),
+        )
+        .route(
+            Route::fan_out("plain", "/plain/{n}", "https://127.0.0.1:9/{n}")
+                .params(&[("n", "[a-z]+")])
+                .insecure_skip_verify(true)
+                .auth(Auth::cookie("member")),
+        )
+        .route(
+            Route::proxy("api", "/api/{*rest}", "http://127.0.0.1:9").cors(Cors::origins(&["*"])),
+        );
+    let dir = std::env::temp_dir().join(format!("sse-gw-builder-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let check = |name: &str, yaml: &str| {
+        let file = dir.join(name);
+        std::fs::write(
+            &file,
+            format!("listen: [\"127.0.0.1:1\"]\nadmin: \"127.0.0.1:2\"\n{yaml}"),
+        )
+        .unwrap();
+        let out = run_binary(&["check", "--config", &file.display().to_string()], &dir).unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let yaml = full.to_yaml();
+    assert_eq!(
+        check("full.yaml", &yaml),
+        (Some(0), "ok\n".to_owned()),
+        "{yaml}"
+    );
+    let twice = full.linger("1s").to_yaml();
+    let (code, stdout) = check("twice.yaml", &twice);
+    assert_eq!(code, Some(1), "a key set twice is refused: {stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -4,44 +4,33 @@
 
 use std::time::Duration;
 
-use sse_gateway_tests::{deadline, GatewayProcess, Response, SseClient, UpstreamServer, WritePath};
+use sse_gateway_tests::{
+    deadline, on_both_paths, GatewayConfig, GatewayProcess, Response, Route, Settings, SseClient,
+    UpstreamServer, WritePath,
+};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn idle_stream_gets_heartbeat_comments() {
-    heartbeats(WritePath::Direct).await;
-}
+on_both_paths!(idle_stream_gets_heartbeat_comments);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn idle_stream_gets_heartbeat_comments_on_the_session_path() {
-    heartbeats(WritePath::Session).await;
-}
-
-async fn heartbeats(path: WritePath) {
+async fn idle_stream_gets_heartbeat_comments(path: WritePath) {
     // The upstream answers and then says nothing at all.
     let upstream = UpstreamServer::new()
         .default_response(Response::sse())
         .run()
         .await
         .unwrap();
-    let yaml = format!(
-        r#"
-threads: 2
-defaults:
-{direct}
-  heartbeat: 200ms
-  client_retry: 0s
-  linger: 30s
-  upstream_idle_timeout: 0s
-routes:
-  - name: quiet
-    path: /quiet/{{name}}
-    upstream:
-      url: "{}"
-"#,
-        upstream.url("/stream/{name}"),
-        direct = path.yaml(),
-    );
-    let gateway = GatewayProcess::start(&yaml).await.unwrap();
+    let config = GatewayConfig::new()
+        .threads(2)
+        .write_path(path)
+        .heartbeat("200ms")
+        .client_retry("0s")
+        .linger("30s")
+        .upstream_idle_timeout("0s")
+        .route(Route::fan_out(
+            "quiet",
+            "/quiet/{name}",
+            &upstream.url("/stream/{name}"),
+        ));
+    let gateway = GatewayProcess::start(&config.to_yaml()).await.unwrap();
     let mut client = SseClient::get(gateway.addr(), "/quiet/a").await.unwrap();
     assert_eq!(client.status(), 200);
     path.assert_used(&gateway.metrics().await.unwrap(), "quiet");

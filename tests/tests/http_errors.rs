@@ -7,7 +7,10 @@
 use std::time::Duration;
 
 use sse_gateway_tests::client::http_get;
-use sse_gateway_tests::{deadline, GatewayProcess, Response, SseClient, UpstreamServer};
+use sse_gateway_tests::{
+    deadline, Cors, GatewayConfig, GatewayProcess, Response, Route, Settings, SseClient,
+    UpstreamServer,
+};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -20,29 +23,18 @@ async fn gateway(max_clients: u32) -> (sse_gateway_tests::Upstream, GatewayProce
         .run()
         .await
         .unwrap();
-    let yaml = format!(
-        r#"
-threads: 2
-defaults:
-  heartbeat: 0s
-  client_retry: 2s
-  linger: 30s
-limits:
-  max_clients: {max_clients}
-routes:
-  - name: feed
-    path: /feed/{{name}}
-    params:
-      name: "[a-z]+"
-    upstream:
-      url: "{}"
-    cors:
-      origins: ["{ORIGIN}"]
-      credentials: true
-"#,
-        upstream.url("/stream/{name}")
-    );
-    let gateway = GatewayProcess::start(&yaml).await.unwrap();
+    let config = GatewayConfig::new()
+        .threads(2)
+        .heartbeat("0s")
+        .client_retry("2s")
+        .linger("30s")
+        .limit("max_clients", max_clients.to_string())
+        .route(
+            Route::fan_out("feed", "/feed/{name}", &upstream.url("/stream/{name}"))
+                .params(&[("name", "[a-z]+")])
+                .cors(Cors::origins(&[ORIGIN]).credentials()),
+        );
+    let gateway = GatewayProcess::start(&config.to_yaml()).await.unwrap();
     (upstream, gateway)
 }
 

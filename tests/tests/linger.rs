@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use sse_gateway_tests::{deadline, GatewayProcess, Response, SseClient, UpstreamServer};
+use sse_gateway_tests::{
+    deadline, GatewayConfig, GatewayProcess, Response, Route, Settings, SseClient, UpstreamServer,
+};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -16,22 +18,15 @@ async fn reuse_within_linger_and_close_after_it() {
         .run()
         .await
         .unwrap();
-    let yaml = format!(
-        r#"
-threads: 2
-defaults:
-  heartbeat: 0s
-  client_retry: 0s
-  linger: 1s
-routes:
-  - name: ling
-    path: /ling/{{name}}
-    upstream:
-      url: "{}"
-"#,
-        upstream.url("/stream/{name}")
-    );
-    let gateway = GatewayProcess::start(&yaml).await.unwrap();
+    let config = GatewayConfig::quiet()
+        .threads(2)
+        .linger("1s")
+        .route(Route::fan_out(
+            "ling",
+            "/ling/{name}",
+            &upstream.url("/stream/{name}"),
+        ));
+    let gateway = GatewayProcess::start(&config.to_yaml()).await.unwrap();
     let subscribers = [("route", "ling")];
 
     let mut first = SseClient::get(gateway.addr(), "/ling/a").await.unwrap();

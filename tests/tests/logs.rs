@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use sse_gateway_tests::{
-    deadline, poll_until, GatewayProcess, Response, SseClient, UpstreamServer,
+    deadline, poll_until, GatewayConfig, GatewayProcess, Response, Route, SseClient, UpstreamServer,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -15,33 +15,34 @@ fn five_events() -> String {
     (1..=5).map(|n| format!("id: {n}\ndata: {n}\n\n")).collect()
 }
 
-async fn gateway(log: &str) -> (sse_gateway_tests::Upstream, GatewayProcess) {
-    gateway_with(log, "").await
+/// A gateway logging in this `format` at this `level`, with one route, `lg`.
+async fn gateway(format: &str, level: &str) -> (sse_gateway_tests::Upstream, GatewayProcess) {
+    gateway_with(format, level, |route| route).await
 }
 
-/// [`gateway`] with more keys on its one route (indented four spaces).
-async fn gateway_with(log: &str, route: &str) -> (sse_gateway_tests::Upstream, GatewayProcess) {
+/// [`gateway`] with the keys `more` sets on its one route.
+async fn gateway_with(
+    format: &str,
+    level: &str,
+    more: impl FnOnce(Route) -> Route,
+) -> (sse_gateway_tests::Upstream, GatewayProcess) {
     let upstream = UpstreamServer::new()
         .default_response(Response::sse().chunk(five_events()))
         .run()
         .await
         .unwrap();
-    let yaml = format!(
-        r#"
-log: {log}
-defaults:
-  heartbeat: 0s
-  client_retry: 0s
-routes:
-  - name: lg
-    path: /l/{{name}}
-{route}
-    upstream:
-      url: "{}"
-"#,
-        upstream.url("/stream/{name}")
-    );
-    (upstream, GatewayProcess::start(&yaml).await.unwrap())
+    let config = GatewayConfig::quiet()
+        .log_format(format)
+        .log_level(level)
+        .route(more(Route::fan_out(
+            "lg",
+            "/l/{name}",
+            &upstream.url("/stream/{name}"),
+        )));
+    (
+        upstream,
+        GatewayProcess::start(&config.to_yaml()).await.unwrap(),
+    )
 }
 
 /// Reads the five events, then leaves; the bytes of their blocks.
@@ -60,7 +61,7 @@ async fn wait_log(gateway: &GatewayProcess, what: impl Fn(&str) -> bool) -> Stri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_lines_with_summary_upstream_and_one_access_line_per_stream() {
-    let (_upstream, gateway) = gateway("{ format: json, level: info }").await;
+    let (_upstream, gateway) = gateway("json", "info").await;
     let bytes = read_five_and_leave(&gateway).await;
 
     let is_access = |l: &str| l.contains(r#""target":"sse_gateway::access""#);
@@ -105,8 +106,7 @@ async fn json_lines_with_summary_upstream_and_one_access_line_per_stream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_lines_follow_the_level_filter() {
-    let (_upstream, gateway) =
-        gateway(r#"{ format: text, level: "warn,sse_gateway::access=info" }"#).await;
+    let (_upstream, gateway) = gateway("text", "warn,sse_gateway::access=info").await;
     let bytes = read_five_and_leave(&gateway).await;
     let log = wait_log(&gateway, |l| l.contains("sse_gateway::access")).await;
     let line = log
@@ -130,11 +130,8 @@ async fn text_lines_follow_the_level_filter() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_values_from_requests_are_quoted_so_they_cannot_forge_fields() {
-    let (_upstream, gateway) = gateway_with(
-        "{ format: text, level: info }",
-        "    lenient_captures: true",
-    )
-    .await;
+    let (_upstream, gateway) =
+        gateway_with("text", "info", |route| route.lenient_captures(true)).await;
     // A capture with a space, `=`, a quote and U+202E (right-to-left override).
     let path = "/l/a%20reason=shutdown%22%E2%80%AE";
     let mut client = SseClient::get(gateway.addr(), path).await.unwrap();

@@ -8,8 +8,8 @@
 use std::time::{Duration, Instant};
 
 use sse_gateway_tests::{
-    deadline, GatewayProcess, Response, SseClient, SseEvent, SseParser, StalledClient,
-    UpstreamServer,
+    deadline, GatewayConfig, GatewayProcess, Response, Route, Settings, SseClient, SseEvent,
+    SseParser, StalledClient, UpstreamServer,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -43,24 +43,19 @@ async fn counters_match_the_traffic_the_test_made() {
         .run()
         .await
         .unwrap();
-    let yaml = format!(
-        r#"
-threads: 2
-defaults:
-  heartbeat: 0s
-  client_retry: 0s
-  linger: 30s
-  replay: {{ events: 1000, max_age: 5m }}
-limits: {{ max_clients: 3, max_clients_per_topic: 3, max_topics: 10 }}
-routes:
-  - name: truth
-    path: /t/{{name}}
-    upstream:
-      url: "{}"
-"#,
-        upstream.url("/stream/{name}")
-    );
-    let gateway = GatewayProcess::start(&yaml).await.unwrap();
+    let config = GatewayConfig::quiet()
+        .threads(2)
+        .linger("30s")
+        .replay(1000, "5m")
+        .limit("max_clients", "3")
+        .limit("max_clients_per_topic", "3")
+        .limit("max_topics", "10")
+        .route(Route::fan_out(
+            "truth",
+            "/t/{name}",
+            &upstream.url("/stream/{name}"),
+        ));
+    let gateway = GatewayProcess::start(&config.to_yaml()).await.unwrap();
     let topic = [("route", "truth"), ("topic", "/t/X")];
 
     let mut a = SseClient::get(gateway.addr(), "/t/X").await.unwrap();
@@ -241,24 +236,17 @@ async fn one_stalled_client_is_one_slow_client_disconnect() {
         .run()
         .await
         .unwrap();
-    let yaml = format!(
-        r#"
-threads: 2
-defaults:
-  heartbeat: 0s
-  client_retry: 0s
-  client_queue: 64KiB
-  max_event_size: 16KiB
-  linger: 30s
-routes:
-  - name: slow
-    path: /s/{{name}}
-    upstream:
-      url: "{}"
-"#,
-        upstream.url("/stream/{name}")
-    );
-    let gateway = GatewayProcess::start(&yaml).await.unwrap();
+    let config = GatewayConfig::quiet()
+        .threads(2)
+        .client_queue("64KiB")
+        .max_event_size("16KiB")
+        .linger("30s")
+        .route(Route::fan_out(
+            "slow",
+            "/s/{name}",
+            &upstream.url("/stream/{name}"),
+        ));
+    let gateway = GatewayProcess::start(&config.to_yaml()).await.unwrap();
     let topic = [("route", "slow"), ("topic", "/s/X")];
     let mut reader = SseClient::get(gateway.addr(), "/s/X").await.unwrap();
     reader
@@ -314,23 +302,16 @@ async fn topics_past_the_cap_share_other_and_series_leave_with_their_topic() {
         .run()
         .await
         .unwrap();
-    let yaml = format!(
-        r#"
-threads: 2
-metrics: {{ max_topic_series: 1 }}
-defaults:
-  heartbeat: 0s
-  client_retry: 0s
-  linger: 100ms
-routes:
-  - name: cap
-    path: /c/{{name}}
-    upstream:
-      url: "{}"
-"#,
-        upstream.url("/stream/{name}")
-    );
-    let gateway = GatewayProcess::start(&yaml).await.unwrap();
+    let config = GatewayConfig::quiet()
+        .threads(2)
+        .max_topic_series(1)
+        .linger("100ms")
+        .route(Route::fan_out(
+            "cap",
+            "/c/{name}",
+            &upstream.url("/stream/{name}"),
+        ));
+    let gateway = GatewayProcess::start(&config.to_yaml()).await.unwrap();
     let mut first = SseClient::get(gateway.addr(), "/c/A").await.unwrap();
     first.events_until(1, deadline(WAIT)).await.unwrap();
     let mut second = SseClient::get(gateway.addr(), "/c/B").await.unwrap();
@@ -368,11 +349,8 @@ async fn every_contract_family_process_metrics_and_build_info_are_served() {
         .run()
         .await
         .unwrap();
-    let yaml = format!(
-        "routes:\n  - name: p\n    path: /p/{{s}}\n    upstream: {{ url: \"{}\" }}\n",
-        upstream.url("/{s}")
-    );
-    let gateway = GatewayProcess::start(&yaml).await.unwrap();
+    let config = GatewayConfig::new().route(Route::fan_out("p", "/p/{s}", &upstream.url("/{s}")));
+    let gateway = GatewayProcess::start(&config.to_yaml()).await.unwrap();
     let mut client = SseClient::get(gateway.addr(), "/p/A").await.unwrap();
     client.events_until(2, deadline(WAIT)).await.unwrap();
     let resp = gateway.admin_get("/metrics").await.unwrap();

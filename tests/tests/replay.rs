@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use sse_gateway_tests::{
-    deadline, GatewayProcess, Response, SseClient, SseEvent, Upstream, UpstreamServer, WritePath,
+    deadline, on_both_paths, GatewayConfig, GatewayProcess, Response, Route, Settings, SseClient,
+    SseEvent, Upstream, UpstreamServer, WritePath,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -17,30 +18,15 @@ async fn setup(path: WritePath) -> (Upstream, GatewayProcess) {
         .run()
         .await
         .unwrap();
-    let yaml = format!(
-        r#"
-threads: 2
-defaults:
-{direct}
-  heartbeat: 0s
-  client_retry: 0s
-  linger: 30s
-  replay: {{ events: 20000, max_age: 5m }}
-routes:
-  - name: live
-    path: /live/{{name}}
-    upstream:
-      url: "{url}"
-  - name: gapped
-    path: /gapped/{{name}}
-    gap_event: gap
-    upstream:
-      url: "{url}"
-"#,
-        url = upstream.url("/stream/{name}"),
-        direct = path.yaml(),
-    );
-    let gateway = GatewayProcess::start(&yaml).await.unwrap();
+    let url = upstream.url("/stream/{name}");
+    let config = GatewayConfig::quiet()
+        .threads(2)
+        .write_path(path)
+        .linger("30s")
+        .replay(20000, "5m")
+        .route(Route::fan_out("live", "/live/{name}", &url))
+        .route(Route::fan_out("gapped", "/gapped/{name}", &url).gap_event("gap"));
+    let gateway = GatewayProcess::start(&config.to_yaml()).await.unwrap();
     (upstream, gateway)
 }
 
@@ -67,17 +53,12 @@ async fn read_some(gateway: &GatewayProcess, path: &str) -> u64 {
     events[299].id_num().unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn header_resume_has_no_gap_and_no_duplicate() {
-    header_resume(WritePath::Direct).await;
-}
+on_both_paths!(
+    header_resume_has_no_gap_and_no_duplicate,
+    unknown_id_gets_the_live_stream_and_a_gap_event_when_configured,
+);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn header_resume_on_the_session_path() {
-    header_resume(WritePath::Session).await;
-}
-
-async fn header_resume(path: WritePath) {
+async fn header_resume_has_no_gap_and_no_duplicate(path: WritePath) {
     let (_upstream, gateway) = setup(path).await;
     for _round in 0..3 {
         let k = read_some(&gateway, "/live/AAPL").await;
@@ -111,17 +92,7 @@ async fn query_parameter_resume_has_no_gap_and_no_duplicate() {
     assert_consecutive(&events, k + 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unknown_id_gets_the_live_stream_and_a_gap_event_when_configured() {
-    unknown_id(WritePath::Direct).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unknown_id_gets_a_gap_event_on_the_session_path() {
-    unknown_id(WritePath::Session).await;
-}
-
-async fn unknown_id(path: WritePath) {
+async fn unknown_id_gets_the_live_stream_and_a_gap_event_when_configured(path: WritePath) {
     let (_upstream, gateway) = setup(path).await;
     // Warm both topics so their rings hold events.
     read_some(&gateway, "/live/IBM").await;

@@ -16,7 +16,10 @@ use std::time::{Duration, Instant};
 use sse_gateway_tests::client::http_get;
 use sse_gateway_tests::gateway::{gateway_binary, workspace_root};
 use sse_gateway_tests::ports::free_addr;
-use sse_gateway_tests::{deadline, poll_until, Response, SseClient, UpstreamServer, WritePath};
+use sse_gateway_tests::{
+    deadline, poll_until, GatewayConfig, Response, Route, Settings, SseClient, UpstreamServer,
+    WritePath,
+};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -159,25 +162,17 @@ fn final_retry(body: &[u8]) -> Option<u64> {
 }
 
 fn yaml(upstream: &str, path: WritePath) -> String {
-    let direct = path.yaml();
-    format!(
-        r#"
-threads: 2
-shutdown_grace: 1s
-defaults:
-{direct}
-  heartbeat: 0s
-  client_retry: 1s
-  linger: 30s
-  replay: {{ events: 1000, max_age: 5m }}
-  resume_from_client: true
-routes:
-  - name: s
-    path: /s/{{name}}
-    upstream:
-      url: "{upstream}"
-"#
-    )
+    GatewayConfig::new()
+        .threads(2)
+        .shutdown_grace("1s")
+        .write_path(path)
+        .heartbeat("0s")
+        .client_retry("1s")
+        .linger("30s")
+        .replay(1000, "5m")
+        .resume_from_client(true)
+        .route(Route::fan_out("s", "/s/{name}", upstream))
+        .to_yaml()
 }
 
 /// SIGTERM or SIGINT: every client ends with its own jittered final `retry:`, the

@@ -6,46 +6,35 @@
 use std::time::Duration;
 
 use sse_gateway_tests::{
-    deadline, GatewayProcess, Response, SseClient, StalledClient, UpstreamServer, WritePath,
+    deadline, on_both_paths, GatewayConfig, GatewayProcess, Response, Route, Settings, SseClient,
+    StalledClient, UpstreamServer, WritePath,
 };
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stalled_client_is_disconnected_while_another_gets_everything() {
-    stalled_client(WritePath::Direct).await;
+on_both_paths!(
+    a_stalled_client_is_disconnected_while_another_gets_everything,
+    one_read_larger_than_the_client_queue_cuts_nobody,
+);
+
+/// A gateway on `path` with this one route and `client_queue` (events up to 16 KiB).
+async fn gateway(path: WritePath, client_queue: &str, route: Route) -> GatewayProcess {
+    let config = GatewayConfig::quiet()
+        .threads(2)
+        .write_path(path)
+        .client_queue(client_queue)
+        .max_event_size("16KiB")
+        .route(route);
+    GatewayProcess::start(&config.to_yaml()).await.unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stalled_client_is_disconnected_on_the_session_path() {
-    stalled_client(WritePath::Session).await;
-}
-
-async fn stalled_client(path: WritePath) {
+async fn a_stalled_client_is_disconnected_while_another_gets_everything(path: WritePath) {
     // 2,000 events/s of ~1 KiB: about 2 MB/s against a 64 KiB client queue.
     let upstream = UpstreamServer::new()
         .default_response(Response::live(2000).padding(1000))
         .run()
         .await
         .unwrap();
-    let yaml = format!(
-        r#"
-threads: 2
-defaults:
-{direct}
-  heartbeat: 0s
-  client_retry: 0s
-  client_queue: 64KiB
-  max_event_size: 16KiB
-  linger: 30s
-routes:
-  - name: fast
-    path: /fast/{{name}}
-    upstream:
-      url: "{}"
-"#,
-        upstream.url("/stream/{name}"),
-        direct = path.yaml(),
-    );
-    let gateway = GatewayProcess::start(&yaml).await.unwrap();
+    let route = Route::fan_out("fast", "/fast/{name}", &upstream.url("/stream/{name}"));
+    let gateway = gateway(path, "64KiB", route.linger("30s")).await;
     let mut good = SseClient::get(gateway.addr(), "/fast/X").await.unwrap();
     assert_eq!(good.status(), 200);
     path.assert_used(&gateway.metrics().await.unwrap(), "fast");
@@ -106,20 +95,10 @@ routes:
     assert_eq!(upstream.connections(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_read_larger_than_the_client_queue_cuts_nobody() {
-    one_large_read(WritePath::Direct).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_read_larger_than_the_client_queue_cuts_nobody_on_the_session_path() {
-    one_large_read(WritePath::Session).await;
-}
-
 /// Three events of 7 KiB written in one upstream write: one 21 KiB delivery
 /// against a 16 KiB client queue. Every caught-up subscriber takes it whole;
 /// none is disconnected as slow (and then replayed in a reconnect storm).
-async fn one_large_read(path: WritePath) {
+async fn one_read_larger_than_the_client_queue_cuts_nobody(path: WritePath) {
     let event = |id: u32| format!("id: {id}\ndata: {}\n\n", "x".repeat(7 * 1024));
     let burst = format!("{}{}{}", event(1), event(2), event(3));
     let upstream = UpstreamServer::new()
@@ -133,25 +112,8 @@ async fn one_large_read(path: WritePath) {
         .run()
         .await
         .unwrap();
-    let yaml = format!(
-        r#"
-threads: 2
-defaults:
-{direct}
-  heartbeat: 0s
-  client_retry: 0s
-  client_queue: 16KiB
-  max_event_size: 16KiB
-routes:
-  - name: burst
-    path: /burst/{{name}}
-    upstream:
-      url: "{}"
-"#,
-        upstream.url("/stream/{name}"),
-        direct = path.yaml(),
-    );
-    let gateway = GatewayProcess::start(&yaml).await.unwrap();
+    let route = Route::fan_out("burst", "/burst/{name}", &upstream.url("/stream/{name}"));
+    let gateway = gateway(path, "16KiB", route).await;
     let mut clients = Vec::new();
     for _ in 0..3 {
         let client = SseClient::get(gateway.addr(), "/burst/X").await.unwrap();

@@ -18,8 +18,8 @@ use rustls_pki_types::{CertificateDer, ServerName};
 use sse_gateway_tests::gateway::workspace_root;
 use sse_gateway_tests::ports::free_addr;
 use sse_gateway_tests::{
-    deadline, poll_until, GatewayProcess, Response, SseClient, SseEvent, SseParser, Upstream,
-    UpstreamServer,
+    deadline, poll_until, GatewayConfig, GatewayProcess, Response, Route, Settings, SseClient,
+    SseEvent, SseParser, Tls, Upstream, UpstreamServer,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -45,6 +45,11 @@ fn dev(file: &str) -> String {
         .to_string()
 }
 
+/// A TLS listener on `listen` with the dev certificate.
+fn dev_tls(listen: SocketAddr) -> Tls {
+    Tls::new(listen, dev("localhost-cert.pem"), dev("localhost-key.pem"))
+}
+
 /// A gateway with a TLS listener (and h2c on the plain one) in front of a live
 /// upstream (`/live/{name}`, 200 events/s) and a silent one (`/quiet/{name}`,
 /// heartbeats every 200 ms).
@@ -67,41 +72,25 @@ async fn setup(max_streams: u32) -> Setup {
         .await
         .unwrap();
     let tls = free_addr().unwrap();
-    let yaml = format!(
-        r#"
-threads: 2
-h2c: true
-tls:
-  listen: ["{tls}"]
-  cert: "{cert}"
-  key: "{key}"
-  h2_max_concurrent_streams: {max_streams}
-defaults:
-  heartbeat: 0s
-  client_retry: 0s
-  linger: 30s
-  upstream_idle_timeout: 0s
-  replay: {{ events: 10000, max_age: 5m }}
-limits:
-  # Short, so that the tests show h2 streams outlive the header deadline.
-  request_header_timeout: 1s
-routes:
-  - name: live
-    path: /live/{{name}}
-    upstream:
-      url: "{live_url}"
-  - name: quiet
-    path: /quiet/{{name}}
-    heartbeat: 200ms
-    upstream:
-      url: "{quiet_url}"
-"#,
-        cert = dev("localhost-cert.pem"),
-        key = dev("localhost-key.pem"),
-        live_url = live.url("/stream/{name}"),
-        quiet_url = quiet.url("/stream/{name}"),
-    );
-    let gateway = GatewayProcess::start(&yaml).await.unwrap();
+    let config = GatewayConfig::quiet()
+        .threads(2)
+        .h2c(true)
+        .tls(dev_tls(tls).h2_max_concurrent_streams(max_streams.into()))
+        .linger("30s")
+        .upstream_idle_timeout("0s")
+        .replay(10000, "5m")
+        // Short, so that the tests show h2 streams outlive the header deadline.
+        .limit("request_header_timeout", "1s")
+        .route(Route::fan_out(
+            "live",
+            "/live/{name}",
+            &live.url("/stream/{name}"),
+        ))
+        .route(
+            Route::fan_out("quiet", "/quiet/{name}", &quiet.url("/stream/{name}"))
+                .heartbeat("200ms"),
+        );
+    let gateway = GatewayProcess::start(&config.to_yaml()).await.unwrap();
     Setup {
         _live: live,
         _quiet: quiet,
@@ -478,29 +467,17 @@ async fn a_stalled_h2_stream_is_cut_by_the_write_timeout() {
         .await
         .unwrap();
     let tls = free_addr().unwrap();
-    let yaml = format!(
-        r#"
-threads: 2
-tls:
-  listen: ["{tls}"]
-  cert: "{cert}"
-  key: "{key}"
-defaults:
-  heartbeat: 0s
-  client_retry: 0s
-  linger: 30s
-  client_queue: 64MiB
-routes:
-  - name: live
-    path: /live/{{name}}
-    upstream:
-      url: "{url}"
-"#,
-        cert = dev("localhost-cert.pem"),
-        key = dev("localhost-key.pem"),
-        url = live.url("/stream/{name}"),
-    );
-    let gateway = GatewayProcess::start(&yaml).await.unwrap();
+    let config = GatewayConfig::quiet()
+        .threads(2)
+        .tls(dev_tls(tls))
+        .linger("30s")
+        .client_queue("64MiB")
+        .route(Route::fan_out(
+            "live",
+            "/live/{name}",
+            &live.url("/stream/{name}"),
+        ));
+    let gateway = GatewayProcess::start(&config.to_yaml()).await.unwrap();
     let (send, _) = connect_tls(tls).await;
     let mut sibling = H2Stream::open(&send, "https", "/live/moving", None).await;
 

@@ -14,7 +14,9 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use sse_gateway_tests::{deadline, poll_until, GatewayProcess, SseClient};
+use sse_gateway_tests::{
+    deadline, poll_until, GatewayConfig, GatewayProcess, Route, Settings, SseClient,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_rustls::rustls::ServerConfig;
@@ -194,30 +196,26 @@ async fn tls_origin(cert: &Path, key: &Path) -> TlsOrigin {
     }
 }
 
-fn yaml(origin: &TlsOrigin, upstream_extra: &str) -> String {
-    format!(
-        r#"
-threads: 2
-defaults:
-  heartbeat: 0s
-  client_retry: 0s
-  upstream_backoff: {{ initial: 50ms, max: 200ms }}
-routes:
-  - name: secure
-    path: /s/{{name}}
-    upstream:
-      url: "https://localhost:{port}/stream/{{name}}"
-{upstream_extra}"#,
-        port = origin.port
-    )
+/// A gateway on `route` (see [`secure`]) with fast upstream reconnects.
+async fn gateway(route: Route) -> GatewayProcess {
+    let config = GatewayConfig::quiet()
+        .threads(2)
+        .upstream_backoff("50ms", "200ms")
+        .route(route);
+    GatewayProcess::start(&config.to_yaml()).await.unwrap()
+}
+
+/// The route `secure` on `/s/{name}` to the origin, by the name `localhost`.
+fn secure(origin: &TlsOrigin) -> Route {
+    let url = format!("https://localhost:{}/stream/{{name}}", origin.port);
+    Route::fan_out("secure", "/s/{name}", &url)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_https_upstream_verified_by_the_ca_file_streams_with_sni() {
     let pki = TestPki::new("ca");
     let origin = tls_origin(&pki.path("leaf.pem"), &pki.path("leaf-key.pem")).await;
-    let extra = format!("      ca_file: \"{}\"\n", pki.path("ca.pem").display());
-    let gateway = GatewayProcess::start(&yaml(&origin, &extra)).await.unwrap();
+    let gateway = gateway(secure(&origin).ca_file(pki.path("ca.pem").display())).await;
     let mut client = SseClient::get(gateway.addr(), "/s/a").await.unwrap();
     assert_eq!(client.status(), 200);
     let events = client.events_until(10, deadline(WAIT)).await.unwrap();
@@ -237,7 +235,7 @@ async fn an_https_upstream_with_an_unknown_ca_is_refused() {
     let pki = TestPki::new("roots");
     let origin = tls_origin(&pki.path("leaf.pem"), &pki.path("leaf-key.pem")).await;
     // System roots only: the test CA is unknown.
-    let gateway = GatewayProcess::start(&yaml(&origin, "")).await.unwrap();
+    let gateway = gateway(secure(&origin)).await;
     let mut client = SseClient::get(gateway.addr(), "/s/a").await.unwrap();
     assert_eq!(client.status(), 200);
     let accepted = origin.accepted.clone();
@@ -262,9 +260,7 @@ async fn an_https_upstream_with_an_unknown_ca_is_refused() {
 async fn insecure_skip_verify_streams_and_warns() {
     let pki = TestPki::new("insecure");
     let origin = tls_origin(&pki.path("leaf.pem"), &pki.path("leaf-key.pem")).await;
-    let gateway = GatewayProcess::start(&yaml(&origin, "      insecure_skip_verify: true\n"))
-        .await
-        .unwrap();
+    let gateway = gateway(secure(&origin).insecure_skip_verify(true)).await;
     let mut client = SseClient::get(gateway.addr(), "/s/a").await.unwrap();
     let events = client.events_until(5, deadline(WAIT)).await.unwrap();
     assert_eq!(events.len(), 5);

@@ -9,32 +9,29 @@
 use std::time::Duration;
 
 use sse_gateway_tests::{
-    deadline, poll_until, GatewayProcess, Response, SseClient, SseEvent, Upstream, UpstreamServer,
+    deadline, poll_until, Cors, GatewayConfig, GatewayProcess, Response, Route, Settings,
+    SseClient, SseEvent, Upstream, UpstreamServer,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
 
-async fn gateway_for(upstream: &Upstream, extra_defaults: &str) -> GatewayProcess {
-    let yaml = format!(
-        r#"
-threads: 2
-defaults:
-  client_retry: 0s
-  linger: 30s
-  upstream_backoff: {{ initial: 50ms, max: 300ms }}
-{extra_defaults}
-routes:
-  - name: up
-    path: /up/{{name}}
-    params: {{ name: "[a-z0-9]+" }}
-    cors:
-      origins: ["https://app.example"]
-    upstream:
-      url: "{}"
-"#,
-        upstream.url("/stream/{name}")
+/// A gateway with one route, `up`, with a CORS policy, fast upstream reconnects, and
+/// the defaults `more` sets.
+async fn gateway_for(
+    upstream: &Upstream,
+    more: impl FnOnce(GatewayConfig) -> GatewayConfig,
+) -> GatewayProcess {
+    let config = GatewayConfig::new()
+        .threads(2)
+        .client_retry("0s")
+        .linger("30s")
+        .upstream_backoff("50ms", "300ms");
+    let config = more(config).route(
+        Route::fan_out("up", "/up/{name}", &upstream.url("/stream/{name}"))
+            .params(&[("name", "[a-z0-9]+")])
+            .cors(Cors::origins(&["https://app.example"])),
     );
-    GatewayProcess::start(&yaml).await.unwrap()
+    GatewayProcess::start(&config.to_yaml()).await.unwrap()
 }
 
 fn ids(events: &[SseEvent]) -> Vec<u64> {
@@ -48,7 +45,7 @@ async fn killed_and_restarted_upstream_loses_and_repeats_nothing() {
         .run()
         .await
         .unwrap();
-    let gateway = gateway_for(&upstream, "  heartbeat: 0s").await;
+    let gateway = gateway_for(&upstream, |c| c.heartbeat("0s")).await;
     let mut a = SseClient::get(gateway.addr(), "/up/k").await.unwrap();
     let mut b = SseClient::get(gateway.addr(), "/up/k").await.unwrap();
     let mut got_a = a.events_until(200, deadline(WAIT)).await.unwrap();
@@ -98,7 +95,7 @@ async fn upstream_204_ends_client_streams_and_refuses_new_ones() {
         .run()
         .await
         .unwrap();
-    let gateway = gateway_for(&upstream, "  heartbeat: 0s\n  stop_holdoff: 30s").await;
+    let gateway = gateway_for(&upstream, |c| c.heartbeat("0s").stop_holdoff("30s")).await;
     let mut client = SseClient::get(gateway.addr(), "/up/s").await.unwrap();
     assert_eq!(client.status(), 200);
     assert!(upstream.wait_connections(1, WAIT).await);
@@ -126,7 +123,7 @@ async fn failing_upstream_holds_clients_with_heartbeats_until_it_recovers() {
         .run()
         .await
         .unwrap();
-    let gateway = gateway_for(&upstream, "  heartbeat: 200ms").await;
+    let gateway = gateway_for(&upstream, |c| c.heartbeat("200ms")).await;
     let mut client = SseClient::get(gateway.addr(), "/up/f").await.unwrap();
     assert_eq!(
         client.status(),
@@ -181,7 +178,7 @@ async fn oversized_events_and_garbage_are_dropped() {
         .run()
         .await
         .unwrap();
-    let gateway = gateway_for(&upstream, "  heartbeat: 0s\n  max_event_size: 1KiB").await;
+    let gateway = gateway_for(&upstream, |c| c.heartbeat("0s").max_event_size("1KiB")).await;
     let mut client = SseClient::get(gateway.addr(), "/up/g").await.unwrap();
     assert_eq!(client.status(), 200);
     assert!(upstream.wait_connections(1, WAIT).await);
@@ -215,7 +212,7 @@ async fn a_404_upstream_is_answered_404_with_cors_and_not_retried() {
         .run()
         .await
         .unwrap();
-    let gateway = gateway_for(&upstream, "  heartbeat: 0s").await;
+    let gateway = gateway_for(&upstream, |c| c.heartbeat("0s")).await;
     let origin = [("origin", "https://app.example")];
     let client = SseClient::request(gateway.addr(), "GET", "/up/missing", &origin)
         .await
@@ -258,7 +255,7 @@ async fn a_response_that_is_not_an_event_stream_is_answered_502() {
         .run()
         .await
         .unwrap();
-    let gateway = gateway_for(&upstream, "  heartbeat: 0s").await;
+    let gateway = gateway_for(&upstream, |c| c.heartbeat("0s")).await;
     let client = SseClient::get(gateway.addr(), "/up/html").await.unwrap();
     assert_eq!(client.status(), 502);
     assert!(!String::from_utf8_lossy(client.raw_body()).contains("oops"));
@@ -277,7 +274,7 @@ async fn a_live_topic_whose_upstream_starts_refusing_ends_and_clients_get_the_st
         .run()
         .await
         .unwrap();
-    let gateway = gateway_for(&upstream, "  heartbeat: 0s").await;
+    let gateway = gateway_for(&upstream, |c| c.heartbeat("0s")).await;
     let mut client = SseClient::get(gateway.addr(), "/up/gone").await.unwrap();
     assert_eq!(client.status(), 200);
     let events = client.events_until(2, deadline(WAIT)).await.unwrap();
@@ -303,7 +300,7 @@ async fn a_first_subscribers_last_event_id_does_not_choose_where_the_upstream_re
         .run()
         .await
         .unwrap();
-    let gateway = gateway_for(&upstream, "  heartbeat: 0s").await;
+    let gateway = gateway_for(&upstream, |c| c.heartbeat("0s")).await;
     let mut client = SseClient::resume(gateway.addr(), "/up/a", "1000")
         .await
         .unwrap();
@@ -321,7 +318,7 @@ async fn a_first_subscribers_last_event_id_does_not_choose_where_the_upstream_re
         .run()
         .await
         .unwrap();
-    let gateway = gateway_for(&opted_in, "  heartbeat: 0s\n  resume_from_client: true").await;
+    let gateway = gateway_for(&opted_in, |c| c.heartbeat("0s").resume_from_client(true)).await;
     let mut client = SseClient::resume(gateway.addr(), "/up/a", "1000")
         .await
         .unwrap();
@@ -339,7 +336,7 @@ async fn a_topic_whose_upstream_never_answered_200_does_not_linger() {
         .run()
         .await
         .unwrap();
-    let gateway = gateway_for(&upstream, "  heartbeat: 0s").await;
+    let gateway = gateway_for(&upstream, |c| c.heartbeat("0s")).await;
     for name in ["r1", "r2", "r3"] {
         let client = SseClient::get(gateway.addr(), &format!("/up/{name}"))
             .await

@@ -170,7 +170,7 @@ impl TopicHub {
         // A topic found closing is replaced; two attempts always suffice.
         for _ in 0..3 {
             let (topic, created) = self.get_or_open(&key, &request)?;
-            match topic.join(id, sink.clone(), request.last_event_id, Instant::now()) {
+            match topic.join(id, sink.clone(), request.last_event_id, now()) {
                 Ok(slot) => {
                     if created {
                         // Only now: a feed started before its first
@@ -241,7 +241,7 @@ impl TopicHub {
             self.shared.shards.clone(),
             seed,
             Some(self.shared.replay_budget.clone()),
-            Instant::now(),
+            now(),
         ));
         topics.insert(key, topic.clone());
         drop(topics);
@@ -362,10 +362,17 @@ impl HubShared {
     }
 }
 
+/// Now, on tokio's clock: `Instant::now()`, unless a test paused the clock
+/// (`#[tokio::test(start_paused = true)]`); then the timer, joins and leaves all see the
+/// paused time, and tests drive heartbeats and linger without waiting for them.
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
 /// The topic's one timer: heartbeats, linger, hold-off. Ends when it closes.
 async fn run_timer(topic: Arc<Topic>, shared: Arc<HubShared>) {
     loop {
-        let tick = topic.tick(Instant::now());
+        let tick = topic.tick(now());
         if tick.close {
             topic.close(CloseReason::Shutdown);
             shared.forget(&topic);
@@ -469,7 +476,7 @@ impl std::fmt::Debug for DeliveryRecorder {
 
 impl Drop for Membership {
     fn drop(&mut self) {
-        self.topic.leave(self.key, self.id, Instant::now());
+        self.topic.leave(self.key, self.id, now());
         self.shared.clients.fetch_sub(1, Ordering::AcqRel);
     }
 }

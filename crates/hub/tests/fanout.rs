@@ -1,4 +1,6 @@
-//! The hub's policies, driven through its public API with real tokio timers.
+//! The hub's policies, driven through its public API with tokio timers: heartbeats and
+//! linger on a paused clock (`start_paused`, so they take no real time and their timing
+//! is exact), the rest in real time.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::atomic::Ordering;
@@ -83,8 +85,10 @@ async fn batch(queue: &ClientQueue) -> Result<Vec<Delivery>, CloseReason> {
     Ok(out)
 }
 
+/// Polls `check` every 5 ms on tokio's clock (paused or not) until it holds, for at most
+/// [`DEADLINE`].
 async fn eventually(mut check: impl FnMut() -> bool) {
-    let start = Instant::now();
+    let start = tokio::time::Instant::now();
     while !check() {
         assert!(start.elapsed() < DEADLINE, "condition not met in time");
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -309,17 +313,33 @@ async fn without_resume_from_client_the_first_subscriber_does_not_choose_where_t
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn heartbeats_reach_idle_streams() {
+    // Three periods that take 15 s on a real clock take no real time on the paused one.
+    let every = Duration::from_secs(5);
+    let real = Instant::now();
     let settings = TopicSettings {
-        heartbeat: Duration::from_millis(50),
+        heartbeat: every,
         ..quiet()
     };
     let h = Harness::new(settings, HubLimits::default());
+    let start = tokio::time::Instant::now();
     let (_a, a) = h.join("t", None, 1 << 20).unwrap();
-    let got = batch(&a).await.unwrap();
-    assert_eq!(got[0].kind, DeliveryKind::Heartbeat);
-    assert_eq!(&got[0].bytes[..], b":\n");
+    for n in 1..=3 {
+        let got = batch(&a).await.unwrap();
+        assert_eq!(got[0].kind, DeliveryKind::Heartbeat);
+        assert_eq!(&got[0].bytes[..], b":\n");
+        // On the paused clock a heartbeat comes exactly one period after the last one.
+        let at = start.elapsed();
+        assert!(
+            at >= every * n && at < every * n + Duration::from_millis(5),
+            "heartbeat {n} at {at:?}"
+        );
+    }
+    assert!(
+        real.elapsed() < DEADLINE,
+        "the hub's timer follows the paused clock"
+    );
     let metrics = h.metrics.clone();
     eventually(|| {
         metrics
@@ -329,12 +349,12 @@ async fn heartbeats_reach_idle_streams() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn linger_keeps_the_feed_then_closes_it() {
-    let settings = TopicSettings {
-        linger: Duration::from_millis(300),
-        ..quiet()
-    };
+    // The default linger: on the paused clock it takes no real time.
+    let linger = Duration::from_secs(30);
+    let real = Instant::now();
+    let settings = TopicSettings { linger, ..quiet() };
     let h = Harness::new(settings, HubLimits::default());
     let (a, _) = h.join("t", None, 1 << 20).unwrap();
     h.feed.publisher().set_state(UpstreamState::Live);
@@ -342,10 +362,21 @@ async fn linger_keeps_the_feed_then_closes_it() {
     let (b, _) = h.join("t", None, 1 << 20).unwrap();
     assert_eq!(h.feed.opened(), 1, "reused within linger");
     let publisher = h.feed.publisher();
+    let left = tokio::time::Instant::now();
     drop(b);
-    tokio::time::timeout(DEADLINE, publisher.closed())
+    tokio::time::timeout(linger * 2, publisher.closed())
         .await
         .expect("feed closed after linger");
+    // On the paused clock: not before the linger, and at its end.
+    let lingered = left.elapsed();
+    assert!(
+        lingered >= linger && lingered < linger + Duration::from_millis(5),
+        "closed after {lingered:?}"
+    );
+    assert!(
+        real.elapsed() < DEADLINE,
+        "the hub's timer follows the paused clock"
+    );
     let hub = h.hub.clone();
     eventually(|| hub.topic_count() == 0).await;
     let (_c, _) = h.join("t", None, 1 << 20).unwrap();
