@@ -164,3 +164,73 @@ async fn subscribers_join_while_a_round_writes_and_get_its_frame_once() {
     );
     eprintln!("joins during a stalled round took {waited:?}");
 }
+
+/// A sink that is always full: the first live event makes it slow.
+struct FullSink;
+
+impl SubscriberSink for FullSink {
+    fn offer(&self, delivery: &Delivery, _round: &mut OfferRound<'_>) -> Offer {
+        if delivery.kind == DeliveryKind::Event {
+            Offer::Full
+        } else {
+            Offer::Accepted
+        }
+    }
+
+    fn close(&self, _reason: CloseReason) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_subscriber_that_leaves_during_the_round_is_counted_once() {
+    let metrics = GatewayMetrics::new(100).unwrap();
+    let hub = TopicHub::new(
+        HubLimits::default(),
+        metrics.clone(),
+        tokio::runtime::Handle::current(),
+    );
+    let feed = TestFeed::default();
+    let settings = Arc::new(TopicSettings {
+        heartbeat: Duration::ZERO,
+        client_retry: Duration::ZERO,
+        linger: Duration::ZERO,
+        ..TopicSettings::default()
+    });
+    let request = || SubscribeRequest {
+        route: "r",
+        topic: "t",
+        settings: &settings,
+        last_event_id: None,
+        may_open: None,
+    };
+    // The full sink is offered first (it joined first), then the round
+    // stalls in the second while the full one's stream leaves the topic.
+    let full = hub
+        .subscribe(request(), Arc::new(FullSink), feed.open())
+        .unwrap();
+    let (entered, entered_rx) = mpsc::channel();
+    let (release_tx, release) = mpsc::channel();
+    let stalled = Arc::new(StalledSink {
+        entered: Mutex::new(entered),
+        release: Mutex::new(release),
+    });
+    let _stalled = hub.subscribe(request(), stalled, feed.open()).unwrap();
+    let publisher = feed.publisher();
+    let round = std::thread::spawn({
+        let publisher = publisher.clone();
+        move || publisher.publish(frame(1), Instant::now())
+    });
+    entered_rx.recv_timeout(DEADLINE).unwrap();
+    drop(full);
+    release_tx.send(()).unwrap();
+    round.join().unwrap();
+
+    let text = metrics.encode_text();
+    let slow = text
+        .lines()
+        .find(|l| {
+            l.starts_with(r#"sse_gateway_slow_client_disconnects_total{route="r",topic="t"}"#)
+        })
+        .unwrap_or_else(|| panic!("no slow-client series:\n{text}"));
+    assert!(slow.ends_with(" 1"), "counted once: {slow}");
+    assert_eq!(hub.client_count(), 1, "the stalled one is still in");
+}

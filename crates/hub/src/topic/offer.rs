@@ -94,8 +94,14 @@ impl Topic {
         });
         let mut removed = false;
         for (key, id, slow) in dropped {
-            // Only if still there: it may have left during the round (and
-            // its slot been taken by a newcomer).
+            // Counted whether or not it is still in the table: a sink answers
+            // `Full` once (it ends itself), and its task may already have
+            // left the topic during the round.
+            if slow {
+                self.metrics.slow_client_disconnected();
+            }
+            // Removed only if still there: it may have left during the round
+            // (and its slot been taken by a newcomer).
             if state
                 .subscribers
                 .get(key)
@@ -108,7 +114,6 @@ impl Topic {
             self.metrics.subscriber_left();
             if slow {
                 sink.close(CloseReason::SlowClient);
-                self.metrics.slow_client_disconnected();
             }
         }
         if removed && state.subscribers.is_empty() && state.phase == Phase::Active {
