@@ -8,7 +8,7 @@
 //!
 //! Checked, for every input:
 //!
-//! 1. nothing panics (the YAML parser, the raw reader, every validation);
+//! 1. nothing panics (the YAML parser, the typed reader, every validation);
 //! 2. a refused file has at least one error;
 //! 3. every error and warning displays as one line that starts with
 //!    `fuzz.yaml:LINE:COL: ` with LINE and COL at least 1.

@@ -1,8 +1,12 @@
-//! Small helpers that read YAML nodes into typed values or record an error
-//! at the node's position: the "or bail" layer between the tree and the raw
-//! shape.
+//! The typed reader over the YAML tree: a [`MapReader`] hands out each key's
+//! value already checked for its YAML type (string, whole number, boolean,
+//! list of strings, mapping) with its position, and remembers which keys were
+//! asked for. When the mapping has been read, every key nobody asked for is
+//! reported as unknown, with the closest known key as a suggestion. So a
+//! setting is spelled once, where it is read and validated: there is no
+//! separate list of allowed keys nor an intermediate "raw" struct.
 
-use crate::error::{ConfigError, ConfigWarning, ROOT_KEY_PATH};
+use crate::diag::Diag;
 use crate::yaml::{join, Entry, Node, NodeKind, Pos};
 
 /// A value read from the file, with where it was written.
@@ -13,98 +17,42 @@ pub(crate) struct Spanned<T> {
     pub(crate) path: String,
 }
 
-/// Collects errors and warnings for one file.
-#[derive(Debug)]
-pub(crate) struct Diag {
-    file: String,
-    errors: Vec<ConfigError>,
-    warnings: Vec<ConfigWarning>,
+/// A string value with its position.
+pub(crate) type Text = Spanned<String>;
+
+/// A string or list of strings with its position.
+pub(crate) type TextList = Spanned<Vec<Text>>;
+
+/// A YAML-level type a node can be read as; a mismatch is an error at the
+/// node ("expected a string, found a list").
+pub(crate) trait FromNode: Sized {
+    /// The value of `node` (at key path `path`), or `None` after an error.
+    fn from_node(diag: &mut Diag, node: &Node, path: &str) -> Option<Self>;
 }
 
-/// Reads the entries of one mapping, having already reported unknown keys.
+/// Reads one mapping; see the module documentation.
 pub(crate) struct MapReader<'n> {
-    pub(crate) path: String,
-    pub(crate) pos: Pos,
+    path: String,
+    pos: Pos,
     entries: &'n [Entry],
-}
-
-// === impl Spanned ===
-
-impl<T> Spanned<T> {
-    /// Where the value was written: its position and key path.
-    pub(crate) fn at(&self) -> (Pos, &str) {
-        (self.pos, &self.path)
-    }
-}
-
-// === impl Diag ===
-
-impl Diag {
-    pub(crate) fn new(file: &str) -> Self {
-        Self {
-            file: file.to_owned(),
-            errors: Vec::new(),
-            warnings: Vec::new(),
-        }
-    }
-
-    /// Records an error at `pos`, for the key `path`.
-    pub(crate) fn push(&mut self, pos: Pos, path: &str, message: impl Into<String>) {
-        let key_path = if path.is_empty() { ROOT_KEY_PATH } else { path };
-        self.errors.push(ConfigError {
-            file: self.file.clone(),
-            line: pos.line.max(1),
-            col: pos.col.max(1),
-            key_path: one_line(key_path),
-            message: one_line(&message.into()),
-        });
-    }
-
-    /// Records an error at a value read from the file.
-    pub(crate) fn at<T>(&mut self, spanned: &Spanned<T>, message: impl Into<String>) {
-        self.push(spanned.pos, &spanned.path, message);
-    }
-
-    /// Records a warning at a value read from the file (never fails the load).
-    pub(crate) fn warn_at<T>(&mut self, spanned: &Spanned<T>, message: impl Into<String>) {
-        self.warnings.push(ConfigWarning {
-            file: self.file.clone(),
-            line: spanned.pos.line.max(1),
-            col: spanned.pos.col.max(1),
-            key_path: one_line(&spanned.path),
-            message: one_line(&message.into()),
-        });
-    }
-
-    /// True when no error was recorded (warnings do not count).
-    pub(crate) fn is_empty(&self) -> bool {
-        self.errors.is_empty()
-    }
-
-    pub(crate) fn into_errors(self) -> Vec<ConfigError> {
-        self.errors
-    }
-
-    /// The errors and the warnings, the warnings sorted by position.
-    pub(crate) fn into_parts(self) -> (Vec<ConfigError>, Vec<ConfigWarning>) {
-        let mut warnings = self.warnings;
-        warnings.sort_by_key(|w| (w.line, w.col));
-        warnings.dedup();
-        (self.errors, warnings)
-    }
+    /// The keys asked for, in the order asked: the known keys.
+    asked: Vec<&'static str>,
+    /// Where the unknown-key errors go among the errors (see [`Diag::insert`]).
+    mark: usize,
 }
 
 // === impl MapReader ===
 
 impl<'n> MapReader<'n> {
-    /// Reads `node` as a mapping whose keys must be in `allowed`; reports
-    /// each unknown key. `None` (after an error) when it is not a mapping.
-    pub(crate) fn new(
+    /// Reads `node` as a mapping with `read`, then reports each key that
+    /// `read` did not ask for as unknown. `None` (after an error) when `node`
+    /// is not a mapping.
+    pub(crate) fn read<T>(
         diag: &mut Diag,
         node: &'n Node,
         path: &str,
-        allowed: &[&str],
-    ) -> Option<Self> {
+        read: impl FnOnce(&mut Diag, &mut MapReader<'n>) -> T,
+    ) -> Option<T> {
         let NodeKind::Map(entries) = &node.kind else {
             diag.push(
                 node.pos,
@@ -113,27 +61,57 @@ impl<'n> MapReader<'n> {
             );
             return None;
         };
-        for entry in entries {
-            if !allowed.contains(&entry.key.as_str()) {
-                let message = unknown_key_message(&entry.key, allowed);
-                diag.push(entry.key_pos, &join(path, &entry.key), message);
-            }
-        }
-        Some(Self {
+        let mut map = Self {
             path: path.to_owned(),
             pos: node.pos,
             entries,
-        })
+            asked: Vec::new(),
+            mark: diag.mark(),
+        };
+        let value = read(diag, &mut map);
+        map.finish(diag);
+        Some(value)
     }
 
-    /// The value of `key`, if present.
-    pub(crate) fn node(&self, key: &str) -> Option<&'n Node> {
-        self.entries.iter().find(|e| e.key == key).map(|e| &e.value)
+    /// The mapping's key path (`routes[0]`; empty at the top level).
+    pub(crate) fn path(&self) -> &str {
+        &self.path
     }
 
-    /// The value of `key` and its key path, if present.
-    pub(crate) fn child(&self, key: &str) -> Option<(&'n Node, String)> {
-        self.node(key).map(|n| (n, join(&self.path, key)))
+    /// Where the mapping starts.
+    pub(crate) fn pos(&self) -> Pos {
+        self.pos
+    }
+
+    /// Marks `key` as known; its value and key path, if present.
+    pub(crate) fn take_node(&mut self, key: &'static str) -> Option<(&'n Node, String)> {
+        if !self.asked.contains(&key) {
+            self.asked.push(key);
+        }
+        let entry = self.entries.iter().find(|e| e.key == key)?;
+        Some((&entry.value, join(&self.path, key)))
+    }
+
+    /// An optional value of YAML type `T`.
+    pub(crate) fn take<T: FromNode>(
+        &mut self,
+        diag: &mut Diag,
+        key: &'static str,
+    ) -> Option<Spanned<T>> {
+        let (node, path) = self.take_node(key)?;
+        spanned(diag, node, &path)
+    }
+
+    /// A required value of YAML type `T`: reports a missing key.
+    pub(crate) fn require<T: FromNode>(
+        &mut self,
+        diag: &mut Diag,
+        key: &'static str,
+    ) -> Option<Spanned<T>> {
+        if !self.entries.iter().any(|e| e.key == key) {
+            self.missing(diag, key);
+        }
+        self.take(diag, key)
     }
 
     /// Reports `key` as missing.
@@ -141,29 +119,109 @@ impl<'n> MapReader<'n> {
         diag.push(self.pos, &join(&self.path, key), "required key is missing");
     }
 
-    /// An optional string.
-    pub(crate) fn string(&self, diag: &mut Diag, key: &str) -> Option<Spanned<String>> {
-        let (node, path) = self.child(key)?;
-        string(diag, node, &path)
+    /// An optional sub-mapping, read with `read` (see [`MapReader::read`]).
+    pub(crate) fn map<T>(
+        &mut self,
+        diag: &mut Diag,
+        key: &'static str,
+        read: impl FnOnce(&mut Diag, &mut MapReader<'n>) -> T,
+    ) -> Option<T> {
+        let (node, path) = self.take_node(key)?;
+        MapReader::read(diag, node, &path, read)
     }
 
-    /// A required string: reports a missing key.
-    pub(crate) fn required_string(&self, diag: &mut Diag, key: &str) -> Option<Spanned<String>> {
-        if self.node(key).is_none() {
-            self.missing(diag, key);
+    /// An optional mapping of free-form keys to strings (`params:`,
+    /// `headers:`): each key (at its own position) with its value.
+    pub(crate) fn string_map(&mut self, diag: &mut Diag, key: &'static str) -> Vec<(Text, Text)> {
+        let Some((node, path)) = self.take_node(key) else {
+            return Vec::new();
+        };
+        let NodeKind::Map(entries) = &node.kind else {
+            diag.push(
+                node.pos,
+                &path,
+                format!("expected a mapping, found {}", node.describe()),
+            );
+            return Vec::new();
+        };
+        entries
+            .iter()
+            .filter_map(|entry| {
+                let entry_path = join(&path, &entry.key);
+                let value = spanned(diag, &entry.value, &entry_path)?;
+                let key = Spanned {
+                    value: entry.key.clone(),
+                    pos: entry.key_pos,
+                    path: entry_path,
+                };
+                Some((key, value))
+            })
+            .collect()
+    }
+
+    /// Reports each key nobody asked for, where the mapping was opened.
+    fn finish(self, diag: &mut Diag) {
+        let unknown = self
+            .entries
+            .iter()
+            .filter(|e| !self.asked.contains(&e.key.as_str()));
+        for (i, entry) in unknown.enumerate() {
+            let message = unknown_key_message(&entry.key, &self.asked);
+            let path = join(&self.path, &entry.key);
+            diag.insert(self.mark + i, entry.key_pos, &path, message);
         }
-        self.string(diag, key)
     }
+}
 
-    /// An optional whole number.
-    pub(crate) fn number(&self, diag: &mut Diag, key: &str) -> Option<Spanned<u64>> {
-        let (node, path) = self.child(key)?;
-        number(diag, node, &path)
+/// `node` read as a `T`, with its position and key path `path`.
+pub(crate) fn spanned<T: FromNode>(diag: &mut Diag, node: &Node, path: &str) -> Option<Spanned<T>> {
+    let value = T::from_node(diag, node, path)?;
+    Some(Spanned {
+        value,
+        pos: node.pos,
+        path: path.to_owned(),
+    })
+}
+
+// === impl FromNode ===
+
+/// Any non-empty scalar, quoted or not.
+impl FromNode for String {
+    fn from_node(diag: &mut Diag, node: &Node, path: &str) -> Option<Self> {
+        match &node.kind {
+            NodeKind::Scalar { text, .. } if !node.is_null() => Some(text.clone()),
+            _ => {
+                diag.push(
+                    node.pos,
+                    path,
+                    format!("expected a string, found {}", node.describe()),
+                );
+                None
+            }
+        }
     }
+}
 
-    /// An optional boolean.
-    pub(crate) fn boolean(&self, diag: &mut Diag, key: &str) -> Option<Spanned<bool>> {
-        let (node, path) = self.child(key)?;
+/// A plain whole number.
+impl FromNode for u64 {
+    fn from_node(diag: &mut Diag, node: &Node, path: &str) -> Option<Self> {
+        let value = match &node.kind {
+            NodeKind::Scalar { text, plain: true } if text.bytes().all(|b| b.is_ascii_digit()) => {
+                text.parse().ok()
+            }
+            _ => None,
+        };
+        if value.is_none() {
+            let message = format!("expected a whole number, found {}", found(node));
+            diag.push(node.pos, path, message);
+        }
+        value
+    }
+}
+
+/// A plain `true` or `false`.
+impl FromNode for bool {
+    fn from_node(diag: &mut Diag, node: &Node, path: &str) -> Option<Self> {
         let value = match &node.kind {
             NodeKind::Scalar { text, plain: true } => match text.as_str() {
                 "true" | "True" | "TRUE" => Some(true),
@@ -173,118 +231,35 @@ impl<'n> MapReader<'n> {
             _ => None,
         };
         if value.is_none() {
-            diag.push(
-                node.pos,
-                &path,
-                format!("expected true or false, found {}", found(node)),
-            );
+            let message = format!("expected true or false, found {}", found(node));
+            diag.push(node.pos, path, message);
         }
-        Some(Spanned {
-            value: value?,
-            pos: node.pos,
-            path,
-        })
+        value
     }
+}
 
-    /// An optional string or list of strings (`listen: "a"` or `listen: [a, b]`).
-    pub(crate) fn strings(
-        &self,
-        diag: &mut Diag,
-        key: &str,
-    ) -> Option<Spanned<Vec<Spanned<String>>>> {
-        let (node, path) = self.child(key)?;
-        let items = match &node.kind {
-            NodeKind::Seq(items) => items
-                .iter()
-                .enumerate()
-                .filter_map(|(i, item)| string(diag, item, &format!("{path}[{i}]")))
-                .collect(),
-            NodeKind::Scalar { .. } => vec![string(diag, node, &path)?],
+/// A string or a list of strings (`listen: "a"` or `listen: [a, b]`).
+impl FromNode for Vec<Text> {
+    fn from_node(diag: &mut Diag, node: &Node, path: &str) -> Option<Self> {
+        match &node.kind {
+            NodeKind::Seq(items) => Some(
+                items
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, item)| spanned(diag, item, &format!("{path}[{i}]")))
+                    .collect(),
+            ),
+            NodeKind::Scalar { .. } => Some(vec![spanned(diag, node, path)?]),
             NodeKind::Map(_) => {
                 diag.push(
                     node.pos,
-                    &path,
+                    path,
                     "expected a string or a list of strings, found a mapping",
                 );
-                return None;
+                None
             }
-        };
-        Some(Spanned {
-            value: items,
-            pos: node.pos,
-            path,
-        })
-    }
-
-    /// An optional sub-mapping with its own allowed keys.
-    pub(crate) fn map(
-        &self,
-        diag: &mut Diag,
-        key: &str,
-        allowed: &[&str],
-    ) -> Option<MapReader<'n>> {
-        let (node, path) = self.child(key)?;
-        MapReader::new(diag, node, &path, allowed)
-    }
-}
-
-/// `text` with each control character (CR, LF, NUL, ...) escaped as in Rust
-/// (`\n`, `\r`, `\0`, `\u{85}`): key paths and messages quote values from
-/// the file, and each error must stay one line.
-fn one_line(text: &str) -> String {
-    if !text.chars().any(char::is_control) {
-        return text.to_owned();
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_debug());
-        } else {
-            out.push(c);
         }
     }
-    out
-}
-
-/// A scalar as text (any non-empty scalar, quoted or not).
-pub(crate) fn string(diag: &mut Diag, node: &Node, path: &str) -> Option<Spanned<String>> {
-    match &node.kind {
-        NodeKind::Scalar { text, .. } if !node.is_null() => Some(Spanned {
-            value: text.clone(),
-            pos: node.pos,
-            path: path.to_owned(),
-        }),
-        _ => {
-            diag.push(
-                node.pos,
-                path,
-                format!("expected a string, found {}", node.describe()),
-            );
-            None
-        }
-    }
-}
-
-/// A plain whole number.
-pub(crate) fn number(diag: &mut Diag, node: &Node, path: &str) -> Option<Spanned<u64>> {
-    let value = match &node.kind {
-        NodeKind::Scalar { text, plain: true } if text.bytes().all(|b| b.is_ascii_digit()) => {
-            text.parse().ok()
-        }
-        _ => None,
-    };
-    if value.is_none() {
-        diag.push(
-            node.pos,
-            path,
-            format!("expected a whole number, found {}", found(node)),
-        );
-    }
-    Some(Spanned {
-        value: value?,
-        pos: node.pos,
-        path: path.to_owned(),
-    })
 }
 
 /// How to name what was found instead, for type errors.
@@ -343,27 +318,6 @@ mod tests {
     }
 
     #[test]
-    fn messages_and_key_paths_stay_on_one_line() {
-        let mut diag = Diag::new("f.yaml");
-        let at = Spanned {
-            value: (),
-            pos: Pos { line: 2, col: 3 },
-            path: "routes[0].headers.a\nb".to_owned(),
-        };
-        diag.at(&at, "`x\r\ny\0\u{85}\tz` is not valid");
-        diag.warn_at(&at, "a\nb");
-        let (errors, warnings) = diag.into_parts();
-        assert_eq!(
-            errors[0].to_string(),
-            "f.yaml:2:3: routes[0].headers.a\\nb: `x\\r\\ny\\0\\u{85}\\tz` is not valid"
-        );
-        assert_eq!(
-            warnings[0].to_string(),
-            "f.yaml:2:3: routes[0].headers.a\\nb: warning: a\\nb"
-        );
-    }
-
-    #[test]
     fn unknown_key_messages() {
         let allowed = ["heartbeat", "linger"];
         assert_eq!(
@@ -373,6 +327,24 @@ mod tests {
         assert_eq!(
             unknown_key_message("zzz", &allowed),
             "unknown key; expected one of: heartbeat, linger"
+        );
+    }
+
+    /// Keys nobody asked for are unknown; the known ones are the keys asked.
+    #[test]
+    fn unknown_keys_are_the_keys_not_taken() {
+        let root = crate::yaml::parse("a: x\nb: 1\nzzz: 2\n").unwrap().unwrap();
+        let mut diag = Diag::new("f.yaml");
+        let read = MapReader::read(&mut diag, &root, "", |diag, map| {
+            let a = map.take::<String>(diag, "a").map(|t| t.value);
+            let b = map.take::<u64>(diag, "b").map(|n| n.value);
+            (a, b)
+        });
+        assert_eq!(read, Some((Some("x".to_owned()), Some(1))));
+        let errors: Vec<String> = diag.into_errors().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            errors,
+            ["f.yaml:3:1: zzz: unknown key; expected one of: a, b"]
         );
     }
 }

@@ -93,6 +93,11 @@ impl Node {
             if matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL"))
     }
 
+    /// True for a mapping.
+    pub(crate) fn is_map(&self) -> bool {
+        matches!(self.kind, NodeKind::Map(_))
+    }
+
     /// A short name of the node's type for error messages.
     pub(crate) fn describe(&self) -> &'static str {
         match &self.kind {

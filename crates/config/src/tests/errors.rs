@@ -74,6 +74,19 @@ fn shape_errors() {
             &["test.yaml:1:10: limits.zzz: unknown key; expected one of: max_clients, max_clients_per_topic, max_topics, max_connections, max_streams_per_address, request_header_timeout, new_topics_per_address, replay_memory"],
         ),
         (
+            "the keys of a route, in the order they are read",
+            &format!("{ROUTE}    zzzzzzzz: 1\n"),
+            &["test.yaml:5:5: routes[0].zzzzzzzz: unknown key; expected one of: name, path, params, topic, upstream, proxy, cors, auth, lenient_captures, heartbeat, client_retry, replay, client_queue, max_event_size, linger, upstream_backoff, upstream_idle_timeout, stop_holdoff, gap_event, write_window, upstream_connect_timeout, direct_write, max_topics, upstream_answer_timeout, resume_from_client"],
+        ),
+        (
+            "an unknown key before a missing one at the same position",
+            "routes:\n  - nme: r\n    path: /p\n    proxy: \"http://h\"\n",
+            &[
+                "test.yaml:2:5: routes[0].nme: unknown key; did you mean `name`?",
+                "test.yaml:2:5: routes[0].name: required key is missing",
+            ],
+        ),
+        (
             "string expected",
             &format!("admin: [a]\n{ROUTE}"),
             &["test.yaml:1:8: admin: expected a string, found a list"],

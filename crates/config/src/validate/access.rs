@@ -2,18 +2,24 @@
 
 use super::check::{duration, readable_file, section};
 use super::route::RouteCtx;
+use super::warnings;
+use crate::diag::Diag;
 use crate::model::{AuthConfig, CorsConfig, JwtAlgorithm, JwtConfig, JwtKey, Secret};
-use crate::raw::{RawAuth, RawCors, RawJwt};
-use crate::read::Diag;
+use crate::read::{MapReader, Text};
 use crate::values::env::is_var_name;
 use crate::values::origin::OriginPattern;
+use crate::yaml::Pos;
 
 /// `cors:`: origins parse; `*` is never combined with `credentials: true`.
-pub(crate) fn cors(diag: &mut Diag, raw: &RawCors) -> Option<CorsConfig> {
-    let credentials = raw.credentials.as_ref().is_some_and(|c| c.value);
+pub(crate) fn cors(diag: &mut Diag, map: &mut MapReader<'_>) -> Option<CorsConfig> {
+    let origins_list = map.require::<Vec<Text>>(diag, "origins");
+    let credentials = map.take::<bool>(diag, "credentials");
+    let allow_null = map.take::<bool>(diag, "allow_null");
+    let max_age = map.take::<String>(diag, "max_age");
+    let credentials = credentials.is_some_and(|c| c.value);
     let mut origins = Vec::new();
     let mut ok = true;
-    if let Some(list) = &raw.origins {
+    if let Some(list) = &origins_list {
         if list.value.is_empty() {
             diag.at(list, "at least one origin is needed");
             ok = false;
@@ -33,21 +39,30 @@ pub(crate) fn cors(diag: &mut Diag, raw: &RawCors) -> Option<CorsConfig> {
             }
         }
     }
-    let max_age = match &raw.max_age {
+    let max_age = match &max_age {
         Some(text) => Some(duration(diag, text)?),
         None => None,
     };
-    (ok && raw.origins.is_some()).then_some(CorsConfig {
+    (ok && origins_list.is_some()).then_some(CorsConfig {
         origins,
         credentials,
-        allow_null: raw.allow_null.as_ref().is_some_and(|a| a.value),
+        allow_null: allow_null.is_some_and(|a| a.value),
         max_age,
     })
 }
 
 /// `auth:`: a cookie name and an optional JWT check.
-pub(crate) fn auth(diag: &mut Diag, raw: &RawAuth, ctx: &RouteCtx<'_>) -> Option<AuthConfig> {
-    let cookie = raw.cookie.as_ref().and_then(|text| {
+pub(crate) fn auth(
+    diag: &mut Diag,
+    map: &mut MapReader<'_>,
+    ctx: &RouteCtx<'_>,
+) -> Option<AuthConfig> {
+    let cookie_text = map.require::<String>(diag, "cookie");
+    let jwt = map.map(diag, "jwt", |diag, jwt| jwt_config(diag, jwt, ctx));
+    if let (Some(cookie), None) = (&cookie_text, &jwt) {
+        warnings::unverified_cookie(diag, cookie);
+    }
+    let cookie = cookie_text.as_ref().and_then(|text| {
         let valid = !text.value.is_empty()
             && text
                 .value
@@ -59,15 +74,21 @@ pub(crate) fn auth(diag: &mut Diag, raw: &RawAuth, ctx: &RouteCtx<'_>) -> Option
         }
         Some(text.value.clone())
     });
-    let jwt = raw.jwt.as_ref().map(|jwt| jwt_config(diag, jwt, ctx));
     Some(AuthConfig {
         cookie: cookie?,
         jwt: section(jwt)?,
     })
 }
 
-fn jwt_config(diag: &mut Diag, raw: &RawJwt, ctx: &RouteCtx<'_>) -> Option<JwtConfig> {
-    let algorithm = raw.algorithm.as_ref().and_then(|text| {
+/// `auth.jwt:`.
+fn jwt_config(diag: &mut Diag, map: &mut MapReader<'_>, ctx: &RouteCtx<'_>) -> Option<JwtConfig> {
+    let algorithm = map.require::<String>(diag, "algorithm");
+    let secret_env = map.take::<String>(diag, "secret_env");
+    let key_file = map.take::<String>(diag, "key_file");
+    let topics_claim = map.take::<String>(diag, "topics_claim");
+    let audience = map.take::<Vec<Text>>(diag, "audience");
+    let issuer = map.take::<String>(diag, "issuer");
+    let algorithm = algorithm.as_ref().and_then(|text| {
         let found = JwtAlgorithm::ALL
             .iter()
             .find(|(name, _)| *name == text.value);
@@ -84,31 +105,36 @@ fn jwt_config(diag: &mut Diag, raw: &RawJwt, ctx: &RouteCtx<'_>) -> Option<JwtCo
         }
         found.map(|(_, a)| *a)
     });
-    let key = jwt_key(diag, raw, algorithm, ctx);
-    let topics_claim = raw.topics_claim.as_ref().map(|t| t.value.clone());
-    let audience = raw
-        .audience
-        .as_ref()
-        .map(|list| list.value.iter().map(|t| t.value.clone()).collect())
-        .unwrap_or_default();
-    let issuer = raw.issuer.as_ref().map(|t| t.value.clone());
+    let at = (map.pos(), map.path());
+    let key = jwt_key(
+        diag,
+        at,
+        secret_env.as_ref(),
+        key_file.as_ref(),
+        algorithm,
+        ctx,
+    );
     Some(JwtConfig {
         algorithm: algorithm?,
         key: key?,
-        topics_claim,
-        audience,
-        issuer,
+        topics_claim: topics_claim.map(|t| t.value),
+        audience: audience
+            .map(|list| list.value.into_iter().map(|t| t.value).collect())
+            .unwrap_or_default(),
+        issuer: issuer.map(|t| t.value),
     })
 }
 
 /// Exactly one of `secret_env` (HS*) or `key_file` (the others).
 fn jwt_key(
     diag: &mut Diag,
-    raw: &RawJwt,
+    (pos, path): (Pos, &str),
+    secret_env: Option<&Text>,
+    key_file: Option<&Text>,
     algorithm: Option<JwtAlgorithm>,
     ctx: &RouteCtx<'_>,
 ) -> Option<JwtKey> {
-    match (&raw.secret_env, &raw.key_file) {
+    match (secret_env, key_file) {
         (Some(_), Some(file)) => {
             diag.at(
                 file,
@@ -118,7 +144,7 @@ fn jwt_key(
         }
         (None, None) => {
             let message = "set `secret_env` (HS256/384/512) or `key_file` (RS*, PS*, ES*, EdDSA)";
-            diag.push(raw.pos, &raw.path, message);
+            diag.push(pos, path, message);
             None
         }
         (Some(var), None) => {

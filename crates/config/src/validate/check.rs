@@ -1,12 +1,12 @@
-//! Value checks shared by the validation steps: each parses one raw value or
+//! Value checks shared by the validation steps: each parses one value as read or
 //! records an error at its position and returns `None`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::raw::{Text, TextList};
-use crate::read::{Diag, Spanned};
+use crate::diag::Diag;
+use crate::read::{Spanned, Text, TextList};
 use crate::values::duration::parse_duration;
 use crate::values::env::{expand_env, EnvSource};
 use crate::values::size::parse_size;

@@ -1,52 +1,76 @@
-//! One route: its path pattern, params, topic and upstream templates, or its
-//! proxy URL; the topic settings come from [`super::settings`], CORS and auth
-//! from [`super::access`].
+//! One route: its name, path pattern and params, then `upstream:` (fan-out,
+//! see [`super::fan_out`]) or `proxy:` (pass-through, here), exactly one;
+//! the topic settings come from [`super::settings`], CORS and auth from
+//! [`super::access`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use super::check::{expand, has_control, positive_duration, section};
-use super::urls::{check_url, upstream_url};
-use super::{access, settings, tls, warnings};
-use crate::model::{
-    FanOutRoute, ParamRegex, ProxyRoute, RouteConfig, RouteKind, TopicSettingsConfig,
-    UpstreamConfig,
-};
-use crate::raw::{RawRoute, RawUpstream, Text};
-use crate::read::Diag;
+use super::check::{expand, has_control, section};
+use super::settings::{self, Mode, ONLY_FAN_OUT};
+use super::urls::check_url;
+use super::{access, fan_out, warnings};
+use crate::diag::Diag;
+use crate::model::{ParamRegex, ProxyRoute, RouteConfig, RouteKind, TopicSettingsConfig};
+use crate::read::{spanned, MapReader, Spanned, Text};
 use crate::values::env::EnvSource;
-use crate::values::path_pattern::{PathPattern, Segment};
-use crate::values::template::{Template, TemplatePart};
+use crate::values::path_pattern::PathPattern;
+use crate::yaml::Node;
 
 /// What every route needs from the rest of the file.
 pub(crate) struct RouteCtx<'a> {
     pub(crate) env: &'a dyn EnvSource,
     pub(crate) base_dir: &'a Path,
     pub(crate) defaults: &'a TopicSettingsConfig,
+    /// The name of each route read so far, with its key path (`routes[0]`).
+    pub(crate) names: HashMap<String, String>,
 }
 
-/// Validates one route; `None` after recording its errors.
-pub(crate) fn route(diag: &mut Diag, raw: &RawRoute, ctx: &RouteCtx<'_>) -> Option<RouteConfig> {
-    let name = raw.name.as_ref().and_then(|name| {
-        if name.value.is_empty() || has_control(&name.value) {
-            diag.at(
-                name,
-                "a route name must be non-empty and have no control characters",
-            );
-            return None;
-        }
-        Some(name.value.clone())
-    });
-    let path = raw.path.as_ref().and_then(|text| {
+/// Reads and validates one route; `None` after recording its errors.
+pub(crate) fn route(
+    diag: &mut Diag,
+    map: &mut MapReader<'_>,
+    ctx: &mut RouteCtx<'_>,
+) -> Option<RouteConfig> {
+    let name = map.require::<String>(diag, "name");
+    let path_text = map.require::<String>(diag, "path");
+    let params_text = map.string_map(diag, "params");
+    let topic = map.take::<String>(diag, "topic");
+    let upstream = map.take_node("upstream");
+    let proxy_node = map.take_node("proxy");
+    let cors = map.take_node("cors");
+    let auth = map.take_node("auth");
+    let lenient = map.take::<bool>(diag, "lenient_captures");
+    let name = name.and_then(|name| route_name(diag, name, map.path(), &mut ctx.names));
+    let path = path_text.as_ref().and_then(|text| {
         PathPattern::parse(&text.value)
             .map_err(|e| diag.at(text, e.to_string()))
             .ok()
     });
-    let params = params(diag, raw, path.as_ref());
-    let kind = kind(diag, raw, path.as_ref(), ctx);
-    warnings::route(diag, raw, path.as_ref(), kind.as_ref());
-    let cors = raw.cors.as_ref().map(|cors| access::cors(diag, cors));
-    let auth = raw.auth.as_ref().map(|auth| access::auth(diag, auth, ctx));
+    let params = params(diag, &params_text, path.as_ref());
+    let ctx = &*ctx;
+    let fan_out_keys = (topic.as_ref(), lenient.as_ref());
+    let kind = kind(
+        diag,
+        map,
+        upstream,
+        proxy_node,
+        fan_out_keys,
+        path.as_ref(),
+        ctx,
+    );
+    let cors =
+        cors.and_then(|(node, key_path)| MapReader::read(diag, node, &key_path, access::cors));
+    let auth = auth.and_then(|(node, key_path)| {
+        MapReader::read(diag, node, &key_path, |diag, auth| {
+            access::auth(diag, auth, ctx)
+        })
+    });
+    if let (Some(text), Some(path), Some(RouteKind::FanOut(fan_out)), None) =
+        (&path_text, &path, &kind, &auth)
+    {
+        warnings::open_captures(diag, text, path, &fan_out.topic, &params_text);
+    }
     Some(RouteConfig {
         name: name?,
         path: path?,
@@ -54,19 +78,96 @@ pub(crate) fn route(diag: &mut Diag, raw: &RawRoute, ctx: &RouteCtx<'_>) -> Opti
         kind: kind?,
         cors: section(cors)?,
         auth: section(auth)?,
-        lenient_captures: raw.lenient_captures.as_ref().is_some_and(|b| b.value),
+        lenient_captures: lenient.is_some_and(|b| b.value),
     })
+}
+
+/// `upstream:` (fan-out) or `proxy:` (pass-through), exactly one; the
+/// route's settings are read for the kind it has (only their types when it
+/// has none).
+fn kind<'n>(
+    diag: &mut Diag,
+    map: &mut MapReader<'n>,
+    upstream: Option<(&'n Node, String)>,
+    proxy_node: Option<(&'n Node, String)>,
+    fan_out_keys: (Option<&Text>, Option<&Spanned<bool>>),
+    path: Option<&PathPattern>,
+    ctx: &RouteCtx<'_>,
+) -> Option<RouteKind> {
+    let proxy = proxy_node
+        .as_ref()
+        .and_then(|(node, key_path)| spanned::<String>(diag, node, key_path));
+    match (upstream, proxy) {
+        (Some(upstream), None) if upstream.0.is_map() => {
+            fan_out::fan_out(diag, map, upstream, fan_out_keys.0, path, ctx).map(RouteKind::FanOut)
+        }
+        (Some((node, key_path)), Some(proxy)) if node.is_map() => {
+            MapReader::read(diag, node, &key_path, |diag, up| {
+                fan_out::upstream(diag, up, None)
+            });
+            settings::apply(diag, ctx.defaults, map, Mode::TypesOnly);
+            diag.at(
+                &proxy,
+                "a route has either `upstream` (fan-out) or `proxy` (pass-through), never both",
+            );
+            None
+        }
+        (upstream, proxy) => {
+            let written = upstream.is_some() || proxy_node.is_some();
+            if let Some((node, key_path)) = upstream {
+                // Not a mapping: reading it says so.
+                MapReader::read(diag, node, &key_path, |_, _| ());
+            }
+            match proxy {
+                Some(proxy) => {
+                    proxy_route(diag, map, &proxy, fan_out_keys, ctx).map(RouteKind::Proxy)
+                }
+                None => {
+                    settings::apply(diag, ctx.defaults, map, Mode::TypesOnly);
+                    if !written {
+                        let message =
+                            "a route needs `upstream` (fan-out) or `proxy` (pass-through)";
+                        diag.push(map.pos(), map.path(), message);
+                    }
+                    None
+                }
+            }
+        }
+    }
+}
+
+/// `name`: unique, non-empty, no control characters.
+fn route_name(
+    diag: &mut Diag,
+    name: Text,
+    route: &str,
+    names: &mut HashMap<String, String>,
+) -> Option<String> {
+    if let Some(first) = names.get(&name.value) {
+        let message = format!("route name `{}` is already used by {first}", name.value);
+        diag.at(&name, message);
+    } else {
+        names.insert(name.value.clone(), route.to_owned());
+    }
+    if name.value.is_empty() || has_control(&name.value) {
+        diag.at(
+            &name,
+            "a route name must be non-empty and have no control characters",
+        );
+        return None;
+    }
+    Some(name.value)
 }
 
 /// `params:`: each name must be a capture; each regex compiles.
 fn params(
     diag: &mut Diag,
-    raw: &RawRoute,
+    params: &[(Text, Text)],
     path: Option<&PathPattern>,
 ) -> Option<BTreeMap<String, ParamRegex>> {
     let mut out = BTreeMap::new();
     let mut ok = true;
-    for (name, regex) in &raw.params {
+    for (name, regex) in params {
         if let Some(path) = path.filter(|p| !p.has_capture(&name.value)) {
             diag.at(
                 name,
@@ -98,269 +199,21 @@ fn regex_reason(e: &regex::Error) -> String {
         .to_owned()
 }
 
-/// `upstream:` (fan-out) or `proxy:` (pass-through), exactly one.
-fn kind(
-    diag: &mut Diag,
-    raw: &RawRoute,
-    path: Option<&PathPattern>,
-    ctx: &RouteCtx<'_>,
-) -> Option<RouteKind> {
-    match (&raw.upstream, &raw.proxy) {
-        (Some(_), Some(proxy)) => {
-            diag.at(
-                proxy,
-                "a route has either `upstream` (fan-out) or `proxy` (pass-through), never both",
-            );
-            None
-        }
-        (None, None) if raw.upstream_or_proxy_written => None, // its error is reported already
-        (None, None) => {
-            let message = "a route needs `upstream` (fan-out) or `proxy` (pass-through)";
-            diag.push(raw.pos, &raw.path_key, message);
-            None
-        }
-        (Some(upstream), None) => fan_out(diag, raw, upstream, path, ctx).map(RouteKind::FanOut),
-        (None, Some(proxy)) => proxy_route(diag, raw, proxy, ctx).map(RouteKind::Proxy),
-    }
-}
-
-fn fan_out(
-    diag: &mut Diag,
-    raw: &RawRoute,
-    upstream: &RawUpstream,
-    path: Option<&PathPattern>,
-    ctx: &RouteCtx<'_>,
-) -> Option<FanOutRoute> {
-    let topic = match &raw.topic {
-        Some(text) if text.value.is_empty() => {
-            diag.at(text, "a topic template must not be empty");
-            None
-        }
-        Some(text) => template(diag, text, &text.value, path),
-        None => path.map(default_topic),
-    };
-    let url = upstream
-        .url
-        .as_ref()
-        .and_then(|text| upstream_url(diag, text, path, ctx.env));
-    let headers = headers(diag, &upstream.headers, ctx.env);
-    let ca_file = match &upstream.ca_file {
-        Some(text) => tls::ca_file(diag, text, ctx.base_dir).map(Some),
-        None => Some(None),
-    };
-    let insecure_skip_verify = upstream
-        .insecure_skip_verify
-        .as_ref()
-        .is_some_and(|b| b.value);
-    if let (Some(text), Some(topic), Some(url)) = (&raw.topic, &topic, &url) {
-        topic_covers_url(diag, text, topic, url);
-        if let Some(path) = path {
-            topic_names_one_set_of_values(diag, text, topic, url, path);
-        }
-    }
-    let settings = settings::apply(diag, ctx.defaults, &raw.settings);
-    Some(FanOutRoute {
-        topic: topic?,
-        upstream: UpstreamConfig {
-            url: url?,
-            headers: headers?,
-            ca_file: ca_file?,
-            insecure_skip_verify,
-        },
-        settings,
-    })
-}
-
-/// Parses a template whose references must be captures of `path`.
-pub(super) fn template(
-    diag: &mut Diag,
-    at: &Text,
-    source: &str,
-    path: Option<&PathPattern>,
-) -> Option<Template> {
-    let template = Template::parse(source)
-        .map_err(|e| diag.at(at, e.to_string()))
-        .ok()?;
-    let Some(path) = path else {
-        return Some(template); // the path's own error is reported already
-    };
-    let unknown: Vec<&str> = template
-        .references()
-        .filter(|r| !path.has_capture(r))
-        .collect();
-    if let Some(name) = unknown.first() {
-        diag.at(
-            at,
-            format!("`{{{name}}}` is not a capture of the path `{path}`"),
-        );
-        return None;
-    }
-    Some(template)
-}
-
-/// A topic template must use every capture that the upstream URL uses:
-/// otherwise two requests that need different upstream URLs would share one
-/// topic, and so the stream of whichever came first. (The default topic, the
-/// request path, uses every capture.) Reported at `topic`.
-fn topic_covers_url(diag: &mut Diag, at: &Text, topic: &Template, url: &Template) {
-    let mut names: Vec<String> = Vec::new();
-    for name in url.references() {
-        let named = format!("`{{{name}}}`");
-        if !topic.references().any(|r| r == name) && !names.contains(&named) {
-            names.push(named);
-        }
-    }
-    if names.is_empty() {
-        return;
-    }
-    let names = match names.as_slice() {
-        [rest @ .., last] if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
-        _ => names.join(""),
-    };
-    diag.at(
-        at,
-        format!(
-            "the topic leaves out {names}, which upstream.url uses: requests with different \
-             upstream URLs would share one topic"
-        ),
-    );
-}
-
-/// Two requests whose captures differ must not get the same topic when the
-/// upstream URL differs between them: a topic such as `{a}-{b}` gives
-/// `x-y-z` for both `a=x-y, b=z` and `a=x, b=y-z`. Captures never hold `/`
-/// (a catch-all holds it between its segments), so the topic names one set
-/// of values when every two references in it are separated by text with a
-/// `/` and a catch-all comes last. Checked when the URL uses two captures
-/// or more (with one, or none, the topic cannot mix two URLs up).
-/// Reported at `topic`.
-fn topic_names_one_set_of_values(
-    diag: &mut Diag,
-    at: &Text,
-    topic: &Template,
-    url: &Template,
-    path: &PathPattern,
-) {
-    let mut url_refs: Vec<&str> = url.references().collect();
-    url_refs.sort_unstable();
-    url_refs.dedup();
-    if url_refs.len() < 2 {
-        return;
-    }
-    let is_catch_all = |name: &str| {
-        path.segments()
-            .iter()
-            .any(|s| matches!(s, Segment::CatchAll(n) if n == name))
-    };
-    let mut previous: Option<&str> = None;
-    let mut separated = true;
-    for part in topic.parts() {
-        match part {
-            TemplatePart::Literal(text) => separated |= text.contains('/'),
-            TemplatePart::Ref(name) => {
-                if let Some(before) = previous {
-                    let problem = if is_catch_all(before) {
-                        Some(format!(
-                            "`{{*{before}}}` may hold `/`, so it must be the topic's last reference"
-                        ))
-                    } else if !separated {
-                        Some(format!(
-                            "put a `/` between `{{{before}}}` and `{{{name}}}`: without one, different \
-                             values of the two can make the same topic (`a-b` + `c` and `a` + `b-c`), \
-                             and such requests would share one upstream's stream"
-                        ))
-                    } else {
-                        None
-                    };
-                    if let Some(problem) = problem {
-                        diag.at(at, problem);
-                        return;
-                    }
-                }
-                previous = Some(name);
-                separated = false;
-            }
-        }
-    }
-}
-
-/// The default topic: the request path, as a template over the captures.
-pub(crate) fn default_topic(path: &PathPattern) -> Template {
-    let mut parts: Vec<TemplatePart> = Vec::new();
-    let mut literal = String::new();
-    for segment in path.segments() {
-        literal.push('/');
-        match segment {
-            Segment::Literal(text) => literal.push_str(text),
-            Segment::Capture(name) | Segment::CatchAll(name) => {
-                parts.push(TemplatePart::Literal(std::mem::take(&mut literal)));
-                parts.push(TemplatePart::Ref(name.clone()));
-            }
-        }
-    }
-    if !literal.is_empty() || parts.is_empty() {
-        if literal.is_empty() {
-            literal.push('/');
-        }
-        parts.push(TemplatePart::Literal(literal));
-    }
-    Template::from_parts(parts)
-}
-
-/// `upstream.headers`: valid names, `${VAR}` expanded, no control characters.
-fn headers(
-    diag: &mut Diag,
-    raw: &[(Text, Text)],
-    env: &dyn EnvSource,
-) -> Option<Vec<(String, String)>> {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut ok = true;
-    for (name, value) in raw {
-        let valid_name = !name.value.is_empty()
-            && name
-                .value
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c));
-        if !valid_name {
-            diag.at(name, format!("`{}` is not a valid header name", name.value));
-            ok = false;
-        }
-        match expand(diag, value, env) {
-            Some(v) if has_control(&v) => {
-                diag.at(
-                    value,
-                    "a header value must not contain control characters (CR, LF, NUL)",
-                );
-                ok = false;
-            }
-            Some(v) => out.push((name.value.clone(), v)),
-            None => ok = false,
-        }
-    }
-    ok.then_some(out)
-}
-
-/// `proxy:`: a base URL; fan-out-only keys are errors on this route.
+/// `proxy:`: a base URL; fan-out settings are errors on this route.
 fn proxy_route(
     diag: &mut Diag,
-    raw: &RawRoute,
+    map: &mut MapReader<'_>,
     proxy: &Text,
+    (topic, lenient): (Option<&Text>, Option<&Spanned<bool>>),
     ctx: &RouteCtx<'_>,
 ) -> Option<ProxyRoute> {
-    let only_fan_out = "applies only to fan-out routes (routes with `upstream`)";
-    for (pos, path) in raw.settings.fan_out_only() {
-        diag.push(pos, path, only_fan_out);
+    let settings = settings::apply(diag, ctx.defaults, map, Mode::Proxy);
+    if let Some(topic) = topic {
+        diag.at(topic, ONLY_FAN_OUT);
     }
-    if let Some(topic) = &raw.topic {
-        diag.at(topic, only_fan_out);
+    if let Some(lenient) = lenient {
+        diag.at(lenient, ONLY_FAN_OUT);
     }
-    if let Some(lenient) = &raw.lenient_captures {
-        diag.at(lenient, only_fan_out);
-    }
-    let connect_timeout = match &raw.settings.upstream_connect_timeout {
-        Some(text) => positive_duration(diag, text),
-        None => Some(ctx.defaults.upstream_connect_timeout),
-    };
     let expanded = expand(diag, proxy, ctx.env)?;
     if expanded.contains(['{', '}']) {
         diag.at(proxy, "a proxy URL cannot use `{name}` references");
@@ -373,6 +226,6 @@ fn proxy_route(
     }
     Some(ProxyRoute {
         url,
-        connect_timeout: connect_timeout?,
+        connect_timeout: settings.upstream_connect_timeout,
     })
 }

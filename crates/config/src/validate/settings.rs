@@ -1,96 +1,164 @@
 //! Topic settings: `defaults:` over the built-in defaults, then each route's
-//! own keys over `defaults:`. Each value is checked where it is written; the
-//! cross-field rules are checked on the merged result and reported at a
-//! value that the layer being applied (defaults or route) set.
+//! own keys over `defaults:`. Each setting is read, checked and applied in
+//! one line of [`apply`]; the cross-field rules are checked on the merged
+//! result and reported at a value that the layer being applied (defaults or
+//! route) set.
 
 use super::check::{
     duration, has_control, optional_duration, positive_count, positive_duration, positive_size,
 };
+use crate::diag::Diag;
 use crate::model::TopicSettingsConfig;
-use crate::raw::{RawSettings, Text};
-use crate::read::Diag;
+use crate::read::{FromNode, MapReader, Spanned, Text};
 
-/// Applies one layer of settings over `base` and checks the result.
+/// How one layer of settings is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// `defaults:` or a fan-out route: each value is checked and applied.
+    FanOut,
+    /// A proxy route: only `upstream_connect_timeout` applies, and every
+    /// other setting is an error.
+    Proxy,
+    /// A route whose kind is in error: only the YAML types are checked.
+    TypesOnly,
+}
+
+/// The message for a fan-out setting on a proxy route.
+pub(crate) const ONLY_FAN_OUT: &str = "applies only to fan-out routes (routes with `upstream`)";
+
+/// Applies the settings of `map` (the `defaults:` mapping, or a route) over
+/// `base` and checks the result.
 pub(crate) fn apply(
     diag: &mut Diag,
     base: &TopicSettingsConfig,
-    raw: &RawSettings,
+    map: &mut MapReader<'_>,
+    mode: Mode,
 ) -> TopicSettingsConfig {
     let mut s = base.clone();
-    set(&mut s.heartbeat, &raw.heartbeat, |t| {
-        optional_duration(diag, t)
-    });
-    set(&mut s.client_retry, &raw.client_retry, |t| {
-        optional_duration(diag, t)
-    });
-    if let Some(events) = &raw.replay_events {
-        match usize::try_from(events.value) {
-            Ok(n) => s.replay.events = n,
-            Err(_) => diag.at(events, "number too large"),
-        }
-    }
-    set(&mut s.replay.max_age, &raw.replay_max_age, |t| {
-        positive_duration(diag, t)
-    });
-    set(&mut s.replay.max_bytes, &raw.replay_max_bytes, |t| {
-        positive_size(diag, t)
-    });
-    let queue_set = set(&mut s.client_queue, &raw.client_queue, |t| {
-        positive_size(diag, t)
-    });
-    let event_set = set(&mut s.max_event_size, &raw.max_event_size, |t| {
-        positive_size(diag, t)
-    });
-    set(&mut s.linger, &raw.linger, |t| duration(diag, t));
-    let initial_set = set(&mut s.upstream_backoff.initial, &raw.backoff_initial, |t| {
-        duration(diag, t)
-    });
-    let max_set = set(&mut s.upstream_backoff.max, &raw.backoff_max, |t| {
-        positive_duration(diag, t)
-    });
+    let m = mode;
     set(
-        &mut s.upstream_idle_timeout,
-        &raw.upstream_idle_timeout,
-        |t| optional_duration(diag, t),
+        diag,
+        map,
+        m,
+        "heartbeat",
+        &mut s.heartbeat,
+        optional_duration,
     );
-    set(&mut s.stop_holdoff, &raw.stop_holdoff, |t| {
-        duration(diag, t)
-    });
-    set(&mut s.gap_event, &raw.gap_event, |t| gap_event(diag, t));
-    set(&mut s.write_window, &raw.write_window, |t| {
-        duration(diag, t)
-    });
     set(
-        &mut s.upstream_connect_timeout,
-        &raw.upstream_connect_timeout,
-        |t| positive_duration(diag, t),
+        diag,
+        map,
+        m,
+        "client_retry",
+        &mut s.client_retry,
+        optional_duration,
     );
-    if let Some(direct) = &raw.direct_write {
-        s.direct_write = direct.value;
-    }
-    if let Some(n) = &raw.max_topics {
-        if let Some(max) = positive_count(diag, n) {
-            s.max_topics = Some(max);
-        }
-    }
+    let replay = &mut s.replay;
+    map.map(diag, "replay", |diag, map| {
+        set(
+            diag,
+            map,
+            m,
+            "events",
+            &mut replay.events,
+            |diag, n: &Spanned<u64>| {
+                usize::try_from(n.value)
+                    .map_err(|_| diag.at(n, "number too large"))
+                    .ok()
+            },
+        );
+        set(
+            diag,
+            map,
+            m,
+            "max_age",
+            &mut replay.max_age,
+            positive_duration,
+        );
+        set(
+            diag,
+            map,
+            m,
+            "max_bytes",
+            &mut replay.max_bytes,
+            positive_size,
+        );
+    });
+    let queue_set = set(
+        diag,
+        map,
+        m,
+        "client_queue",
+        &mut s.client_queue,
+        positive_size,
+    );
+    let event_set = set(
+        diag,
+        map,
+        m,
+        "max_event_size",
+        &mut s.max_event_size,
+        positive_size,
+    );
+    set(diag, map, m, "linger", &mut s.linger, duration);
+    let backoff = &mut s.upstream_backoff;
+    let backoff_at = map.map(diag, "upstream_backoff", |diag, map| {
+        let initial_set = set(diag, map, m, "initial", &mut backoff.initial, duration);
+        let max_set = set(diag, map, m, "max", &mut backoff.max, positive_duration);
+        max_set.or(initial_set)
+    });
+    let idle = &mut s.upstream_idle_timeout;
     set(
-        &mut s.upstream_answer_timeout,
-        &raw.upstream_answer_timeout,
-        |t| duration(diag, t),
+        diag,
+        map,
+        m,
+        "upstream_idle_timeout",
+        idle,
+        optional_duration,
     );
-    if let Some(resume) = &raw.resume_from_client {
-        s.resume_from_client = resume.value;
-    }
+    set(diag, map, m, "stop_holdoff", &mut s.stop_holdoff, duration);
+    set(diag, map, m, "gap_event", &mut s.gap_event, gap_event);
+    set(diag, map, m, "write_window", &mut s.write_window, duration);
+    let connect = &mut s.upstream_connect_timeout;
+    let proxy_too = if m == Mode::Proxy { Mode::FanOut } else { m };
+    set(
+        diag,
+        map,
+        proxy_too,
+        "upstream_connect_timeout",
+        connect,
+        positive_duration,
+    );
+    set(diag, map, m, "direct_write", &mut s.direct_write, flag);
+    set(
+        diag,
+        map,
+        m,
+        "max_topics",
+        &mut s.max_topics,
+        |diag, n: &Spanned<u64>| positive_count(diag, n).map(Some),
+    );
+    let answer = &mut s.upstream_answer_timeout;
+    set(diag, map, m, "upstream_answer_timeout", answer, duration);
+    set(
+        diag,
+        map,
+        m,
+        "resume_from_client",
+        &mut s.resume_from_client,
+        flag,
+    );
     // Cross-field rules, reported at a value this layer set (and that was valid).
-    let backoff_at = max_set.or(initial_set);
     let backoff = s.upstream_backoff;
-    if let Some(at) = backoff_at.filter(|_| backoff.initial > backoff.max) {
+    if let Some(at) = backoff_at
+        .flatten()
+        .filter(|_| backoff.initial > backoff.max)
+    {
         let message = format!(
             "upstream_backoff.initial ({}) must not be larger than upstream_backoff.max ({})",
             show(backoff.initial),
             show(backoff.max)
         );
-        diag.at(at, message);
+        diag.at(&at, message);
     }
     if let Some(at) = queue_set
         .or(event_set)
@@ -100,21 +168,39 @@ pub(crate) fn apply(
             "client_queue ({}B) must be at least max_event_size ({}B), or every large event disconnects its clients",
             s.client_queue, s.max_event_size
         );
-        diag.at(at, message);
+        diag.at(&at, message);
     }
     s
 }
 
-/// Overrides `slot` with the parsed raw value when it is present and valid;
-/// returns that raw value when it was applied.
-fn set<'r, T>(
+/// Reads `key` as a `V` and, by `mode`, parses it into `slot`, reports it
+/// as applying only to fan-out routes, or leaves it. Returns the value when
+/// it was applied.
+fn set<V: FromNode, T>(
+    diag: &mut Diag,
+    map: &mut MapReader<'_>,
+    mode: Mode,
+    key: &'static str,
     slot: &mut T,
-    raw: &'r Option<Text>,
-    parse: impl FnOnce(&Text) -> Option<T>,
-) -> Option<&'r Text> {
-    let text = raw.as_ref()?;
-    *slot = parse(text)?;
-    Some(text)
+    parse: impl FnOnce(&mut Diag, &Spanned<V>) -> Option<T>,
+) -> Option<Spanned<V>> {
+    let value = map.take::<V>(diag, key)?;
+    match mode {
+        Mode::FanOut => {
+            *slot = parse(diag, &value)?;
+            Some(value)
+        }
+        Mode::Proxy => {
+            diag.at(&value, ONLY_FAN_OUT);
+            None
+        }
+        Mode::TypesOnly => None,
+    }
+}
+
+/// A boolean, as written.
+fn flag(_: &mut Diag, value: &Spanned<bool>) -> Option<bool> {
+    Some(value.value)
 }
 
 /// `gap_event`: an SSE event type (not empty, no control characters).

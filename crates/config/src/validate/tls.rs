@@ -8,25 +8,35 @@ use rustls_pki_types::pem::{self, PemObject as _};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::check::{positive_count, readable_file, socket_addrs};
+use crate::diag::Diag;
 use crate::model::TlsConfig;
-use crate::raw::{RawTls, Text};
-use crate::read::Diag;
+use crate::read::{MapReader, Text, TextList};
 
 /// The default `tls.h2_max_concurrent_streams` (pingora's own default).
 pub(crate) const DEFAULT_H2_MAX_CONCURRENT_STREAMS: u32 = 100;
 
-/// Validates `tls:`; the cert and key files must parse as PEM.
-pub(crate) fn tls_config(diag: &mut Diag, raw: &RawTls, base_dir: &Path) -> Option<TlsConfig> {
-    let listen = raw.listen.as_ref().map(|list| socket_addrs(diag, list));
-    let cert = raw.cert.as_ref().and_then(|text| {
+/// Reads and validates `tls:`; the cert and key files must parse as PEM.
+/// Returns the listeners as written too, for the check that no address is
+/// used twice.
+pub(crate) fn tls_config(
+    diag: &mut Diag,
+    map: &mut MapReader<'_>,
+    base_dir: &Path,
+) -> (Option<TlsConfig>, Option<TextList>) {
+    let listen_list = map.require::<Vec<Text>>(diag, "listen");
+    let cert = map.require::<String>(diag, "cert");
+    let key = map.require::<String>(diag, "key");
+    let streams = map.take::<u64>(diag, "h2_max_concurrent_streams");
+    let listen = listen_list.as_ref().map(|list| socket_addrs(diag, list));
+    let cert = cert.as_ref().and_then(|text| {
         let path = readable_file(diag, text, base_dir, "certificate file")?;
         certificate_chain(diag, text, path, "certificate file")
     });
-    let key = raw.key.as_ref().and_then(|text| {
+    let key = key.as_ref().and_then(|text| {
         let path = readable_file(diag, text, base_dir, "key file")?;
         private_key(diag, text, path)
     });
-    let streams = match &raw.h2_max_concurrent_streams {
+    let streams = match &streams {
         Some(n) => positive_count(diag, n).and_then(|count| {
             u32::try_from(count)
                 .map_err(|_| diag.at(n, "number too large (at most 4294967295)"))
@@ -34,12 +44,16 @@ pub(crate) fn tls_config(diag: &mut Diag, raw: &RawTls, base_dir: &Path) -> Opti
         }),
         None => Some(DEFAULT_H2_MAX_CONCURRENT_STREAMS),
     };
-    Some(TlsConfig {
-        listen: listen?.into_iter().map(|(addr, _)| addr).collect(),
-        cert: cert?,
-        key: key?,
-        h2_max_concurrent_streams: streams?,
-    })
+    let config = match (listen, cert, key, streams) {
+        (Some(listen), Some(cert), Some(key), Some(h2_max_concurrent_streams)) => Some(TlsConfig {
+            listen: listen.into_iter().map(|(addr, _)| addr).collect(),
+            cert,
+            key,
+            h2_max_concurrent_streams,
+        }),
+        _ => None,
+    };
+    (config, listen_list)
 }
 
 /// `upstream.ca_file`: readable, with at least one well-formed `CERTIFICATE`.

@@ -3,9 +3,9 @@
 //! or the port.
 
 use super::check::expand;
-use super::route::template;
-use crate::raw::Text;
-use crate::read::Diag;
+use super::topic::template;
+use crate::diag::Diag;
+use crate::read::Text;
 use crate::values::env::EnvSource;
 use crate::values::path_pattern::PathPattern;
 use crate::values::template::{Template, TemplatePart};
