@@ -201,7 +201,7 @@ fn log_direct_sends() {
         tracing::info!("direct sends: one send each ({IO_URING_ENV} is off)");
         return;
     }
-    match sse_gateway_direct::batched_sends() {
+    match sse_gateway_sinks::batched_sends() {
         Ok(()) => tracing::info!("direct sends: batched per offer round (io_uring)"),
         Err(e) => tracing::info!("direct sends: one send each (no io_uring here: {e})"),
     }

@@ -9,10 +9,10 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use sse_gateway_config::{FanOutRoute, GatewayConfig, IpCidr};
-use sse_gateway_direct::{DirectSettings, Drain};
 use sse_gateway_hub::{HubLimits, TopicHub, TopicSettings};
 use sse_gateway_metrics::{names, GatewayMetrics, RouteMetrics};
 use sse_gateway_routes::RouteTable;
+use sse_gateway_sinks::{DirectSettings, Drain};
 
 use crate::services::access::RouteAccess;
 use crate::services::address_limits::{AddressKey, AddressStreams, NewTopicRate};

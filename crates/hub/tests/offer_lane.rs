@@ -14,13 +14,13 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use sse_gateway_codec::{encode_event, Frame, OutgoingEvent};
-use sse_gateway_direct::ClientQueue;
 use sse_gateway_hub::testing::TestFeed;
 use sse_gateway_hub::{
     CloseReason, Delivery, DeliveryKind, HubLimits, Offer, OfferRound, SubscribeRequest,
     SubscriberSink, TopicHub, TopicSettings,
 };
 use sse_gateway_metrics::GatewayMetrics;
+use sse_gateway_sinks::ClientQueue;
 
 const DEADLINE: Duration = Duration::from_secs(10);
 

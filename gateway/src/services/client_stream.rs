@@ -22,8 +22,8 @@ use std::time::Duration;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use sse_gateway_config::TopicSettingsConfig;
-use sse_gateway_direct::{ClientQueue, DirectSettings, Drain, OPENING_COMMENT, WRITE_TIMEOUT};
 use sse_gateway_hub::{CloseReason, Delivery, Membership};
+use sse_gateway_sinks::{ClientQueue, DirectSettings, Drain, OPENING_COMMENT, WRITE_TIMEOUT};
 use tokio::sync::watch;
 
 use crate::services::access::{self, Admitted};
@@ -169,7 +169,7 @@ async fn write_batch(
     batch: &mut Vec<Delivery>,
     log: &mut AccessLog,
 ) -> bool {
-    let (bytes, events) = sse_gateway_direct::joined(batch);
+    let (bytes, events) = sse_gateway_sinks::joined(batch);
     let len = bytes.len() as u64;
     let ok = bytes.is_empty()
         || session

@@ -2,7 +2,7 @@
 //! by pingora, then the socket taken out of pingora
 //! ([`takeover`](crate::services::takeover)) and handed to its
 //! [`DirectSink`], which the topic writes to itself. What is left here is a
-//! small task per subscriber ([`sse_gateway_direct::serve`]) that waits for
+//! small task per subscriber ([`sse_gateway_sinks::serve`]) that waits for
 //! the stream to end and writes the access-log line.
 //!
 //! The sink joined the topic before the header (so a refusal can still get
@@ -12,8 +12,8 @@
 use std::sync::Arc;
 
 use pingora::proxy::Session;
-use sse_gateway_direct::DirectSink;
 use sse_gateway_hub::{CloseReason, Membership};
+use sse_gateway_sinks::DirectSink;
 
 use crate::services::access::{self, Admitted};
 use crate::services::access_log::AccessLog;
@@ -37,7 +37,7 @@ pub(crate) async fn start(
         return;
     };
     access::apply(&mut header, &admitted.cors);
-    session.set_write_timeout(Some(sse_gateway_direct::WRITE_TIMEOUT));
+    session.set_write_timeout(Some(sse_gateway_sinks::WRITE_TIMEOUT));
     if session.write_response_header(header, false).await.is_err() {
         log.end = CloseReason::WriteFailed;
         return;
@@ -56,7 +56,7 @@ pub(crate) async fn start(
     sink.attach(stream, membership.recorder());
     let expiry = admitted.deadline;
     tokio::spawn(async move {
-        let outcome = sse_gateway_direct::serve(sink, expiry).await;
+        let outcome = sse_gateway_sinks::serve(sink, expiry).await;
         log.events = outcome.events;
         log.bytes = outcome.bytes;
         log.end = outcome.end;

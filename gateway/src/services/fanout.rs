@@ -22,12 +22,12 @@ use bytes::Bytes;
 use pingora::proxy::Session;
 use sse_gateway_access::CorsHeaders;
 use sse_gateway_config::{FanOutRoute, IpCidr};
-use sse_gateway_direct::{ClientQueue, DirectSink};
 use sse_gateway_hub::{
     Membership, Refusal, SubscribeRequest, SubscriberSink, UpstreamAnswer, OPEN_REFUSED,
 };
 use sse_gateway_metrics::{RejectReason, StreamPath};
 use sse_gateway_routes::{Matched, FAN_OUT_ALLOW};
+use sse_gateway_sinks::{ClientQueue, DirectSink};
 
 use crate::services::access::{self, Admission};
 use crate::services::address_limits::AddressKey;

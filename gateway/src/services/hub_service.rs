@@ -1,7 +1,7 @@
 //! The "hub" background service: gives the hub a runtime for its feeds and
 //! timers, and starts the drain when pingora says shut down.
 //!
-//! The drain itself is [`Drain`](sse_gateway_direct::Drain)'s (see
+//! The drain itself is [`Drain`](sse_gateway_sinks::Drain)'s (see
 //! [`AppState::begin_drain`]). Pingora has stopped accepting by then; it
 //! exits after `shutdown_grace`.
 

@@ -18,12 +18,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use parking_lot::Mutex;
 use sse_gateway_codec::CodecLimits;
-use sse_gateway_direct::ClientQueue;
 use sse_gateway_hub::{
     CloseReason, Delivery, DeliveryKind, HubLimits, Membership, SubscribeRequest, TopicHub,
     TopicSettings, UpstreamAnswer,
 };
 use sse_gateway_metrics::GatewayMetrics;
+use sse_gateway_sinks::ClientQueue;
 use sse_gateway_upstream::{feed, UpstreamSettings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

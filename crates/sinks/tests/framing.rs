@@ -110,7 +110,7 @@ async fn many_subscribers_get_every_frame(shard_threads: usize, batched: &[bool]
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_does_not_end_while_its_gathered_send_is_in_flight() {
-    if let Err(e) = sse_gateway_direct::batched_sends() {
+    if let Err(e) = sse_gateway_sinks::batched_sends() {
         eprintln!("no io_uring here ({e}): nothing is gathered, nothing to test");
         return;
     }

@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sse_gateway_codec::{encode_event, Frame, OutgoingEvent};
-use sse_gateway_direct::{serve, ClientQueue, DirectOutcome, DirectSettings, DirectSink, Drain};
 use sse_gateway_hub::testing::TestFeed;
 use sse_gateway_hub::{
     HubLimits, Membership, SubscribeRequest, TopicHub, TopicPublisher, TopicSettings,
 };
 use sse_gateway_metrics::GatewayMetrics;
+use sse_gateway_sinks::{serve, ClientQueue, DirectOutcome, DirectSettings, DirectSink, Drain};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::task::JoinHandle;

@@ -216,7 +216,7 @@ mod tests {
     }
 
     /// A ring, or `None` where the kernel gives none (the sinks then send
-    /// one by one; `crates/direct/tests` covers that way too).
+    /// one by one; `crates/sinks/tests` covers that way too).
     fn ring() -> Option<SendRing> {
         match SendRing::new() {
             Ok(ring) => Some(ring),
