@@ -3,10 +3,44 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::Mutex;
+use sse_gateway_codec::{encode_event, Frame, OutgoingEvent};
 
-use crate::{FeedFuture, TopicPublisher};
+use crate::{FeedFuture, TopicPublisher, TopicSettings};
+
+/// Topic settings that offer nothing of their own: no heartbeats, no
+/// `retry:` advice, no linger (a test sees only the frames it publishes).
+pub fn quiet() -> TopicSettings {
+    TopicSettings {
+        heartbeat: Duration::ZERO,
+        client_retry: Duration::ZERO,
+        linger: Duration::ZERO,
+        ..TopicSettings::default()
+    }
+}
+
+/// An event frame with id `id` and data `event {id}` followed by `pad`
+/// bytes of padding (none when `pad` is 0).
+#[allow(clippy::panic)] // test support: a frame that cannot be made is a broken test
+pub fn frame(id: u64, pad: usize) -> Frame {
+    let data = if pad == 0 {
+        format!("event {id}")
+    } else {
+        format!("event {id} {}", "x".repeat(pad))
+    };
+    let event = OutgoingEvent {
+        id: Some(&id.to_string()),
+        data: &data,
+        ..Default::default()
+    };
+    // Nothing in it can fail to encode (no line breaks in the id).
+    match encode_event(&event) {
+        Ok(frame) => frame,
+        Err(e) => panic!("test frame {id}: {e}"),
+    }
+}
 
 /// A feed for [`TopicHub::subscribe`](crate::TopicHub::subscribe) that hands
 /// its publisher to the test, counts how often it was opened, and runs until

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use sse_gateway_codec::{encode_event, Frame, OutgoingEvent};
-use sse_gateway_hub::testing::TestFeed;
+use sse_gateway_codec::Frame;
+use sse_gateway_hub::testing::{frame, quiet, TestFeed};
 use sse_gateway_hub::{
     CloseReason, Delivery, DeliveryKind, HubLimits, Membership, Refusal, SubscribeRequest,
     TopicHub, TopicPublisher, TopicSettings, UpstreamAnswer, UpstreamState,
@@ -18,24 +18,6 @@ use sse_gateway_metrics::GatewayMetrics;
 use sse_gateway_sinks::ClientQueue;
 
 const DEADLINE: Duration = Duration::from_secs(10);
-
-fn quiet() -> TopicSettings {
-    TopicSettings {
-        heartbeat: Duration::ZERO,
-        client_retry: Duration::ZERO,
-        linger: Duration::ZERO,
-        ..TopicSettings::default()
-    }
-}
-
-fn frame(id: u64) -> Frame {
-    encode_event(&OutgoingEvent {
-        id: Some(&id.to_string()),
-        data: &format!("event {id}"),
-        ..Default::default()
-    })
-    .unwrap()
-}
 
 struct Harness {
     hub: TopicHub,
@@ -139,7 +121,7 @@ async fn one_feed_per_topic_and_one_bytes_for_everyone() {
     let other = h.join("u", None, 1 << 20).unwrap();
     assert_eq!(h.feed.opened(), 2, "another topic has its own feed");
 
-    let sent = frame(1);
+    let sent = frame(1, 0);
     h.feed
         .publisher_at(0)
         .expect("opened")
@@ -173,7 +155,7 @@ async fn replay_hand_over_has_no_gap_and_no_duplicate_under_load() {
             let mut id = 0;
             while !stop.load(Ordering::SeqCst) && id < 5_000_000 {
                 id += 1;
-                publisher.publish(frame(id), Instant::now());
+                publisher.publish(frame(id, 0), Instant::now());
                 if id % 64 == 0 {
                     tokio::task::yield_now().await;
                 }
@@ -208,7 +190,7 @@ async fn a_slow_client_is_disconnected_and_the_rest_carry_on() {
     let publisher = h.feed.publisher();
     let mut fast_ids = Vec::new();
     for id in 1..=200 {
-        publisher.publish(frame(id), Instant::now());
+        publisher.publish(frame(id, 0), Instant::now());
         fast_ids.extend(all_ids(&batch(&fast_queue).await.unwrap()));
     }
     assert_eq!(fast_ids, (1..=200).collect::<Vec<_>>());
@@ -240,7 +222,7 @@ async fn advice_first_then_replay_then_live() {
 
     let publisher = h.feed.publisher();
     for id in 1..=5 {
-        publisher.publish(frame(id), Instant::now());
+        publisher.publish(frame(id, 0), Instant::now());
     }
     publisher.advise_retry(4321);
     let (_b, b) = h.join("t", Some("2"), 1 << 20).unwrap();
@@ -251,7 +233,7 @@ async fn advice_first_then_replay_then_live() {
         "the upstream's retry wins"
     );
     assert_eq!(all_ids(&got), vec![3, 4, 5]);
-    publisher.publish(frame(6), Instant::now());
+    publisher.publish(frame(6, 0), Instant::now());
     assert_eq!(all_ids(&batch(&b).await.unwrap()), vec![6]);
 }
 
@@ -266,7 +248,7 @@ async fn a_miss_is_counted_and_answered_with_a_gap_event() {
     let (_a, _) = h.join("t", None, 1 << 20).unwrap();
     let publisher = h.feed.publisher();
     for id in 1..=5 {
-        publisher.publish(frame(id), Instant::now());
+        publisher.publish(frame(id, 0), Instant::now());
     }
     let (_b, b) = h.join("t", Some("1"), 1 << 20).unwrap();
     let got = batch(&b).await.unwrap();
@@ -465,7 +447,7 @@ async fn clients_resuming_from_the_id_the_topic_opened_from_miss_nothing() {
     let (_a, a) = h.join("t", Some("10"), 1 << 20).unwrap();
     let publisher = h.feed.publisher();
     for id in 11..=15 {
-        publisher.publish(frame(id), Instant::now());
+        publisher.publish(frame(id, 0), Instant::now());
     }
     assert_eq!(
         all_ids(&batch(&a).await.unwrap()),
@@ -523,7 +505,7 @@ fn all_ids(deliveries: &[Delivery]) -> Vec<u64> {
 async fn a_quiet_topics_frame_goes_out_at_once_despite_the_window() {
     let h = Harness::new(windowed(Duration::from_secs(3600)), HubLimits::default());
     let (_member, queue) = h.join("t", None, 1 << 20).unwrap();
-    h.feed.publisher().publish(frame(1), Instant::now());
+    h.feed.publisher().publish(frame(1, 0), Instant::now());
     // Far less than the (one hour) window: the first frame is not held.
     let got = batch(&queue).await.unwrap();
     assert_eq!(all_ids(&got), vec![1]);
@@ -538,7 +520,7 @@ async fn a_busy_topic_gathers_frames_into_one_delivery_per_window() {
     let publisher = h.feed.publisher();
     let start = Instant::now();
     for id in 1..=20 {
-        publisher.publish(frame(id), Instant::now());
+        publisher.publish(frame(id, 0), Instant::now());
     }
     let mut got = batch(&queue).await.unwrap();
     // The first frame at once, the other 19 together when the window ends.
@@ -573,7 +555,7 @@ async fn resuming_during_a_window_has_no_gap_and_no_duplicate() {
         let publisher = publisher.clone();
         tokio::spawn(async move {
             for id in 1..=20_000u64 {
-                publisher.publish(frame(id), Instant::now());
+                publisher.publish(frame(id, 0), Instant::now());
                 if id % 16 == 0 {
                     tokio::time::sleep(Duration::from_micros(200)).await;
                 }
@@ -608,7 +590,7 @@ async fn a_large_topic_is_offered_in_shards_with_order_and_the_slow_policy_kept(
         .map(|i| {
             // Every 100th subscriber has room for 10 frames only.
             let bound = if i % 100 == 7 {
-                10 * frame(1).bytes().len()
+                10 * frame(1, 0).bytes().len()
             } else {
                 1 << 20
             };
@@ -617,7 +599,7 @@ async fn a_large_topic_is_offered_in_shards_with_order_and_the_slow_policy_kept(
         .collect();
     let publisher = h.feed.publisher();
     for id in 1..=50 {
-        publisher.publish(frame(id), Instant::now());
+        publisher.publish(frame(id, 0), Instant::now());
     }
     for (i, (_member, queue)) in members.iter().enumerate() {
         let got = batch(queue).await;
@@ -648,7 +630,7 @@ async fn frames_read_together_go_out_as_one_delivery_and_are_each_kept() {
     let h = Harness::new(quiet(), HubLimits::default());
     let (_member, queue) = h.join("t", None, 1 << 20).unwrap();
     let publisher = h.feed.publisher();
-    let mut frames: Vec<Frame> = (1..=5).map(frame).collect();
+    let mut frames: Vec<Frame> = (1..=5).map(|id| frame(id, 0)).collect();
     publisher.publish_all(&mut frames, Instant::now());
     assert!(frames.is_empty(), "publish_all drains the frames");
     let got = batch(&queue).await.unwrap();
@@ -662,7 +644,7 @@ async fn frames_read_together_go_out_as_one_delivery_and_are_each_kept() {
     let text = h.metrics.encode_text();
     assert!(text.contains(r#"sse_gateway_upstream_events_total{route="r",topic="t"} 5"#));
     // A single frame is an ordinary event.
-    publisher.publish_all(&mut vec![frame(6)], Instant::now());
+    publisher.publish_all(&mut vec![frame(6, 0)], Instant::now());
     let got = batch(&queue).await.unwrap();
     assert_eq!(got[0].kind, DeliveryKind::Event);
 }
@@ -683,7 +665,7 @@ async fn a_feed_that_publishes_at_once_reaches_its_first_subscriber() {
     let _member = h
         .hub
         .subscribe(request, queue.clone(), |publisher| {
-            publisher.publish(frame(1), Instant::now());
+            publisher.publish(frame(1, 0), Instant::now());
             Box::pin(async move { publisher.closed().await })
         })
         .unwrap();
@@ -837,11 +819,11 @@ async fn replay_rings_draw_from_the_process_budget() {
     let (b, qb) = h.join("b", None, 1 << 20).unwrap();
     let pb = h.feed.publisher();
     for id in 1..=3 {
-        pa.publish(frame(id), Instant::now()); // `id: N\ndata: event N\n\n`: 21 bytes
+        pa.publish(frame(id, 0), Instant::now()); // `id: N\ndata: event N\n\n`: 21 bytes
     }
     assert_eq!(h.hub.replay_bytes(), 63);
     for id in 10..=12 {
-        pb.publish(frame(id), Instant::now()); // 23 bytes each
+        pb.publish(frame(id, 0), Instant::now()); // 23 bytes each
     }
     // b gave up its own oldest (10, then 11) to stay within the budget.
     assert_eq!(h.hub.replay_bytes(), 63 + 23);
@@ -870,8 +852,8 @@ async fn a_forgotten_upstream_id_empties_the_ring_instead_of_leaving_a_silent_ga
     let h = Harness::new(settings, HubLimits::default());
     let (_a, a) = h.join("t", Some("1000"), 1 << 20).unwrap();
     let publisher = h.feed.publisher();
-    publisher.publish(frame(1001), Instant::now());
-    publisher.publish(frame(1002), Instant::now());
+    publisher.publish(frame(1001, 0), Instant::now());
+    publisher.publish(frame(1002, 0), Instant::now());
     assert_eq!(all_ids(&batch(&a).await.unwrap()), vec![1001, 1002]);
     // The upstream refused Last-Event-ID: 1002; it starts again at its live edge.
     publisher.forget_last_event_id();
@@ -880,8 +862,8 @@ async fn a_forgotten_upstream_id_empties_the_ring_instead_of_leaving_a_silent_ga
         got[0].bytes.starts_with(b"event: gap\n"),
         "the live subscriber is told"
     );
-    publisher.publish(frame(5), Instant::now());
-    publisher.publish(frame(6), Instant::now());
+    publisher.publish(frame(5, 0), Instant::now());
+    publisher.publish(frame(6, 0), Instant::now());
     // Neither a resume from the ring nor from the id the topic opened from may
     // skip what the upstream never sent.
     for asked in ["1001", "1000"] {

@@ -13,8 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use sse_gateway_codec::{encode_event, Frame, OutgoingEvent};
-use sse_gateway_hub::testing::TestFeed;
+use sse_gateway_hub::testing::{frame, quiet, TestFeed};
 use sse_gateway_hub::{
     CloseReason, Delivery, DeliveryKind, HubLimits, Offer, OfferRound, SubscribeRequest,
     SubscriberSink, TopicHub, TopicSettings,
@@ -24,13 +23,29 @@ use sse_gateway_sinks::ClientQueue;
 
 const DEADLINE: Duration = Duration::from_secs(10);
 
-fn frame(id: u64) -> Frame {
-    encode_event(&OutgoingEvent {
-        id: Some(&id.to_string()),
-        data: &format!("event {id}"),
-        ..Default::default()
-    })
-    .unwrap()
+/// A hub, its metrics and quiet settings for topic `t` of route `r`.
+fn hub() -> (TopicHub, GatewayMetrics, Arc<TopicSettings>) {
+    let metrics = GatewayMetrics::new(100).unwrap();
+    let hub = TopicHub::new(
+        HubLimits::default(),
+        metrics.clone(),
+        tokio::runtime::Handle::current(),
+    );
+    (hub, metrics, Arc::new(quiet()))
+}
+
+/// A subscription to topic `t` of route `r`.
+fn request<'a>(
+    settings: &'a Arc<TopicSettings>,
+    last_event_id: Option<&'a str>,
+) -> SubscribeRequest<'a> {
+    SubscribeRequest {
+        route: "r",
+        topic: "t",
+        settings,
+        last_event_id,
+        may_open: None,
+    }
 }
 
 /// A sink whose offers of live events wait until the test lets them go.
@@ -78,26 +93,8 @@ async fn ids(queue: &ClientQueue) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribers_join_while_a_round_writes_and_get_its_frame_once() {
-    let metrics = GatewayMetrics::new(100).unwrap();
-    let hub = TopicHub::new(
-        HubLimits::default(),
-        metrics,
-        tokio::runtime::Handle::current(),
-    );
+    let (hub, _metrics, settings) = hub();
     let feed = TestFeed::default();
-    let settings = Arc::new(TopicSettings {
-        heartbeat: Duration::ZERO,
-        client_retry: Duration::ZERO,
-        linger: Duration::ZERO,
-        ..TopicSettings::default()
-    });
-    let request = |last_event_id| SubscribeRequest {
-        route: "r",
-        topic: "t",
-        settings: &settings,
-        last_event_id,
-        may_open: None,
-    };
 
     let (entered, entered_rx) = mpsc::channel();
     let (release_tx, release) = mpsc::channel();
@@ -106,17 +103,17 @@ async fn subscribers_join_while_a_round_writes_and_get_its_frame_once() {
         release: Mutex::new(release),
     });
     let _stalled = hub
-        .subscribe(request(None), stalled.clone(), feed.open())
+        .subscribe(request(&settings, None), stalled.clone(), feed.open())
         .unwrap();
     let publisher = feed.publisher();
 
     // Frame 1 goes out whole; frame 2's round stalls in the first sink.
     release_tx.send(()).unwrap();
-    publisher.publish(frame(1), Instant::now());
+    publisher.publish(frame(1, 0), Instant::now());
     entered_rx.recv_timeout(DEADLINE).unwrap();
     let round = std::thread::spawn({
         let publisher = publisher.clone();
-        move || publisher.publish(frame(2), Instant::now())
+        move || publisher.publish(frame(2, 0), Instant::now())
     });
     entered_rx.recv_timeout(DEADLINE).unwrap();
 
@@ -129,16 +126,11 @@ async fn subscribers_join_while_a_round_writes_and_get_its_frame_once() {
         let (hub, live, resuming) = (hub.clone(), live.clone(), resuming.clone());
         let (settings, feed_open, feed_open_2) = (settings.clone(), feed.open(), feed.open());
         move || {
-            let request = |last_event_id| SubscribeRequest {
-                route: "r",
-                topic: "t",
-                settings: &settings,
-                last_event_id,
-                may_open: None,
-            };
-            let a = hub.subscribe(request(None), live, feed_open).unwrap();
+            let a = hub
+                .subscribe(request(&settings, None), live, feed_open)
+                .unwrap();
             let b = hub
-                .subscribe(request(Some("1")), resuming, feed_open_2)
+                .subscribe(request(&settings, Some("1")), resuming, feed_open_2)
                 .unwrap();
             let _ = done_tx.send((a, b));
         }
@@ -151,7 +143,7 @@ async fn subscribers_join_while_a_round_writes_and_get_its_frame_once() {
 
     // Frame 3 is live for both.
     release_tx.send(()).unwrap();
-    publisher.publish(frame(3), Instant::now());
+    publisher.publish(frame(3, 0), Instant::now());
     assert_eq!(
         ids(&live).await,
         ["3"],
@@ -182,30 +174,12 @@ impl SubscriberSink for FullSink {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_subscriber_that_leaves_during_the_round_is_counted_once() {
-    let metrics = GatewayMetrics::new(100).unwrap();
-    let hub = TopicHub::new(
-        HubLimits::default(),
-        metrics.clone(),
-        tokio::runtime::Handle::current(),
-    );
+    let (hub, metrics, settings) = hub();
     let feed = TestFeed::default();
-    let settings = Arc::new(TopicSettings {
-        heartbeat: Duration::ZERO,
-        client_retry: Duration::ZERO,
-        linger: Duration::ZERO,
-        ..TopicSettings::default()
-    });
-    let request = || SubscribeRequest {
-        route: "r",
-        topic: "t",
-        settings: &settings,
-        last_event_id: None,
-        may_open: None,
-    };
     // The full sink is offered first (it joined first), then the round
     // stalls in the second while the full one's stream leaves the topic.
     let full = hub
-        .subscribe(request(), Arc::new(FullSink), feed.open())
+        .subscribe(request(&settings, None), Arc::new(FullSink), feed.open())
         .unwrap();
     let (entered, entered_rx) = mpsc::channel();
     let (release_tx, release) = mpsc::channel();
@@ -213,11 +187,13 @@ async fn a_slow_subscriber_that_leaves_during_the_round_is_counted_once() {
         entered: Mutex::new(entered),
         release: Mutex::new(release),
     });
-    let _stalled = hub.subscribe(request(), stalled, feed.open()).unwrap();
+    let _stalled = hub
+        .subscribe(request(&settings, None), stalled, feed.open())
+        .unwrap();
     let publisher = feed.publisher();
     let round = std::thread::spawn({
         let publisher = publisher.clone();
-        move || publisher.publish(frame(1), Instant::now())
+        move || publisher.publish(frame(1, 0), Instant::now())
     });
     entered_rx.recv_timeout(DEADLINE).unwrap();
     drop(full);

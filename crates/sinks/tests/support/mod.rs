@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use sse_gateway_codec::{encode_event, Frame, OutgoingEvent};
 use sse_gateway_hub::testing::TestFeed;
 use sse_gateway_hub::{
     HubLimits, Membership, SubscribeRequest, TopicHub, TopicPublisher, TopicSettings,
@@ -38,24 +37,9 @@ pub(crate) const SUBSCRIBERS_SERIES: &str = r#"sse_gateway_subscribers{route="r"
 // ---------------------------------------------------------------------------
 // The hub side.
 
-pub(crate) fn quiet() -> TopicSettings {
-    TopicSettings {
-        heartbeat: Duration::ZERO,
-        client_retry: Duration::ZERO,
-        linger: Duration::ZERO,
-        ..TopicSettings::default()
-    }
-}
-
-/// An event with id `id` and about `pad` bytes of padding in its data.
-pub(crate) fn frame(id: u64, pad: usize) -> Frame {
-    encode_event(&OutgoingEvent {
-        id: Some(&id.to_string()),
-        data: &format!("event {id} {}", "x".repeat(pad)),
-        ..Default::default()
-    })
-    .unwrap()
-}
+/// Quiet topic settings and test frames, as the hub's tests make them.
+#[allow(unused_imports)] // each test file uses what it needs
+pub(crate) use sse_gateway_hub::testing::{frame, quiet};
 
 /// The id of an event frame as the client sees it (`id: N\n...`).
 pub(crate) fn id_of(payload: &[u8]) -> u64 {
