@@ -54,6 +54,20 @@ struct StalledSink {
     release: Mutex<mpsc::Receiver<()>>,
 }
 
+impl StalledSink {
+    /// The sink, the receiver told when an offer stalls, and the sender that
+    /// lets one go.
+    fn new() -> (Arc<Self>, mpsc::Receiver<()>, mpsc::Sender<()>) {
+        let (entered, entered_rx) = mpsc::channel();
+        let (release_tx, release) = mpsc::channel();
+        let sink = Arc::new(Self {
+            entered: Mutex::new(entered),
+            release: Mutex::new(release),
+        });
+        (sink, entered_rx, release_tx)
+    }
+}
+
 impl SubscriberSink for StalledSink {
     fn offer(&self, delivery: &Delivery, _round: &mut OfferRound<'_>) -> Offer {
         if delivery.kind == DeliveryKind::Event {
@@ -96,12 +110,7 @@ async fn subscribers_join_while_a_round_writes_and_get_its_frame_once() {
     let (hub, _metrics, settings) = hub();
     let feed = TestFeed::default();
 
-    let (entered, entered_rx) = mpsc::channel();
-    let (release_tx, release) = mpsc::channel();
-    let stalled = Arc::new(StalledSink {
-        entered: Mutex::new(entered),
-        release: Mutex::new(release),
-    });
+    let (stalled, entered_rx, release_tx) = StalledSink::new();
     let _stalled = hub
         .subscribe(request(&settings, None), stalled.clone(), feed.open())
         .unwrap();
@@ -181,12 +190,7 @@ async fn a_slow_subscriber_that_leaves_during_the_round_is_counted_once() {
     let full = hub
         .subscribe(request(&settings, None), Arc::new(FullSink), feed.open())
         .unwrap();
-    let (entered, entered_rx) = mpsc::channel();
-    let (release_tx, release) = mpsc::channel();
-    let stalled = Arc::new(StalledSink {
-        entered: Mutex::new(entered),
-        release: Mutex::new(release),
-    });
+    let (stalled, entered_rx, release_tx) = StalledSink::new();
     let _stalled = hub
         .subscribe(request(&settings, None), stalled, feed.open())
         .unwrap();
