@@ -129,6 +129,12 @@ pub trait Settings: Sized {
         self.set("write_window", window)
     }
 
+    /// `coalesce_window`: how long frames for a client that is behind its
+    /// socket are gathered (direct path).
+    fn coalesce_window(self, window: &str) -> Self {
+        self.set("coalesce_window", window)
+    }
+
     /// `direct_write`: the direct write path on (`true`) or off.
     fn direct_write(self, on: bool) -> Self {
         self.set("direct_write", on.to_string())

@@ -70,12 +70,17 @@ async fn raw_request(addr: SocketAddr, request: &str) -> (TcpStream, String, Vec
     }
 }
 
-/// Reads strictly framed chunks until `count` chunks arrived; returns each chunk's payload.
-async fn read_chunks(stream: &mut TcpStream, mut wire: Vec<u8>, count: usize) -> Vec<String> {
+/// Reads strictly framed chunks until `enough` holds for those read (or the last chunk
+/// or EOF); returns each chunk's payload.
+async fn read_chunks_until(
+    stream: &mut TcpStream,
+    mut wire: Vec<u8>,
+    enough: impl Fn(&[String]) -> bool,
+) -> Vec<String> {
     let end = deadline(WAIT);
     let mut chunks = Vec::new();
     let mut buf = vec![0u8; 16 * 1024];
-    while chunks.len() < count {
+    while !enough(&chunks) {
         // Parse as many whole chunks as the buffer holds.
         while let Some(line_end) = wire.windows(2).position(|w| w == b"\r\n") {
             let size_line = std::str::from_utf8(&wire[..line_end]).unwrap();
@@ -96,7 +101,7 @@ async fn read_chunks(stream: &mut TcpStream, mut wire: Vec<u8>, count: usize) ->
                 return chunks;
             }
             chunks.push(payload);
-            if chunks.len() == count {
+            if enough(&chunks) {
                 return chunks;
             }
         }
@@ -113,14 +118,14 @@ async fn read_chunks(stream: &mut TcpStream, mut wire: Vec<u8>, count: usize) ->
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn plain_http11_subscribers_take_the_direct_path_one_chunk_per_frame() {
+async fn plain_http11_subscribers_take_the_direct_path_in_chunks_of_whole_frames() {
     // Batched through io_uring where this kernel gives it, one by one otherwise.
-    one_chunk_per_frame(&[], "direct sends: ").await;
+    whole_frames_per_chunk(&[], "direct sends: ").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_io_uring_off_the_direct_path_sends_one_by_one_and_the_same() {
-    one_chunk_per_frame(
+    whole_frames_per_chunk(
         &[("SSE_GATEWAY_IO_URING", "off")],
         "direct sends: one send each (SSE_GATEWAY_IO_URING is off)",
     )
@@ -129,7 +134,7 @@ async fn with_io_uring_off_the_direct_path_sends_one_by_one_and_the_same() {
 
 /// 200 frames through the direct path, with `env` for the gateway, whose
 /// start-up log must contain `says`.
-async fn one_chunk_per_frame(env: &[(&str, &str)], says: &str) {
+async fn whole_frames_per_chunk(env: &[(&str, &str)], says: &str) {
     let frames = events(200);
     let mut script = Response::sse().wait_release();
     for frame in &frames {
@@ -163,10 +168,26 @@ async fn one_chunk_per_frame(env: &[(&str, &str)], says: &str) {
     assert!(ok, "subscribers = {subscribers}");
     upstream.release();
 
-    // The opening comment, then exactly one chunk per upstream frame, byte for byte.
-    let chunks = read_chunks(&mut stream, rest, 1 + frames.len()).await;
+    // The opening comment, then every upstream frame, byte for byte, in chunks of whole
+    // frames (those the gateway found waiting together go out in one chunk).
+    let total: usize = frames.iter().map(String::len).sum();
+    let chunks = read_chunks_until(&mut stream, rest, |chunks| {
+        chunks.iter().skip(1).map(String::len).sum::<usize>() >= total
+    })
+    .await;
     assert_eq!(chunks.first().map(String::as_str), Some(":\n"));
-    assert_eq!(&chunks[1..], &frames[..]);
+    assert_eq!(chunks[1..].concat(), frames.concat());
+    let mut next = 0;
+    for chunk in &chunks[1..] {
+        let mut rest = chunk.as_str();
+        while !rest.is_empty() {
+            rest = rest
+                .strip_prefix(frames[next].as_str())
+                .unwrap_or_else(|| panic!("chunk {chunk:?} splits frame {}", next + 1));
+            next += 1;
+        }
+    }
+    assert_eq!(next, frames.len());
     WritePath::Direct.assert_used(&gateway.metrics().await.unwrap(), "direct");
     let delivered = gateway
         .metric("sse_gateway_delivered_events_total", &[("route", "direct")])
@@ -298,4 +319,98 @@ async fn a_write_window_loses_and_repeats_nothing_on_both_paths() {
     let metrics = gateway.metrics().await.unwrap();
     WritePath::Direct.assert_used(&metrics, "direct");
     WritePath::Session.assert_used(&metrics, "session");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_pauses_gets_events_in_fewer_sends_and_none_lost() {
+    let upstream = UpstreamServer::new()
+        .default_response(Response::live(500))
+        .run()
+        .await
+        .unwrap();
+    let config = with_both_routes(
+        GatewayConfig::quiet().coalesce_window("50ms"),
+        &upstream.url("/stream/{name}"),
+    );
+    let gateway = GatewayProcess::start(&config.to_yaml()).await.unwrap();
+    let request = format!(
+        "GET /direct/P HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n\r\n",
+        gateway.addr()
+    );
+    let (mut stream, head, rest) = raw_request(gateway.addr(), &request).await;
+    assert!(head.contains(" 200 "), "{head}");
+    // The client reads nothing for a while: the events that arrive meanwhile are
+    // gathered (for up to coalesce_window) instead of sent one by one.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let events = |chunks: &[String]| {
+        chunks
+            .iter()
+            .flat_map(|chunk| chunk.lines())
+            .filter(|line| line.starts_with("id: "))
+            .count()
+    };
+    let chunks = read_chunks_until(&mut stream, rest, |chunks| events(chunks) >= 400).await;
+    // A chunk holds one delivery: one event, or the events of one upstream read.
+    let ids: Vec<u64> = chunks
+        .iter()
+        .flat_map(|chunk| chunk.lines())
+        .filter_map(|line| line.strip_prefix("id: "))
+        .map(|id| id.parse().unwrap())
+        .collect();
+    assert!(ids.len() >= 300, "{} events", ids.len());
+    let first = ids[0];
+    assert_eq!(
+        ids,
+        (first..first + ids.len() as u64).collect::<Vec<_>>(),
+        "in order, none lost or repeated"
+    );
+    drop(stream);
+
+    let metrics = gateway.metrics().await.unwrap();
+    let labels = [("route", "direct")];
+    let delivered = sse_gateway_tests::gateway::metric_sum(
+        &metrics,
+        "sse_gateway_delivered_events_total",
+        &labels,
+    );
+    let sends = sse_gateway_tests::gateway::metric_sum(
+        &metrics,
+        "sse_gateway_sends_total",
+        &[("route", "direct"), ("path", "direct")],
+    );
+    assert!(delivered >= 300.0, "delivered {delivered}");
+    assert!(
+        sends >= 1.0 && sends <= delivered * 0.75,
+        "{sends} sends for {delivered} deliveries to a client that paused"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_writes_are_counted_as_sends() {
+    let upstream = UpstreamServer::new()
+        .default_response(Response::live(50))
+        .run()
+        .await
+        .unwrap();
+    let gateway = gateway_with(&upstream.url("/stream/{name}")).await;
+    let mut client = SseClient::get(gateway.addr(), "/session/S").await.unwrap();
+    let events = client.events_until(10, deadline(WAIT)).await.unwrap();
+    assert_eq!(events.len(), 10);
+    let (sends, ok) = gateway
+        .wait_metric(
+            "sse_gateway_sends_total",
+            &[("route", "session"), ("path", "session")],
+            WAIT,
+            |v| v >= 10.0,
+        )
+        .await;
+    assert!(ok, "session sends = {sends}");
+    let direct = gateway
+        .metric(
+            "sse_gateway_sends_total",
+            &[("route", "session"), ("path", "direct")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(direct, 0.0);
 }

@@ -184,6 +184,12 @@ pub struct TopicSettingsConfig {
     /// `write_window`: how long a topic may gather frames before writing to
     /// clients; zero writes each frame at once. Default 0ms.
     pub write_window: Duration,
+    /// `coalesce_window`: on the direct path, frames for a client that has
+    /// not acknowledged the last ones it was sent are gathered into one
+    /// write for this long; a
+    /// client that keeps up gets each frame at once. Zero: every frame is
+    /// sent when it arrives. Default 5ms.
+    pub coalesce_window: Duration,
     /// `upstream_connect_timeout`: time allowed to connect to the upstream
     /// and receive its response head. Default 5s.
     pub upstream_connect_timeout: Duration,
@@ -400,6 +406,7 @@ impl Default for TopicSettingsConfig {
             stop_holdoff: Duration::from_secs(30),
             gap_event: None,
             write_window: Duration::ZERO,
+            coalesce_window: Duration::from_millis(5),
             upstream_connect_timeout: Duration::from_secs(5),
             direct_write: true,
             max_topics: None,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use sse_gateway_metrics::{GatewayMetrics, TopicMetrics};
+use sse_gateway_metrics::{GatewayMetrics, StreamPath, TopicMetrics};
 use tokio::runtime::Handle;
 
 use crate::topic::{JoinError, Topic, TopicKey};
@@ -437,6 +437,12 @@ impl Membership {
         self.topic.record_written(deliveries);
     }
 
+    /// Records `count` writes the client's stream made on `path`
+    /// (`sse_gateway_sends_total`).
+    pub fn record_sends(&self, path: StreamPath, count: u64) {
+        self.topic.route_metrics.sent(path, count);
+    }
+
     /// A handle that records deliveries without the membership, for a sink
     /// that writes to its client itself (the direct path).
     ///
@@ -462,6 +468,12 @@ impl DeliveryRecorder {
     /// Records a delivery written whole to one client.
     pub fn record_written(&self, delivery: &Delivery) {
         self.topic.record_written([delivery]);
+    }
+
+    /// Records `count` writes made to the client's socket outside an offer
+    /// round (`sse_gateway_sends_total{path="direct"}`).
+    pub fn record_sends(&self, count: u64) {
+        self.topic.route_metrics.sent(StreamPath::Direct, count);
     }
 }
 

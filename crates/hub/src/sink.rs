@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use sse_gateway_metrics::{FanoutDelays, RouteMetrics, TopicMetrics};
+use sse_gateway_metrics::{FanoutDelays, RouteMetrics, StreamPath, TopicMetrics};
 use thiserror::Error;
 
 /// One piece of a client stream: the shared bytes plus what they are.
@@ -196,6 +196,8 @@ pub struct DeliveryTally<'a> {
     route: Option<&'a RouteMetrics>,
     events: u64,
     bytes: u64,
+    /// Writes to direct-path sockets made in the round.
+    sends: u64,
     /// Made at the first live event: rounds of heartbeats, and rounds whose
     /// sinks write later (the session path), allocate nothing.
     delays: Option<FanoutDelays>,
@@ -223,8 +225,15 @@ impl<'a> DeliveryTally<'a> {
             route,
             events: 0,
             bytes: 0,
+            sends: 0,
             delays: None,
         }
+    }
+
+    /// `count` writes to direct-path client sockets were made (counted in
+    /// `sse_gateway_sends_total{path="direct"}` with the round).
+    pub fn sent(&mut self, count: u64) {
+        self.sends += count;
     }
 
     /// The whole of `delivery` was written to a client.
@@ -248,6 +257,9 @@ impl<'a> DeliveryTally<'a> {
     fn record(self, metrics: &TopicMetrics) {
         if self.route.is_some() && (self.events > 0 || self.bytes > 0) {
             metrics.delivered(self.events, self.bytes);
+        }
+        if let Some(route) = self.route {
+            route.sent(StreamPath::Direct, self.sends);
         }
     }
 }

@@ -260,6 +260,18 @@ pub const CLIENT_STREAMS: Family = Family {
     labels: &[ROUTE, PATH],
 };
 
+/// Addition: writes to client sockets, by the [`StreamPath`] that made
+/// them. Beside `sse_gateway_delivered_events_total` it shows how many
+/// deliveries one write carries: the direct path gathers the frames that
+/// arrive for a client that has not taken the last ones yet (and replay,
+/// and a backlog) into one write; a session writes what its queue holds.
+pub const SENDS: Family = Family {
+    name: "sse_gateway_sends_total",
+    help: "Writes to client sockets (system calls, or io_uring sends), by write path (direct or session).",
+    kind: Kind::Counter,
+    labels: &[ROUTE, PATH],
+};
+
 // === Process-wide families ===
 
 /// Addition: bytes of frames held by every topic's replay ring.
@@ -331,10 +343,11 @@ pub const CONTRACT: [Family; 11] = [
 ];
 
 /// Families beyond the contract table.
-pub const ADDITIONS: [Family; 8] = [
+pub const ADDITIONS: [Family; 9] = [
     REPLAY_MISSES,
     UPSTREAM_ERRORS,
     CLIENT_STREAMS,
+    SENDS,
     BUILD_INFO,
     REPLAY_BYTES,
     REPLAY_BUDGET_EVICTIONS,

@@ -26,6 +26,7 @@ pub struct RouteMetrics {
     replay_misses: IntCounter,
     upstream_errors: [IntCounter; UpstreamErrorKind::ALL.len()],
     client_streams: [IntCounter; StreamPath::ALL.len()],
+    sends: [IntCounter; StreamPath::ALL.len()],
 }
 
 /// The families with a `route` label and no `topic`.
@@ -37,6 +38,7 @@ pub(crate) struct RouteFamilies {
     replay_misses: IntCounterVec,
     upstream_errors: IntCounterVec,
     client_streams: IntCounterVec,
+    sends: IntCounterVec,
 }
 
 // === impl RouteMetrics ===
@@ -65,6 +67,8 @@ impl RouteMetrics {
                     .client_streams
                     .with_label_values(&[route, path.as_str()])
             }),
+            sends: StreamPath::ALL
+                .map(|path| families.sends.with_label_values(&[route, path.as_str()])),
         }
     }
 
@@ -132,6 +136,14 @@ impl RouteMetrics {
     pub fn client_stream_opened(&self, path: StreamPath) {
         self.client_streams[path.index()].inc();
     }
+
+    /// `count` writes to client sockets were made on `path` (see
+    /// [`SENDS`](crate::names::SENDS)).
+    pub fn sent(&self, path: StreamPath, count: u64) {
+        if count > 0 {
+            self.sends[path.index()].inc_by(count);
+        }
+    }
 }
 
 impl fmt::Debug for RouteMetrics {
@@ -154,6 +166,7 @@ impl RouteFamilies {
             replay_misses: int_counter_vec(registry, &names::REPLAY_MISSES)?,
             upstream_errors: int_counter_vec(registry, &names::UPSTREAM_ERRORS)?,
             client_streams: int_counter_vec(registry, &names::CLIENT_STREAMS)?,
+            sends: int_counter_vec(registry, &names::SENDS)?,
         })
     }
 }

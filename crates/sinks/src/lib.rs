@@ -11,7 +11,10 @@
 //!   chunk (size line, frame, CRLF) made once per frame (and thread) and
 //!   shared by every direct subscriber (`chunk.rs`); a round's sends go out
 //!   together through one `io_uring_enter` where the kernel allows
-//!   (`round.rs`, `ring.rs`). No per-subscriber task is woken, no bytes are
+//!   (`round.rs`, `ring.rs`). A client that has not acknowledged the last
+//!   frames it was sent gets the next ones gathered into one vectored write,
+//!   within the route's `coalesce_window`
+//!   ([`Coalescing`]). No per-subscriber task is woken, no bytes are
 //!   copied or framed per subscriber. A socket that does not take a whole
 //!   chunk gets a pending queue bounded by `client_queue` and is flushed by
 //!   its own small task on write-readiness ([`serve`]); that task otherwise
@@ -31,6 +34,7 @@
 //! subscriber's states.
 
 mod chunk;
+mod coalesce;
 mod drain;
 mod lifecycle;
 mod queue;
@@ -54,6 +58,7 @@ pub const OPENING_COMMENT: Bytes = Bytes::from_static(b":\n");
 /// A client that takes nothing for this long while bytes wait for it is cut
 /// off (both paths).
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+pub use coalesce::Coalescing;
 pub use round::batched_sends;
 pub use sink::{DirectSettings, DirectSink};
 pub use stream::{serve, DirectOutcome};

@@ -31,6 +31,18 @@ pub(crate) enum Phase {
         /// When the socket last took bytes, or when it fell behind.
         since: Instant,
     },
+    /// Attached, the frames that arrived since the client fell behind its
+    /// socket (it has not acknowledged what it was sent) pending: they go
+    /// out together, in one vectored write, at `until` (the route's
+    /// `coalesce_window` after the first), or earlier when one more would
+    /// put them over `client_queue`. Nobody writes until then; whoever
+    /// closes the window (the offering thread, the route's
+    /// [`Coalescing`](crate::Coalescing) flusher, or the task ending the
+    /// stream) makes the sink behind and flushes, under the sink's lock.
+    Gathering {
+        /// When the gathered frames go out at the latest.
+        until: Instant,
+    },
     /// A send gathered by an offer round and not made yet: only the round's
     /// thread may write, and the stream may not end its response or let go
     /// of the socket until it lands.
@@ -83,10 +95,29 @@ impl Lifecycle {
         self.phase == Phase::CaughtUp
     }
 
-    /// Whether the subscriber's task may write to the socket now (to flush
-    /// what is pending).
+    /// Whether what is pending may be flushed now (behind, or gathering:
+    /// a flush closes the window).
     pub(crate) fn flushable(&self) -> bool {
-        matches!(self.phase, Phase::Behind { .. })
+        matches!(self.phase, Phase::Behind { .. } | Phase::Gathering { .. })
+    }
+
+    /// Until when the sink gathers (`None` when it does not).
+    pub(crate) fn gathering_until(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Gathering { until } => Some(until),
+            _ => None,
+        }
+    }
+
+    /// The client has not acknowledged what it was sent: later frames wait
+    /// for it, until `until` at the latest. Caught up → gathering. False
+    /// (and nothing changes) when it was not caught up.
+    pub(crate) fn gather(&mut self, until: Instant) -> bool {
+        let caught_up = self.caught_up();
+        if caught_up {
+            self.phase = Phase::Gathering { until };
+        }
+        caught_up
     }
 
     /// Whether a gathered send is still to land.
@@ -112,19 +143,20 @@ impl Lifecycle {
         }
     }
 
-    /// The socket did not take everything: what is left is pending, from
-    /// `now`. Caught up (or in flight) → behind; behind: progress, the
-    /// write timeout counts from `now`.
+    /// The socket did not take everything (or a gathering window closed):
+    /// what is left is pending, from `now`. Caught up, in flight or
+    /// gathering → behind; behind: progress, the write timeout counts from
+    /// `now`.
     pub(crate) fn fell_behind(&mut self, now: Instant) {
         if matches!(
             self.phase,
-            Phase::CaughtUp | Phase::InFlight | Phase::Behind { .. }
+            Phase::CaughtUp | Phase::InFlight | Phase::Behind { .. } | Phase::Gathering { .. }
         ) {
             self.phase = Phase::Behind { since: now };
         }
     }
 
-    /// Nothing is pending any more. Behind → caught up.
+    /// Nothing is pending any more. Behind (or gathering) → caught up.
     pub(crate) fn caught_up_again(&mut self) {
         if self.flushable() {
             self.phase = Phase::CaughtUp;
@@ -218,6 +250,39 @@ mod tests {
         assert!(life.in_flight(), "the end does not take the socket back");
         assert!(life.land(), "the landing wakes the waiting end");
         assert!(life.caught_up());
+    }
+
+    #[test]
+    fn a_gathering_window_closes_behind_and_flushes_to_caught_up() {
+        let mut life = Lifecycle::new();
+        assert!(
+            !life.gather(Instant::now()),
+            "not attached: nothing to gather for"
+        );
+        life.attach(true);
+        let until = Instant::now() + std::time::Duration::from_millis(5);
+        assert!(life.gather(until));
+        assert_eq!(life.gathering_until(), Some(until));
+        assert!(
+            !life.caught_up() && !life.fly(),
+            "nobody sends while it gathers"
+        );
+        assert!(life.flushable() && life.behind_since().is_none());
+        assert!(!life.gather(until), "one window at a time");
+        let now = Instant::now();
+        life.fell_behind(now);
+        assert_eq!(life.behind_since(), Some(now));
+        life.caught_up_again();
+        assert!(life.caught_up());
+
+        let mut slow = Lifecycle::new();
+        slow.attach(true);
+        slow.gather(until);
+        assert!(slow.finish(CloseReason::SlowClient));
+        assert!(
+            slow.caught_up(),
+            "a slow client's gathered frames are dropped"
+        );
     }
 
     #[test]

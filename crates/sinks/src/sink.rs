@@ -27,8 +27,9 @@ use sse_gateway_hub::{
 use tokio::net::TcpStream;
 
 use crate::chunk::chunk_of;
+use crate::coalesce::Coalescing;
 use crate::drain::Drain;
-use crate::lifecycle::Lifecycle;
+use crate::lifecycle::{Lifecycle, Phase};
 use crate::ring::SendOutcome;
 use crate::round;
 use crate::OPENING_COMMENT;
@@ -49,6 +50,10 @@ pub struct DirectSettings {
     /// Whether offer rounds gather their sends and submit them together
     /// (io_uring, where the kernel gives one; one `send` each otherwise).
     pub batched_sends: bool,
+    /// The route's gathering windows: frames for a client that has not
+    /// acknowledged the last ones go out together (`coalesce_window`; see
+    /// [`Coalescing`]).
+    pub coalescing: Arc<Coalescing>,
 }
 
 impl std::fmt::Debug for DirectSettings {
@@ -57,6 +62,7 @@ impl std::fmt::Debug for DirectSettings {
             .field("client_queue", &self.client_queue)
             .field("write_timeout", &self.write_timeout)
             .field("batched_sends", &self.batched_sends)
+            .field("coalesce_window", &self.coalescing.window())
             .finish_non_exhaustive()
     }
 }
@@ -85,6 +91,14 @@ struct SinkState {
     front_written: usize,
     /// Payload bytes of pending live (non-replay) deliveries.
     live_bytes: usize,
+    /// Bytes the last write to the socket took: the client's ACK of that
+    /// much may be delayed, so no more than that unacknowledged still counts
+    /// as caught up (see [`Coalescing`]).
+    last_sent: usize,
+    /// When the last write to the socket was made: the upstream arrival of
+    /// the delivery it completed (no clock is read per offer), or the time
+    /// of a flush.
+    last_write_at: Option<Instant>,
     /// The subscriber's task, woken when the sink falls behind, ends, or
     /// a send its end waits for lands (never per delivery).
     waker: Option<Waker>,
@@ -145,9 +159,11 @@ impl DirectSink {
             // What was held is pending: write it as a flush would.
             state.life.fell_behind(Instant::now());
             if let Some(stream) = self.socket(&state) {
-                if flush(&mut state, stream).is_err() {
+                let mut sends = 0;
+                if flush(&mut state, stream, &mut sends).is_err() {
                     state.life.finish(CloseReason::WriteFailed);
                 }
+                record_sends(&state, sends, None);
             }
         }
         if state.life.end().is_some() || state.life.flushable() {
@@ -162,10 +178,11 @@ impl DirectSink {
 
     /// The socket, between the take-over and the let-go.
     fn socket(&self, state: &SinkState) -> Option<&TcpStream> {
-        use crate::lifecycle::Phase;
         match state.life.phase() {
             Phase::Holding | Phase::Detached => None,
-            Phase::CaughtUp | Phase::Behind { .. } | Phase::InFlight => self.stream.get(),
+            Phase::CaughtUp | Phase::Behind { .. } | Phase::Gathering { .. } | Phase::InFlight => {
+                self.stream.get()
+            }
         }
     }
 
@@ -194,11 +211,74 @@ impl DirectSink {
         let Some(stream) = stream else {
             return Ok(state.pending.is_empty());
         };
-        let result = flush(&mut state, stream);
+        let mut sends = 0;
+        let result = flush(&mut state, stream, &mut sends);
+        record_sends(&state, sends, None);
         if result.is_err() {
             state.life.finish(CloseReason::WriteFailed);
         }
         result
+    }
+
+    /// The gathering window the flusher holds for this sink closed: what
+    /// was gathered goes out (unless an offer already sent it, or a later
+    /// window opened).
+    pub(crate) fn close_window(&self) {
+        let state = self.state.lock();
+        if state
+            .life
+            .gathering_until()
+            .is_some_and(|until| until <= Instant::now())
+        {
+            let _ = self.flush_gathered(state, None);
+        }
+    }
+
+    /// Closes the gathering window now: the gathered frames go out in one
+    /// vectored write (the sink is behind until they are all taken; what the
+    /// socket does not take the task flushes on write-readiness). Counted
+    /// in `tally` when in a round.
+    fn flush_gathered(
+        &self,
+        mut state: parking_lot::MutexGuard<'_, SinkState>,
+        tally: Option<&mut DeliveryTally<'_>>,
+    ) -> Offer {
+        match self.close_window_now(&mut state, tally) {
+            Ok(true) => Offer::Accepted,
+            Ok(false) => {
+                // The socket is full: the task flushes on write-readiness.
+                wake(state);
+                Offer::Accepted
+            }
+            Err(_) => {
+                state.life.finish(CloseReason::WriteFailed);
+                wake(state);
+                Offer::Closed
+            }
+        }
+    }
+
+    /// Closes the gathering window: the sink is behind, and flushes at once.
+    /// `Ok(true)` when everything was taken (caught up again).
+    fn close_window_now(
+        &self,
+        state: &mut SinkState,
+        tally: Option<&mut DeliveryTally<'_>>,
+    ) -> io::Result<bool> {
+        state.life.fell_behind(Instant::now());
+        let Some(stream) = self.socket(state) else {
+            return Ok(state.pending.is_empty());
+        };
+        let mut sends = 0;
+        let result = flush(state, stream, &mut sends);
+        record_sends(state, sends, tally);
+        result
+    }
+
+    /// Whether the client holds more unacknowledged bytes than the last
+    /// write (its socket's `SIOCOUTQ`): later frames should wait for it.
+    fn behind_its_socket(state: &SinkState, stream: &TcpStream) -> bool {
+        unacknowledged(stream).is_some_and(|bytes| bytes > state.last_sent)
     }
 
     /// Marks the stream ended from the subscriber's side: no more offers are
@@ -295,6 +375,35 @@ impl SubscriberSink for DirectSink {
         }
         let len = delivery.bytes.len();
         let live = delivery.kind != DeliveryKind::Replay;
+        if state.life.gathering_until().is_some() {
+            // The frame joins the gathered ones, unless it would put them
+            // over the bound: then the window closes now (gathering never
+            // makes a slow client of one whose socket takes everything),
+            // and this frame is offered as to any sink. (Whether the client
+            // caught up is not asked again: a receiver acknowledges data it
+            // has not read yet on its delayed-ACK timer, so the answer would
+            // close windows early for clients that are still behind.)
+            let over = live && state.live_bytes + len > self.settings.client_queue;
+            if !over {
+                push(&mut state, delivery, chunk_of(&delivery.bytes), live);
+                return Offer::Accepted;
+            }
+            match self.close_window_now(&mut state, Some(round.tally())) {
+                Ok(true) => {}
+                Ok(false) => {
+                    // Behind now: the task flushes on write-readiness (woken
+                    // under the lock; it takes the lock only when it runs).
+                    if let Some(waker) = &state.waker {
+                        waker.wake_by_ref();
+                    }
+                }
+                Err(_) => {
+                    state.life.finish(CloseReason::WriteFailed);
+                    wake(state);
+                    return Offer::Closed;
+                }
+            }
+        }
         // Over the bound only while still behind on earlier live bytes: a
         // subscriber with nothing pending takes any one delivery (the frames
         // of one upstream read may add up to more than `client_queue`).
@@ -316,6 +425,29 @@ impl SubscriberSink for DirectSink {
             push(&mut state, delivery, wire, live);
             return Offer::Accepted;
         };
+        if let Some(window) = self.settings.coalescing.window() {
+            // Only a frame that follows the last write within the window can
+            // share a send with it or its successors soon enough; the socket
+            // is asked (one system call) only then. Frames further apart go
+            // out at once, at no cost.
+            let soon = state
+                .last_write_at
+                .is_some_and(|at| delivery.received.saturating_duration_since(at) < window);
+            if soon && Self::behind_its_socket(&state, stream) {
+                let until = Instant::now() + window;
+                push(&mut state, delivery, wire, live);
+                state.life.gather(until);
+                drop(state);
+                if !self.settings.coalescing.close_at(until, self.me.clone()) {
+                    // No runtime to close the window on: close it now.
+                    let state = self.state.lock();
+                    if state.life.gathering_until().is_some() {
+                        return self.flush_gathered(state, Some(round.tally()));
+                    }
+                }
+                return Offer::Accepted;
+            }
+        }
         if self.settings.batched_sends && round::ready() {
             if let Some(me) = self.me.upgrade() {
                 state.life.fly();
@@ -376,6 +508,12 @@ fn took(
             return Offer::Closed;
         }
     };
+    let mut tally = tally;
+    if written > 0 {
+        state.last_sent = written;
+        state.last_write_at = Some(delivery.received);
+        record_sends(&state, 1, tally.as_deref_mut());
+    }
     if written == wire.len() {
         record(&mut state, delivery, tally);
         if state.pending.is_empty() {
@@ -424,6 +562,35 @@ fn push(state: &mut SinkState, delivery: &Delivery, wire: Bytes, live: bool) {
     });
 }
 
+/// Counts `sends` writes to the socket: in the round's tally when there is
+/// one, else through the membership's recorder.
+fn record_sends(state: &SinkState, sends: u64, tally: Option<&mut DeliveryTally<'_>>) {
+    if sends == 0 {
+        return;
+    }
+    match (tally, &state.recorder) {
+        (Some(tally), _) => tally.sent(sends),
+        (None, Some(recorder)) => recorder.record_sends(sends),
+        (None, None) => {}
+    }
+}
+
+/// Bytes the socket holds that the client has not acknowledged (sent or
+/// not), by `ioctl(SIOCOUTQ)`; `None` when the kernel does not say.
+fn unacknowledged(stream: &TcpStream) -> Option<usize> {
+    use std::os::fd::AsRawFd;
+    let mut bytes: libc::c_int = 0;
+    // SAFETY: `TIOCOUTQ` (= `SIOCOUTQ` on a socket) writes one `c_int`
+    // through the pointer, which points at `bytes`, alive for the call;
+    // the descriptor is the stream's own, open while it is borrowed.
+    #[allow(unsafe_code)]
+    let answered = unsafe { libc::ioctl(stream.as_raw_fd(), libc::TIOCOUTQ, &mut bytes) };
+    if answered != 0 {
+        return None;
+    }
+    usize::try_from(bytes).ok()
+}
+
 /// Counts a delivery the socket took whole: in the sink (for the access
 /// log) and in the metrics, through the round's tally when there is one.
 fn record(state: &mut SinkState, delivery: &Delivery, tally: Option<&mut DeliveryTally<'_>>) {
@@ -437,9 +604,9 @@ fn record(state: &mut SinkState, delivery: &Delivery, tally: Option<&mut Deliver
 }
 
 /// Writes pending deliveries (of a sink that is behind), several per
-/// vectored write, until the socket would block (`Ok(false)`) or nothing is
+/// vectored write (each counted in `sends`), until the socket would block (`Ok(false)`) or nothing is
 /// left (`Ok(true)`, caught up).
-fn flush(state: &mut SinkState, stream: &TcpStream) -> io::Result<bool> {
+fn flush(state: &mut SinkState, stream: &TcpStream, sends: &mut u64) -> io::Result<bool> {
     while !state.pending.is_empty() {
         let mut slices: Vec<IoSlice<'_>> = state
             .pending
@@ -455,6 +622,9 @@ fn flush(state: &mut SinkState, stream: &TcpStream) -> io::Result<bool> {
             Err(e) => return Err(e),
         };
         drop(slices);
+        *sends += 1;
+        state.last_sent = written;
+        state.last_write_at = Some(Instant::now());
         consume(state, written);
         // Progress: the write timeout counts from the last byte taken.
         state.life.fell_behind(Instant::now());
@@ -542,6 +712,7 @@ mod tests {
             write_timeout: Duration::from_secs(10),
             drain: Arc::new(Drain::new(Duration::from_secs(1))),
             batched_sends: true,
+            coalescing: Coalescing::new(Duration::ZERO),
         }));
         let settings = Arc::new(TopicSettings {
             heartbeat: Duration::ZERO,

@@ -23,7 +23,10 @@ use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use sse_gateway_config::TopicSettingsConfig;
 use sse_gateway_hub::{CloseReason, Delivery, Membership};
-use sse_gateway_sinks::{ClientQueue, DirectSettings, Drain, OPENING_COMMENT, WRITE_TIMEOUT};
+use sse_gateway_metrics::StreamPath;
+use sse_gateway_sinks::{
+    ClientQueue, Coalescing, DirectSettings, Drain, OPENING_COMMENT, WRITE_TIMEOUT,
+};
 use tokio::sync::watch;
 
 use crate::services::access::{self, Admitted};
@@ -40,6 +43,7 @@ pub(crate) fn direct_settings(
         write_timeout: WRITE_TIMEOUT,
         drain: drain.clone(),
         batched_sends: batched_sends_wanted(),
+        coalescing: Coalescing::new(settings.coalesce_window),
     })
 }
 
@@ -178,6 +182,7 @@ async fn write_batch(
             .is_ok();
     if ok {
         membership.record_written(batch.iter());
+        membership.record_sends(StreamPath::Session, u64::from(len > 0));
         log.events += events;
         log.bytes += len;
     }

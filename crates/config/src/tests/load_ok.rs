@@ -130,6 +130,7 @@ fn minimal_config_gets_every_default() {
     assert_eq!(d.stop_holdoff, secs(30));
     assert_eq!(d.gap_event, None);
     assert_eq!(d.write_window, Duration::ZERO);
+    assert_eq!(d.coalesce_window, Duration::from_millis(5));
     assert_eq!(d.upstream_connect_timeout, secs(5));
     assert!(d.direct_write, "the direct path is on by default");
     assert_eq!(c.limits.max_clients, 100_000);

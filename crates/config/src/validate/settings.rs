@@ -118,6 +118,8 @@ pub(crate) fn apply(
     set(diag, map, m, "stop_holdoff", &mut s.stop_holdoff, duration);
     set(diag, map, m, "gap_event", &mut s.gap_event, gap_event);
     set(diag, map, m, "write_window", &mut s.write_window, duration);
+    let coalesce = &mut s.coalesce_window;
+    set(diag, map, m, "coalesce_window", coalesce, duration);
     let connect = &mut s.upstream_connect_timeout;
     let proxy_too = if m == Mode::Proxy { Mode::FanOut } else { m };
     set(

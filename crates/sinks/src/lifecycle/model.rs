@@ -83,6 +83,39 @@ impl Sink {
         }
     }
 
+    /// An offer to a client that has not acknowledged what it was sent:
+    /// the frame is pending and the sink gathers; when it already gathers
+    /// and the frame would put it `over` the bound, the offer closes the
+    /// window and flushes (under the lock, as the sink does).
+    fn gathering_offer(&self, over: bool) {
+        let mut life = self.life.lock().unwrap();
+        if !life.takes_offers() {
+            return;
+        }
+        if life.gathering_until().is_some() {
+            if over {
+                self.close_window(&mut life);
+            }
+            return;
+        }
+        life.gather(Instant::now());
+    }
+
+    /// The route's flusher, at the window's end.
+    fn flusher(&self) {
+        let mut life = self.life.lock().unwrap();
+        if life.gathering_until().is_some() {
+            self.close_window(&mut life);
+        }
+    }
+
+    /// Closes a gathering window: behind, one flush, caught up.
+    fn close_window(&self, life: &mut Lifecycle) {
+        life.fell_behind(Instant::now());
+        self.write(life.phase());
+        life.caught_up_again();
+    }
+
     /// The subscriber's task: flushes once, ends the stream, waits for a
     /// send in flight, flushes what is pending, lets go of the socket.
     fn end_and_detach(&self, reason: CloseReason) {
@@ -163,5 +196,33 @@ fn the_topic_closing_while_a_round_and_the_task_run() {
             CloseReason::ClientClosed
         };
         assert_eq!(end, Some(expected), "the first end stays");
+    });
+}
+
+#[test]
+fn a_gathering_window_closed_by_an_offer_the_flusher_or_the_end() {
+    loom::model(|| {
+        let sink = Sink::attached();
+        let offers = thread::spawn({
+            let sink = sink.clone();
+            move || {
+                sink.gathering_offer(false);
+                sink.gathering_offer(true);
+                sink.gathering_offer(false);
+            }
+        });
+        let flusher = thread::spawn({
+            let sink = sink.clone();
+            move || sink.flusher()
+        });
+        sink.end_and_detach(CloseReason::ClientClosed);
+        offers.join().unwrap();
+        flusher.join().unwrap();
+        let life = sink.life.lock().unwrap();
+        assert_eq!(
+            life.phase(),
+            Phase::Detached,
+            "nobody writes after the let-go"
+        );
     });
 }

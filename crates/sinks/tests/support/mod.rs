@@ -15,7 +15,9 @@ use sse_gateway_hub::{
     HubLimits, Membership, SubscribeRequest, TopicHub, TopicPublisher, TopicSettings,
 };
 use sse_gateway_metrics::GatewayMetrics;
-use sse_gateway_sinks::{serve, ClientQueue, DirectOutcome, DirectSettings, DirectSink, Drain};
+use sse_gateway_sinks::{
+    serve, ClientQueue, Coalescing, DirectOutcome, DirectSettings, DirectSink, Drain,
+};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
@@ -63,8 +65,13 @@ impl TestDrain {
     }
 }
 
+/// The gathering window of the tests' settings: the gateway's default.
+pub(crate) const COALESCE_WINDOW: Duration = Duration::from_millis(5);
+
 /// Settings whose offer rounds gather their sends (io_uring where the
-/// kernel gives one); [`one_by_one`] turns that off.
+/// kernel gives one; [`one_by_one`] turns that off), and whose clients that
+/// fall behind their sockets get frames gathered for up to
+/// [`COALESCE_WINDOW`].
 pub(crate) fn direct_settings(
     client_queue: usize,
     write_timeout: Duration,
@@ -75,6 +82,7 @@ pub(crate) fn direct_settings(
         write_timeout,
         drain,
         batched_sends: true,
+        coalescing: Coalescing::new(COALESCE_WINDOW),
     })
 }
 
@@ -85,6 +93,7 @@ pub(crate) fn one_by_one(settings: Arc<DirectSettings>) -> Arc<DirectSettings> {
         write_timeout: settings.write_timeout,
         drain: settings.drain.clone(),
         batched_sends: false,
+        coalescing: settings.coalescing.clone(),
     })
 }
 
