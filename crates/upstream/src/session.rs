@@ -82,7 +82,23 @@ pub(crate) async fn open(
     Ok(Answer::Stream(Box::new(session)))
 }
 
+/// Most body chunks read for one publication: the first (waited for) and
+/// those already there after it (see [`stream`]).
+const MAX_READS_PER_PUBLISH: usize = 64;
+
+/// Most body bytes read for one publication.
+const MAX_BYTES_PER_PUBLISH: usize = 256 << 10;
+
 /// Reads the stream into the topic until it ends; returns why.
+///
+/// Each wait for the body ends with one publication (one write per
+/// subscriber) of every frame that is there by then: the chunk that ended
+/// the wait, and the chunks already buffered or waiting in the socket
+/// behind it, read without waiting (at most [`MAX_READS_PER_PUBLISH`]
+/// chunks, [`MAX_BYTES_PER_PUBLISH`] bytes). An upstream that writes one
+/// chunk per event thus costs one send per subscriber per event while the
+/// gateway keeps up, and one per backlog when it falls behind, never a wait
+/// for a frame that has not arrived.
 pub(crate) async fn stream(
     mut session: Box<HttpSession>,
     settings: &UpstreamSettings,
@@ -92,53 +108,102 @@ pub(crate) async fn stream(
     publisher.set_state(UpstreamState::Live);
     let started = Instant::now();
     let mut decoder = Decoder::new(settings.limits);
-    // Frames of one read, published together (one write per subscriber).
+    // Frames of one publication (one write per subscriber).
     let mut frames = Vec::new();
     loop {
-        let chunk = match session.read_response_body().await {
-            Ok(Some(chunk)) => chunk,
-            Ok(None) => {
-                let error = UpstreamError::Closed("the upstream ended the stream".into());
-                return StreamEnd {
-                    error,
-                    up_for: started.elapsed(),
-                };
-            }
-            Err(e) => {
-                return StreamEnd {
-                    error: classify(&e, Phase::Body),
-                    up_for: started.elapsed(),
+        let mut read = session.read_response_body().await;
+        let received = Instant::now();
+        let mut reads = 0;
+        let mut bytes = 0;
+        let ended = loop {
+            let chunk = match read {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => {
+                    break Some(UpstreamError::Closed(
+                        "the upstream ended the stream".into(),
+                    ))
                 }
+                Err(e) => break Some(classify(&e, Phase::Body)),
+            };
+            reads += 1;
+            bytes += chunk.len();
+            decode(
+                &mut decoder,
+                chunk,
+                &mut frames,
+                publisher,
+                settings,
+                retry_floor,
+                received,
+            );
+            if reads >= MAX_READS_PER_PUBLISH || bytes >= MAX_BYTES_PER_PUBLISH {
+                break None;
+            }
+            match ready_now(session.read_response_body()) {
+                Some(next) => read = next,
+                None => break None,
             }
         };
-        let received = Instant::now();
-        for item in decoder.decode(chunk) {
-            match item {
-                Item::Event(event) => frames.push(event.into_frame()),
-                Item::IdUpdate(frame) => frames.push(frame),
-                Item::Retry(ms) => {
-                    // In order: the frames before the retry go out first.
-                    publisher.publish_all(&mut frames, received);
-                    publisher.advise_retry(ms);
-                    // Clients get the upstream's value; the gateway's own
-                    // reconnects never wait longer than its backoff allows.
-                    *retry_floor = Duration::from_millis(ms).min(settings.backoff_max);
-                }
-                // Comments only keep the idle watchdog quiet; heartbeats
-                // replace them downstream.
-                Item::Comment(_) => {}
-                // An event past `max_event_size`, or with a line past the
-                // line limit (the same size when the gateway fills it): the
-                // decoder dropped it and resynchronises; the stream goes on.
-                Item::Error(error) => {
-                    tracing::debug!(topic = publisher.topic(), %error, "upstream event dropped");
-                    publisher
-                        .route_metrics()
-                        .upstream_error(UpstreamErrorKind::EventTooLarge);
-                }
+        // What was read goes out before the stream's end is handled.
+        publisher.publish_all(&mut frames, received);
+        if let Some(error) = ended {
+            return StreamEnd {
+                error,
+                up_for: started.elapsed(),
+            };
+        }
+    }
+}
+
+/// Polls `read` once: its result when it is ready now, `None` when it would
+/// wait. pingora's body reads may be dropped while pending (the parser's
+/// state is committed before each socket read, and a pending read has
+/// taken nothing); the next read resumes where this one stopped.
+fn ready_now<F: std::future::Future>(read: F) -> Option<F::Output> {
+    let mut read = std::pin::pin!(read);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match read.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(output) => Some(output),
+        std::task::Poll::Pending => None,
+    }
+}
+
+/// Decodes one body chunk into `frames`; a `retry:` publishes the frames
+/// before it (in order) and advises clients.
+fn decode(
+    decoder: &mut Decoder,
+    chunk: bytes::Bytes,
+    frames: &mut Vec<sse_gateway_codec::Frame>,
+    publisher: &TopicPublisher,
+    settings: &UpstreamSettings,
+    retry_floor: &mut Duration,
+    received: Instant,
+) {
+    for item in decoder.decode(chunk) {
+        match item {
+            Item::Event(event) => frames.push(event.into_frame()),
+            Item::IdUpdate(frame) => frames.push(frame),
+            Item::Retry(ms) => {
+                // In order: the frames before the retry go out first.
+                publisher.publish_all(frames, received);
+                publisher.advise_retry(ms);
+                // Clients get the upstream's value; the gateway's own
+                // reconnects never wait longer than its backoff allows.
+                *retry_floor = Duration::from_millis(ms).min(settings.backoff_max);
+            }
+            // Comments only keep the idle watchdog quiet; heartbeats
+            // replace them downstream.
+            Item::Comment(_) => {}
+            // An event past `max_event_size`, or with a line past the
+            // line limit (the same size when the gateway fills it): the
+            // decoder dropped it and resynchronises; the stream goes on.
+            Item::Error(error) => {
+                tracing::debug!(topic = publisher.topic(), %error, "upstream event dropped");
+                publisher
+                    .route_metrics()
+                    .upstream_error(UpstreamErrorKind::EventTooLarge);
             }
         }
-        publisher.publish_all(&mut frames, received);
     }
 }
 
