@@ -277,23 +277,14 @@ async fn http10_and_requests_with_a_body_stay_on_the_session_path() {
     let (_stream2, head, _) = raw_request(gateway.addr(), &with_body).await;
     assert!(head.contains(" 200 "), "{head}");
 
-    let (sessions, ok) = gateway
-        .wait_metric(
-            "sse_gateway_client_streams_total",
-            &[("route", "direct"), ("path", "session")],
-            WAIT,
-            |v| v >= 2.0,
-        )
-        .await;
-    assert!(ok, "session-path streams = {sessions}");
-    let direct = gateway
-        .metric(
-            "sse_gateway_client_streams_total",
-            &[("route", "direct"), ("path", "direct")],
-        )
-        .await
-        .unwrap();
-    assert_eq!(direct, 0.0);
+    only_on_path(
+        &gateway,
+        "sse_gateway_client_streams_total",
+        "direct",
+        "session",
+        2.0,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -396,21 +387,39 @@ async fn session_writes_are_counted_as_sends() {
     let mut client = SseClient::get(gateway.addr(), "/session/S").await.unwrap();
     let events = client.events_until(10, deadline(WAIT)).await.unwrap();
     assert_eq!(events.len(), 10);
-    let (sends, ok) = gateway
-        .wait_metric(
-            "sse_gateway_sends_total",
-            &[("route", "session"), ("path", "session")],
-            WAIT,
-            |v| v >= 10.0,
-        )
+    only_on_path(
+        &gateway,
+        "sse_gateway_sends_total",
+        "session",
+        "session",
+        10.0,
+    )
+    .await;
+}
+
+/// Waits until `name{route, path}` reaches `at_least`, and checks that the same series
+/// on the other path stayed at zero.
+async fn only_on_path(
+    gateway: &GatewayProcess,
+    name: &str,
+    route: &str,
+    path: &str,
+    at_least: f64,
+) {
+    let other = if path == "direct" {
+        "session"
+    } else {
+        "direct"
+    };
+    let (value, ok) = gateway
+        .wait_metric(name, &[("route", route), ("path", path)], WAIT, |v| {
+            v >= at_least
+        })
         .await;
-    assert!(ok, "session sends = {sends}");
-    let direct = gateway
-        .metric(
-            "sse_gateway_sends_total",
-            &[("route", "session"), ("path", "direct")],
-        )
+    assert!(ok, "{name}{{route={route},path={path}}} = {value}");
+    let on_other = gateway
+        .metric(name, &[("route", route), ("path", other)])
         .await
         .unwrap();
-    assert_eq!(direct, 0.0);
+    assert_eq!(on_other, 0.0, "{name} on the {other} path");
 }
