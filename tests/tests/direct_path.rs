@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use sse_gateway_tests::{
-    deadline, GatewayConfig, GatewayProcess, Response, Route, Settings, SseClient, UpstreamServer,
-    WritePath,
+    deadline, GatewayConfig, GatewayProcess, Response, Route, Settings, SseClient, Upstream,
+    UpstreamServer, WritePath,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -37,6 +37,18 @@ async fn gateway_with_env(upstream: &str, env: &[(&str, &str)]) -> GatewayProces
     GatewayProcess::start_with_env(&config.to_yaml(), env)
         .await
         .unwrap()
+}
+
+/// A live upstream at `rate` events/s and a gateway with both routes to it on `config`.
+async fn live_gateway(rate: u32, config: GatewayConfig) -> (Upstream, GatewayProcess) {
+    let upstream = UpstreamServer::new()
+        .default_response(Response::live(rate))
+        .run()
+        .await
+        .unwrap();
+    let config = with_both_routes(config, &upstream.url("/stream/{name}"));
+    let gateway = GatewayProcess::start(&config.to_yaml()).await.unwrap();
+    (upstream, gateway)
 }
 
 /// `config` on two threads with the routes `direct` (`/direct/{name}`, the default path)
@@ -179,6 +191,7 @@ async fn whole_frames_per_chunk(env: &[(&str, &str)], says: &str) {
     assert_eq!(chunks[1..].concat(), frames.concat());
     let mut next = 0;
     for chunk in &chunks[1..] {
+        let first = next;
         let mut rest = chunk.as_str();
         while !rest.is_empty() {
             rest = rest
@@ -186,6 +199,8 @@ async fn whole_frames_per_chunk(env: &[(&str, &str)], says: &str) {
                 .unwrap_or_else(|| panic!("chunk {chunk:?} splits frame {}", next + 1));
             next += 1;
         }
+        // The feed publishes at most 64 upstream chunks (here: frames) together.
+        assert!(next - first <= 64, "{} frames in one chunk", next - first);
     }
     assert_eq!(next, frames.len());
     WritePath::Direct.assert_used(&gateway.metrics().await.unwrap(), "direct");
@@ -289,16 +304,7 @@ async fn http10_and_requests_with_a_body_stay_on_the_session_path() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_window_loses_and_repeats_nothing_on_both_paths() {
-    let upstream = UpstreamServer::new()
-        .default_response(Response::live(500))
-        .run()
-        .await
-        .unwrap();
-    let config = with_both_routes(
-        GatewayConfig::quiet().write_window("50ms"),
-        &upstream.url("/stream/{name}"),
-    );
-    let gateway = GatewayProcess::start(&config.to_yaml()).await.unwrap();
+    let (_upstream, gateway) = live_gateway(500, GatewayConfig::quiet().write_window("50ms")).await;
     for route in ["direct", "session"] {
         let mut client = SseClient::resume(gateway.addr(), &format!("/{route}/W"), "0")
             .await
@@ -314,16 +320,8 @@ async fn a_write_window_loses_and_repeats_nothing_on_both_paths() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_pauses_gets_events_in_fewer_sends_and_none_lost() {
-    let upstream = UpstreamServer::new()
-        .default_response(Response::live(500))
-        .run()
-        .await
-        .unwrap();
-    let config = with_both_routes(
-        GatewayConfig::quiet().coalesce_window("50ms"),
-        &upstream.url("/stream/{name}"),
-    );
-    let gateway = GatewayProcess::start(&config.to_yaml()).await.unwrap();
+    let (_upstream, gateway) =
+        live_gateway(500, GatewayConfig::quiet().coalesce_window("50ms")).await;
     let request = format!(
         "GET /direct/P HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n\r\n",
         gateway.addr()

@@ -69,12 +69,15 @@ impl Coalescing {
         (!self.window.is_zero()).then_some(self.window)
     }
 
-    /// Closes `sink`'s window at `until`. False when there is no runtime to
-    /// close it on (the caller flushes at once).
-    pub(crate) fn close_at(self: &Arc<Self>, until: Instant, sink: Weak<DirectSink>) -> bool {
-        if !self.started.load(Ordering::Acquire) && !self.start() {
-            return false;
-        }
+    /// Whether windows can be closed: the flusher runs, or was just spawned
+    /// on the current runtime. False only off a runtime (then nothing is
+    /// gathered).
+    pub(crate) fn ready(self: &Arc<Self>) -> bool {
+        self.started.load(Ordering::Acquire) || self.start()
+    }
+
+    /// Closes `sink`'s window at `until` (after [`ready`](Self::ready)).
+    pub(crate) fn close_at(&self, until: Instant, sink: Weak<DirectSink>) {
         let was_empty = {
             let mut closing = self.closing.lock();
             let was_empty = closing.is_empty();
@@ -86,7 +89,6 @@ impl Coalescing {
             // window is missed between its last look and its wait.
             self.opened.notify_one();
         }
-        true
     }
 
     /// Spawns the flusher on the current runtime, once.

@@ -221,39 +221,24 @@ impl DirectSink {
     }
 
     /// The gathering window the flusher holds for this sink closed: what
-    /// was gathered goes out (unless an offer already sent it, or a later
-    /// window opened).
+    /// was gathered goes out in one vectored write (unless a later window
+    /// opened, or the stream's end flushed it). What the socket does not take
+    /// the task flushes on write-readiness.
     pub(crate) fn close_window(&self) {
-        let state = self.state.lock();
-        if state
+        let mut state = self.state.lock();
+        let due = state
             .life
             .gathering_until()
-            .is_some_and(|until| until <= Instant::now())
-        {
-            let _ = self.flush_gathered(state, None);
+            .is_some_and(|until| until <= Instant::now());
+        if !due {
+            return;
         }
-    }
-
-    /// Closes the gathering window now: the gathered frames go out in one
-    /// vectored write (the sink is behind until they are all taken; what the
-    /// socket does not take the task flushes on write-readiness). Counted
-    /// in `tally` when in a round.
-    fn flush_gathered(
-        &self,
-        mut state: parking_lot::MutexGuard<'_, SinkState>,
-        tally: Option<&mut DeliveryTally<'_>>,
-    ) -> Offer {
-        match self.close_window_now(&mut state, tally) {
-            Ok(true) => Offer::Accepted,
-            Ok(false) => {
-                // The socket is full: the task flushes on write-readiness.
-                wake(state);
-                Offer::Accepted
-            }
+        match self.close_window_now(&mut state, None) {
+            Ok(true) => {}
+            Ok(false) => wake(state),
             Err(_) => {
                 state.life.finish(CloseReason::WriteFailed);
                 wake(state);
-                Offer::Closed
             }
         }
     }
@@ -433,18 +418,12 @@ impl SubscriberSink for DirectSink {
             let soon = state
                 .last_write_at
                 .is_some_and(|at| delivery.received.saturating_duration_since(at) < window);
-            if soon && Self::behind_its_socket(&state, stream) {
+            if soon && Self::behind_its_socket(&state, stream) && self.settings.coalescing.ready() {
                 let until = Instant::now() + window;
                 push(&mut state, delivery, wire, live);
                 state.life.gather(until);
                 drop(state);
-                if !self.settings.coalescing.close_at(until, self.me.clone()) {
-                    // No runtime to close the window on: close it now.
-                    let state = self.state.lock();
-                    if state.life.gathering_until().is_some() {
-                        return self.flush_gathered(state, Some(round.tally()));
-                    }
-                }
+                self.settings.coalescing.close_at(until, self.me.clone());
                 return Offer::Accepted;
             }
         }
@@ -491,7 +470,7 @@ fn took(
     mut state: parking_lot::MutexGuard<'_, SinkState>,
     sent: &Sent<'_>,
     result: io::Result<usize>,
-    tally: Option<&mut DeliveryTally<'_>>,
+    mut tally: Option<&mut DeliveryTally<'_>>,
     wake_anyway: bool,
 ) -> Offer {
     let Sent {
@@ -508,7 +487,6 @@ fn took(
             return Offer::Closed;
         }
     };
-    let mut tally = tally;
     if written > 0 {
         state.last_sent = written;
         state.last_write_at = Some(delivery.received);
@@ -603,9 +581,10 @@ fn record(state: &mut SinkState, delivery: &Delivery, tally: Option<&mut Deliver
     }
 }
 
-/// Writes pending deliveries (of a sink that is behind), several per
-/// vectored write (each counted in `sends`), until the socket would block (`Ok(false)`) or nothing is
-/// left (`Ok(true)`, caught up).
+/// Writes pending deliveries (of a sink that is behind, or whose gathering
+/// window closed), several per vectored write (each counted in `sends`),
+/// until the socket would block (`Ok(false)`) or nothing is left
+/// (`Ok(true)`, caught up).
 fn flush(state: &mut SinkState, stream: &TcpStream, sends: &mut u64) -> io::Result<bool> {
     while !state.pending.is_empty() {
         let mut slices: Vec<IoSlice<'_>> = state
