@@ -1,7 +1,8 @@
 //! Credentials at the edge, over raw sockets: refusals are 401/403 with a fixed body,
 //! no upstream connection and `reason="auth"`; bearer tokens work; a stream ends at its
-//! token's `exp`; cookie-presence routes and proxy routes are checked too; a broken key
-//! file stops the gateway at start-up.
+//! token's `exp` with the `auth_expired` event last, on both write paths; cookie-presence
+//! routes and proxy routes are checked too; a broken key file stops the gateway at
+//! start-up.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -10,7 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use sse_gateway_tests::browser::{es256_public_key_path, mint_es256, unix_now};
 use sse_gateway_tests::{
-    deadline, Auth, GatewayConfig, GatewayProcess, Response, Route, SseClient, UpstreamServer,
+    deadline, Auth, GatewayConfig, GatewayProcess, Response, Route, Settings, SseClient,
+    UpstreamServer,
 };
 
 async fn start(upstream_base: &str) -> GatewayProcess {
@@ -24,6 +26,16 @@ async fn start(upstream_base: &str) -> GatewayProcess {
                 &format!("{upstream_base}/stream/{{symbol}}"),
             )
             .topic("prices/{symbol}")
+            .auth(jwt().topics_claim("subscribe")),
+        )
+        .route(
+            Route::fan_out(
+                "quotes",
+                "/quotes/{symbol}",
+                &format!("{upstream_base}/stream/{{symbol}}"),
+            )
+            .topic("prices/{symbol}-session")
+            .direct_write(false)
             .auth(jwt().topics_claim("subscribe")),
         )
         .route(
@@ -133,25 +145,41 @@ async fn cookie_and_bearer_tokens_are_accepted_and_the_stream_ends_at_exp() {
         .unwrap();
     assert_eq!(first.data, "hello");
 
-    // exp is whole seconds: 2 s from now is between 1 and 2 s away.
-    let short = token(2, &["prices/*"]);
-    let started = Instant::now();
-    let mut by_bearer = SseClient::request(
-        gateway.addr(),
-        "GET",
-        "/prices/AMZN",
-        &[("Authorization", &format!("Bearer {short}"))],
-    )
-    .await
-    .unwrap();
-    assert_eq!(by_bearer.status(), 200);
-    by_bearer
-        .read_to_end(deadline(Duration::from_secs(6)))
-        .await
-        .unwrap();
-    assert!(by_bearer.ended(), "closed at exp");
-    let lived = started.elapsed();
-    assert!(lived >= Duration::from_millis(900), "{lived:?}");
+    // exp is whole seconds: 2 s from now is between 1 and 2 s away. The direct path
+    // (/prices) and the session path (/quotes) both end with the notice.
+    for path in ["/prices/AMZN", "/quotes/AMZN"] {
+        let bearer = format!("Bearer {}", token(2, &["prices/*"]));
+        let started = Instant::now();
+        let mut by_bearer =
+            SseClient::request(gateway.addr(), "GET", path, &[("Authorization", &bearer)])
+                .await
+                .unwrap();
+        assert_eq!(by_bearer.status(), 200, "{path}");
+        by_bearer
+            .read_to_end(deadline(Duration::from_secs(6)))
+            .await
+            .unwrap();
+        assert!(by_bearer.ended(), "{path}: closed at exp");
+        let lived = started.elapsed();
+        assert!(lived >= Duration::from_millis(900), "{path}: {lived:?}");
+        let mut events = Vec::new();
+        while let Some(event) = by_bearer
+            .next_event(deadline(Duration::ZERO))
+            .await
+            .unwrap()
+        {
+            events.push(event);
+        }
+        let types: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
+        assert_eq!(types, ["message", "auth_expired"], "{path}");
+        let notice = &events[1];
+        assert_eq!(notice.data, r#"{"reason":"credentials_expired"}"#);
+        assert_eq!(
+            notice.id, None,
+            "{path}: the notice leaves the last event id alone"
+        );
+        assert_eq!(notice.last_event_id, "1", "{path}");
+    }
     // The long-lived one is still open.
     assert!(!by_cookie.ended());
 }

@@ -3,8 +3,9 @@
 //!
 //! * The gateway is killed and started again on the same port: the new process has an
 //!   empty replay ring, so it resumes the upstream from the browser's `Last-Event-ID`.
-//! * The gateway closes the stream at the token's `exp`: the page has meanwhile set a
-//!   fresh cookie; the browser reconnects and gets the events it missed from the ring.
+//! * The gateway closes the stream at the token's `exp`, right after an `auth_expired`
+//!   event: the page sets a fresh cookie when it gets it (and only then); the browser
+//!   reconnects and gets the events it missed from the ring.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -43,7 +44,8 @@ async fn setup(response: Response) -> (Upstream, PageServer, PinnedGateway) {
 }
 
 /// The page: an EventSource that reports every event, and a final report once `want`
-/// events arrived. `refresh` (a token) is set as the cookie after the first event.
+/// events arrived. `refresh` (a token) is set as the cookie when the gateway says the
+/// credentials expired (the `auth_expired` event).
 fn page_script(url: &str, token: &str, refresh: Option<&str>, want: usize) -> String {
     let refresh = refresh.map_or("null".to_owned(), |t| format!("\"{t}\""));
     format!(
@@ -52,19 +54,23 @@ document.cookie = "session={token}; path=/; SameSite=Lax";
 const refresh = {refresh};
 const es = new EventSource("{url}", {{ withCredentials: true }});
 const ids = [];
+const expired = [];
 let opens = 0, errors = 0;
 es.onopen = () => {{ opens += 1; }};
 es.onerror = () => {{
   errors += 1;
-  if (es.readyState === EventSource.CLOSED) report({{ done: true, gaveUp: true, ids, opens, errors }});
+  if (es.readyState === EventSource.CLOSED) report({{ done: true, gaveUp: true, ids, opens, errors, expired }});
 }};
+es.addEventListener("auth_expired", (e) => {{
+  expired.push({{ data: JSON.parse(e.data), lastEventId: e.lastEventId, after: ids.length }});
+  if (refresh) document.cookie = "session=" + refresh + "; path=/; SameSite=Lax";
+}});
 es.onmessage = (e) => {{
   ids.push(Number(e.lastEventId));
-  if (ids.length === 1 && refresh) document.cookie = "session=" + refresh + "; path=/; SameSite=Lax";
   report({{ id: Number(e.lastEventId) }});
   if (ids.length === {want}) {{
     es.close();
-    report({{ done: true, ids, opens, errors }});
+    report({{ done: true, ids, opens, errors, expired }});
   }}
 }};
 "#
@@ -143,6 +149,20 @@ async fn a_stream_closed_at_token_expiry_resumes_with_fresh_credentials_from_the
         .await
         .unwrap_or_else(|e| panic!("{e}\ngateway log:\n{}", gateway.log()));
     assert_contiguous(&report, 220);
+    // The page was told, once, before the close, with the last id it had.
+    let expired = report["expired"].as_array().unwrap();
+    assert_eq!(expired.len(), 1, "{report}");
+    assert_eq!(
+        expired[0]["data"],
+        json!({ "reason": "credentials_expired" })
+    );
+    let after = expired[0]["after"].as_u64().unwrap();
+    assert!(after > 0 && after < 220, "{report}");
+    assert_eq!(
+        expired[0]["lastEventId"],
+        json!(after.to_string()),
+        "{report}"
+    );
     // One upstream connection all along: the missed events came from the replay ring.
     assert_eq!(upstream.connections(), 1);
 }

@@ -42,6 +42,7 @@ fn jwt_config(algorithm: JwtAlgorithm) -> JwtConfig {
         topics_claim: Some("subscribe".into()),
         audience: Vec::new(),
         issuer: None,
+        expired_event: "auth_expired".into(),
     }
 }
 

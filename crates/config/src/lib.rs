@@ -69,6 +69,7 @@ pub use model::{
     AuthConfig, BackoffConfig, CorsConfig, FanOutRoute, GatewayConfig, JwtAlgorithm, JwtConfig,
     JwtKey, Limits, LogConfig, LogFormat, MetricsConfig, ParamRegex, ProxyRoute, ReplayConfig,
     RouteConfig, RouteKind, Secret, TlsConfig, TopicOpenRate, TopicSettingsConfig, UpstreamConfig,
+    DEFAULT_EXPIRED_EVENT,
 };
 pub use values::cidr::IpCidr;
 pub use values::duration::parse_duration;

@@ -11,7 +11,7 @@ use regex::Regex;
 
 mod auth;
 
-pub use self::auth::{AuthConfig, JwtAlgorithm, JwtConfig, JwtKey, Secret};
+pub use self::auth::{AuthConfig, JwtAlgorithm, JwtConfig, JwtKey, Secret, DEFAULT_EXPIRED_EVENT};
 
 use crate::error::ConfigWarning;
 use crate::values::cidr::IpCidr;

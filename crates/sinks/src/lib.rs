@@ -19,7 +19,8 @@
 //!   chunk gets a pending queue bounded by `client_queue` and is flushed by
 //!   its own small task on write-readiness ([`serve`]); that task otherwise
 //!   only waits for the client to leave (`EPOLLRDHUP`/EOF), the topic to
-//!   close the stream, the drain, or credential expiry. Its states are a
+//!   close the stream, the drain, or credential expiry (which ends the
+//!   stream with the route's [`Expiry`] notice). Its states are a
 //!   type (`lifecycle.rs`), model-checked with loom.
 //! * **The session path** (TLS, HTTP/2): a [`ClientQueue`] per subscriber,
 //!   drained by the subscriber's task into pingora ([`joined`] makes one
@@ -36,6 +37,7 @@
 mod chunk;
 mod coalesce;
 mod drain;
+mod expiry;
 mod lifecycle;
 mod queue;
 mod ring;
@@ -44,6 +46,7 @@ mod sink;
 mod stream;
 
 pub use drain::Drain;
+pub use expiry::{Expiry, EXPIRED_DATA};
 pub use queue::{joined, ClientQueue};
 
 use std::time::Duration;

@@ -19,6 +19,7 @@ use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
 use crate::chunk::{ChunkHeader, CRLF, LAST_CHUNK};
+use crate::expiry::Expiry;
 use crate::sink::DirectSink;
 
 /// How a direct stream ended and what it wrote.
@@ -38,20 +39,23 @@ pub struct DirectOutcome {
 /// failed or was too slow. The connection is shut down when this returns
 /// (its descriptor is closed with the sink).
 ///
-/// `expiry` is when the client's credentials expire, if they do. The drain
+/// `expiry` is when the client's credentials expire, if they do; the stream
+/// then ends with its notice before the last chunk. The drain
 /// reaches the stream through its topic (`TopicHub::shutdown` closes every
 /// sink with [`CloseReason::Shutdown`]).
 ///
 /// This future is held by every direct subscriber, so it is small: while
 /// waiting it is a [`Watch`] (a few pointers, polling the socket's readiness
 /// directly); the finishing writes are boxed, made only at the end.
-pub async fn serve(sink: Arc<DirectSink>, expiry: Option<Instant>) -> DirectOutcome {
+pub async fn serve(sink: Arc<DirectSink>, expiry: Option<Expiry>) -> DirectOutcome {
     let end = match sink.stream() {
         Some(stream) => {
             let end = Watch {
                 sink: &sink,
                 stream,
-                expiry: expiry.map(|at| Box::pin(tokio::time::sleep_until(at.into()))),
+                expiry: expiry
+                    .as_ref()
+                    .map(|e| Box::pin(tokio::time::sleep_until(e.at().into()))),
                 timeout: None,
             }
             .await;
@@ -67,7 +71,7 @@ pub async fn serve(sink: Arc<DirectSink>, expiry: Option<Instant>) -> DirectOutc
             })
             .await;
             if end.ends_response() {
-                Box::pin(finish_response(&sink, stream, end)).await;
+                Box::pin(finish_response(&sink, stream, end, expiry.as_ref())).await;
             }
             // The connection ends now (FIN after whatever the kernel still
             // holds); the descriptor itself goes with the sink.
@@ -164,9 +168,15 @@ fn client_left(stream: &TcpStream) -> bool {
 }
 
 /// Ends the response: flushes what is pending, then the drain's final frame
-/// (when draining) and the last chunk; gives up when the socket takes nothing
-/// for the write timeout.
-async fn finish_response(sink: &DirectSink, stream: &TcpStream, end: CloseReason) {
+/// (when draining) or the expiry notice (when the credentials expired) and
+/// the last chunk; gives up when the socket takes nothing for the write
+/// timeout.
+async fn finish_response(
+    sink: &DirectSink,
+    stream: &TcpStream,
+    end: CloseReason,
+    expiry: Option<&Expiry>,
+) {
     let timeout = sink.settings.write_timeout;
     loop {
         match sink.flush() {
@@ -182,12 +192,15 @@ async fn finish_response(sink: &DirectSink, stream: &TcpStream, end: CloseReason
         }
     }
     let mut tail = BytesMut::new();
-    if end == CloseReason::Shutdown {
-        if let Some(frame) = sink.settings.drain.final_frame() {
-            tail.put_slice(ChunkHeader::new(frame.len()).as_bytes());
-            tail.put_slice(&frame);
-            tail.put_slice(CRLF);
-        }
+    let last_frame = match end {
+        CloseReason::Shutdown => sink.settings.drain.final_frame(),
+        CloseReason::CredentialsExpired => expiry.map(|e| e.notice().clone()),
+        _ => None,
+    };
+    if let Some(frame) = last_frame {
+        tail.put_slice(ChunkHeader::new(frame.len()).as_bytes());
+        tail.put_slice(&frame);
+        tail.put_slice(CRLF);
     }
     tail.put_slice(LAST_CHUNK);
     let mut written = 0;

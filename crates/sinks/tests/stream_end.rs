@@ -1,6 +1,6 @@
 //! How a direct stream ends: the client closes or sends bytes; the drain (hub shutdown:
 //! pending, the stream's own jittered final `retry:`, the last chunk); the upstream
-//! stop; credential expiry.
+//! stop; credential expiry (pending, the route's expiry notice, the last chunk).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use sse_gateway_hub::CloseReason;
 use sse_gateway_hub::TopicSettings;
+use sse_gateway_sinks::Expiry;
 use tokio::io::AsyncWriteExt;
 
 use support::*;
@@ -135,12 +136,19 @@ async fn an_upstream_stop_flushes_then_writes_the_last_chunk() {
 // ---------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn expiry_flushes_then_writes_the_last_chunk() {
+async fn expiry_flushes_then_writes_the_notice_and_the_last_chunk() {
     let h = Harness::new(quiet());
     let drain = TestDrain::idle();
     let (membership, sink) = h.subscribe(None, direct_settings(8 << 20, DEADLINE, drain));
     let expiry = Instant::now() + Duration::from_secs(1);
-    let (mut client, served) = connect_expiring(&sink, &membership, true, Some(expiry)).await;
+    let notice = Expiry::notice_frame("auth_expired").unwrap();
+    let (mut client, served) = connect_expiring(
+        &sink,
+        &membership,
+        true,
+        Some(Expiry::new(expiry, notice.clone())),
+    )
+    .await;
     let publisher = h.feed.publisher();
     let sent = publish(&publisher, 1, 300, 700);
     assert!(
@@ -152,7 +160,10 @@ async fn expiry_flushes_then_writes_the_last_chunk() {
 
     let chunks = client.complete_body().await;
     assert_eq!(chunks[0], b":\n");
-    assert_frames(&chunks[1..], &sent);
+    // Every frame, then the notice as the last chunk before the end.
+    let (last, frames) = chunks[1..].split_last().unwrap();
+    assert_frames(frames, &sent);
+    assert_eq!(last[..], notice[..]);
     let outcome = served.outcome().await;
     assert_eq!(outcome.end, CloseReason::CredentialsExpired);
     assert_eq!(outcome.events, 300);

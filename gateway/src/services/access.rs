@@ -11,7 +11,7 @@
 //! | other `OPTIONS` on a fan-out route | 204 with `Allow` (and CORS headers) |
 //! | no or bad credentials (`auth`) | 401 + `WWW-Authenticate: Bearer`, counted `reason="auth"` |
 //! | valid credentials, topic not granted | 403, counted `reason="auth"` |
-//! | admitted | the caller goes on, with the CORS headers to add and the token's expiry |
+//! | admitted | the caller goes on, with the CORS headers to add and the token's expiry (a stream ends then, with the `auth.jwt.expired_event` notice) |
 //!
 //! Refusals carry the CORS headers when the origin itself was allowed (so a
 //! `fetch` client can read the status) and a fixed body: nothing of the
@@ -25,8 +25,9 @@ use http::Method;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use sse_gateway_access::{AuthPolicy, CorsHeaders, CorsPolicy, DenialKind, Denied};
-use sse_gateway_config::{RouteConfig, RouteKind};
+use sse_gateway_config::{RouteConfig, RouteKind, DEFAULT_EXPIRED_EVENT};
 use sse_gateway_metrics::{RejectReason, RouteMetrics};
+use sse_gateway_sinks::Expiry;
 
 use crate::services::responses;
 
@@ -48,6 +49,9 @@ const PROXY_METHODS: &[Method] = &[
 pub(crate) struct RouteAccess {
     cors: Option<CorsPolicy>,
     auth: Option<AuthPolicy>,
+    /// The frame a stream gets when its token expires
+    /// (`auth.jwt.expired_event`).
+    expired_notice: Bytes,
 }
 
 /// What an admitted request carries on.
@@ -55,8 +59,8 @@ pub(crate) struct RouteAccess {
 pub(crate) struct Admitted {
     /// CORS headers to add to the response.
     pub(crate) cors: CorsHeaders,
-    /// When the credential expires: a stream is closed then.
-    pub(crate) deadline: Option<Instant>,
+    /// When the credential expires, and the notice a stream ends with then.
+    pub(crate) expiry: Option<Expiry>,
 }
 
 /// The outcome of [`admit`].
@@ -98,7 +102,18 @@ impl RouteAccess {
             }
             None => None,
         };
-        Ok(Self { cors, auth })
+        let expired_event = route
+            .auth
+            .as_ref()
+            .and_then(|a| a.jwt.as_ref())
+            .map_or(DEFAULT_EXPIRED_EVENT, |jwt| jwt.expired_event.as_str());
+        let expired_notice = Expiry::notice_frame(expired_event)
+            .map_err(|e| anyhow::anyhow!("route `{}`: auth.jwt.expired_event: {e}", route.name))?;
+        Ok(Self {
+            cors,
+            auth,
+            expired_notice,
+        })
     }
 }
 
@@ -143,7 +158,11 @@ pub(crate) async fn admit(
     }
     if let Some(auth) = &access.auth {
         match auth.check(&session.req_header().headers, topic, SystemTime::now()) {
-            Ok(grant) => admitted.deadline = grant.expires_at.map(instant_of),
+            Ok(grant) => {
+                admitted.expiry = grant
+                    .expires_at
+                    .map(|at| Expiry::new(instant_of(at), access.expired_notice.clone()));
+            }
             Err(denied) => {
                 refuse(session, metrics, denied, &admitted.cors).await;
                 return Admission::Answered;
@@ -183,11 +202,11 @@ pub(crate) fn apply(header: &mut ResponseHeader, cors: &CorsHeaders) {
     }
 }
 
-/// Sleeps until `deadline` (forever without one): a `select!` branch that
+/// Sleeps until `expiry` (forever without one): a `select!` branch that
 /// ends a stream when its credential expires.
-pub(crate) async fn expiry(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+pub(crate) async fn expiry(expiry: Option<&Expiry>) {
+    match expiry {
+        Some(expiry) => tokio::time::sleep_until(expiry.at().into()).await,
         None => std::future::pending().await,
     }
 }

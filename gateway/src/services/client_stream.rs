@@ -75,10 +75,13 @@ pub(crate) async fn serve(
         &mut log,
     )
     .await;
-    if end == CloseReason::Shutdown {
-        if let Some(frame) = drain.final_frame() {
-            let _ = session.write_response_body(Some(frame), false).await;
-        }
+    let last_frame = match end {
+        CloseReason::Shutdown => drain.final_frame(),
+        CloseReason::CredentialsExpired => admitted.expiry.as_ref().map(|e| e.notice().clone()),
+        _ => None,
+    };
+    if let Some(frame) = last_frame {
+        let _ = session.write_response_body(Some(frame), false).await;
     }
     log.end = end;
     drop(membership);
@@ -135,7 +138,7 @@ async fn stream(
     if *drained.borrow() {
         return CloseReason::Shutdown;
     }
-    let expiry = access::expiry(admitted.deadline);
+    let expiry = access::expiry(admitted.expiry.as_ref());
     tokio::pin!(expiry);
     loop {
         let next = tokio::select! {

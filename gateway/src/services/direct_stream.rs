@@ -54,7 +54,7 @@ pub(crate) async fn start(
         }
     };
     sink.attach(stream, membership.recorder());
-    let expiry = admitted.deadline;
+    let expiry = admitted.expiry;
     tokio::spawn(async move {
         let outcome = sse_gateway_sinks::serve(sink, expiry).await;
         log.events = outcome.events;

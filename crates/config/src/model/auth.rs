@@ -27,7 +27,14 @@ pub struct JwtConfig {
     pub audience: Vec<String>,
     /// `issuer`: the required `iss`, if set.
     pub issuer: Option<String>,
+    /// `expired_event`: the type of the event a stream gets, just before the
+    /// gateway closes it, when its token's `exp` passes (default
+    /// [`DEFAULT_EXPIRED_EVENT`]).
+    pub expired_event: String,
 }
+
+/// The default `auth.jwt.expired_event`.
+pub const DEFAULT_EXPIRED_EVENT: &str = "auth_expired";
 
 /// JWT signature algorithms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

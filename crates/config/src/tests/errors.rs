@@ -417,6 +417,11 @@ fn auth_errors() {
             &jwt("algorithm: ES256, key_file: k.pem"),
             &["test.yaml:7:41: routes[0].auth.jwt.key_file: cannot read key file `k.pem`: no such file"],
         ),
+        (
+            "expired event with a line break",
+            &jwt("algorithm: HS256, secret_env: SESSION_SECRET, expired_event: \"a\\nb\""),
+            &["test.yaml:7:74: routes[0].auth.jwt.expired_event: an event type must be non-empty and have no control characters"],
+        ),
     ]);
 }
 

@@ -78,6 +78,7 @@ fn reference_yaml_loads_with_every_key() {
     assert_eq!(jwt.algorithm, JwtAlgorithm::ES256);
     assert!(matches!(&jwt.key, JwtKey::KeyFile(p) if p.ends_with("dev/jwt-es256-public.pem")));
     assert_eq!(jwt.audience, ["sse-gateway"]);
+    assert_eq!(jwt.expired_event, "session_expired");
 
     let api = &c.routes[1];
     let proxy = api.proxy().unwrap();
@@ -203,6 +204,7 @@ fn hmac_jwt_reads_the_secret_from_the_env_source() {
         }
         JwtKey::KeyFile(_) => panic!("expected a secret"),
     }
+    assert_eq!(jwt.expired_event, "auth_expired", "the default");
 }
 
 #[test]

@@ -2,9 +2,12 @@
 
 use super::check::{duration, readable_file, section};
 use super::route::RouteCtx;
+use super::settings;
 use super::warnings;
 use crate::diag::Diag;
-use crate::model::{AuthConfig, CorsConfig, JwtAlgorithm, JwtConfig, JwtKey, Secret};
+use crate::model::{
+    AuthConfig, CorsConfig, JwtAlgorithm, JwtConfig, JwtKey, Secret, DEFAULT_EXPIRED_EVENT,
+};
 use crate::read::{MapReader, Text};
 use crate::values::env::is_var_name;
 use crate::values::origin::OriginPattern;
@@ -88,6 +91,10 @@ fn jwt_config(diag: &mut Diag, map: &mut MapReader<'_>, ctx: &RouteCtx<'_>) -> O
     let topics_claim = map.take::<String>(diag, "topics_claim");
     let audience = map.take::<Vec<Text>>(diag, "audience");
     let issuer = map.take::<String>(diag, "issuer");
+    let expired_event = match map.take::<String>(diag, "expired_event") {
+        Some(text) => settings::event_type(diag, &text),
+        None => Some(DEFAULT_EXPIRED_EVENT.to_owned()),
+    };
     let algorithm = algorithm.as_ref().and_then(|text| {
         let found = JwtAlgorithm::ALL
             .iter()
@@ -122,6 +129,7 @@ fn jwt_config(diag: &mut Diag, map: &mut MapReader<'_>, ctx: &RouteCtx<'_>) -> O
             .map(|list| list.value.into_iter().map(|t| t.value).collect())
             .unwrap_or_default(),
         issuer: issuer.map(|t| t.value),
+        expired_event: expired_event?,
     })
 }
 

@@ -205,8 +205,13 @@ fn flag(_: &mut Diag, value: &Spanned<bool>) -> Option<bool> {
     Some(value.value)
 }
 
-/// `gap_event`: an SSE event type (not empty, no control characters).
+/// `gap_event`: an SSE event type.
 fn gap_event(diag: &mut Diag, text: &Text) -> Option<Option<String>> {
+    event_type(diag, text).map(Some)
+}
+
+/// An SSE event type (not empty, no control characters).
+pub(crate) fn event_type(diag: &mut Diag, text: &Text) -> Option<String> {
     if text.value.is_empty() || has_control(&text.value) {
         diag.at(
             text,
@@ -214,7 +219,7 @@ fn gap_event(diag: &mut Diag, text: &Text) -> Option<Option<String>> {
         );
         return None;
     }
-    Some(Some(text.value.clone()))
+    Some(text.value.clone())
 }
 
 /// A duration as a short string (`250ms`, `30s`).

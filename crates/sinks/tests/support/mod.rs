@@ -16,7 +16,7 @@ use sse_gateway_hub::{
 };
 use sse_gateway_metrics::GatewayMetrics;
 use sse_gateway_sinks::{
-    serve, ClientQueue, Coalescing, DirectOutcome, DirectSettings, DirectSink, Drain,
+    serve, ClientQueue, Coalescing, DirectOutcome, DirectSettings, DirectSink, Drain, Expiry,
 };
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -240,7 +240,7 @@ pub(crate) async fn connect_expiring(
     sink: &Arc<DirectSink>,
     membership: &Membership,
     small: bool,
-    expiry: Option<Instant>,
+    expiry: Option<Expiry>,
 ) -> (ChunkReader<TcpStream>, Served) {
     let (server, client) = socket_pair(small).await;
     sink.attach(server, membership.recorder());
