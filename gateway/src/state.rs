@@ -68,6 +68,8 @@ pub(crate) struct RoutePlan {
     pub(crate) answer_timeout: Duration,
     /// The route's CORS and auth policies.
     pub(crate) access: RouteAccess,
+    /// Whether clients may filter event types (`event_filter`).
+    pub(crate) event_filter: bool,
 }
 
 // === impl AppState ===
@@ -92,6 +94,7 @@ impl AppState {
                 answer_timeout: fan_out
                     .map_or(Duration::ZERO, |f| settings::answer_timeout(&f.settings)),
                 access: RouteAccess::new(route)?,
+                event_filter: fan_out.is_some_and(|f| f.settings.event_filter),
             })
         })?;
         let connections = Arc::new(ConnectionGate::new(

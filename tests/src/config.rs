@@ -150,6 +150,11 @@ pub trait Settings: Sized {
         self.set("max_topics", max.to_string())
     }
 
+    /// `event_filter`: clients may ask for some event types with `?event=a,b`.
+    fn event_filter(self, on: bool) -> Self {
+        self.set("event_filter", on.to_string())
+    }
+
     /// `resume_from_client`: open a new topic's upstream from its first client's id.
     fn resume_from_client(self, on: bool) -> Self {
         self.set("resume_from_client", on.to_string())

@@ -622,10 +622,9 @@ fn dispatch(
         )
     };
     Some(Item::Event(Event {
-        event_type: fields.event_type.unwrap_or_default(),
         data,
         last_event_id,
-        frame: Frame::with_id_span(bytes, fields.id),
+        frame: Frame::event(bytes, fields.id, fields.event_type.unwrap_or_default()),
     }))
 }
 

@@ -31,7 +31,9 @@ pub fn encode_event(event: &OutgoingEvent<'_>) -> Result<Frame, EncodeError> {
         return Err(EncodeError::InvalidId);
     }
     let mut out = BytesMut::with_capacity(event.data.len() + 32);
+    let mut type_span = Span::EMPTY;
     if let Some(event_type) = event.event_type.filter(|t| !t.is_empty()) {
+        type_span = Span::new(7..7 + event_type.len());
         put_field(&mut out, b"event", event_type.as_bytes());
     }
     let mut id_span = None;
@@ -47,7 +49,7 @@ pub fn encode_event(event: &OutgoingEvent<'_>) -> Result<Frame, EncodeError> {
         put_field(&mut out, b"data", line.as_bytes());
     }
     out.put_u8(b'\n');
-    Ok(Frame::with_id_span(out.freeze(), id_span))
+    Ok(Frame::event(out.freeze(), id_span, type_span))
 }
 
 /// Encodes a comment; text with line breaks becomes several comment lines.

@@ -13,7 +13,6 @@ use crate::Frame;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     pub(crate) frame: Frame,
-    pub(crate) event_type: Span,
     pub(crate) data: EventData,
     pub(crate) last_event_id: LastEventId,
 }
@@ -41,16 +40,12 @@ pub(crate) enum LastEventId {
 impl Event {
     /// The event type: the last `event` field of the block, or `message`.
     pub fn event_type(&self) -> &str {
-        if self.event_type.is_empty() {
-            "message"
-        } else {
-            validated(self.frame.bytes(), self.event_type.range())
-        }
+        self.frame.event_type().unwrap_or("message")
     }
 
     /// Whether the block named a type (an `event` field with a non-empty value).
     pub fn has_explicit_type(&self) -> bool {
-        !self.event_type.is_empty()
+        self.frame.has_explicit_type()
     }
 
     /// The data: every `data` field's value joined with LF.

@@ -95,5 +95,5 @@ pub use decoder::{Decoded, Decoder, Item};
 pub use encoder::{encode_comment, encode_event, encode_retry, OutgoingEvent};
 pub use error::{DecodeError, EncodeError};
 pub use event::Event;
-pub use frame::Frame;
+pub use frame::{EventTypeRange, Frame};
 pub use limits::CodecLimits;

@@ -96,6 +96,9 @@ impl Span {
         end: 0,
     };
 
+    /// An empty range (at 0), distinct from [`Span::NONE`].
+    pub(crate) const EMPTY: Self = Self { start: 0, end: 0 };
+
     pub(crate) fn new(range: Range<usize>) -> Self {
         // Blocks are bounded by `CodecLimits`, far below 4 GiB; saturate anyway.
         let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);

@@ -213,6 +213,10 @@ pub struct TopicSettingsConfig {
     /// hand-over); off, the first subscriber cannot choose where the shared
     /// upstream resumes. Default false.
     pub resume_from_client: bool,
+    /// `event_filter`: a client may ask for only some event types with
+    /// `?event=a,b` (filtered at the gateway, replay included); off, the
+    /// parameter is ignored. Default false.
+    pub event_filter: bool,
 }
 
 /// `replay:`.
@@ -412,6 +416,7 @@ impl Default for TopicSettingsConfig {
             max_topics: None,
             upstream_answer_timeout: Duration::from_secs(5),
             resume_from_client: false,
+            event_filter: false,
         }
     }
 }

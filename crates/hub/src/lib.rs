@@ -55,7 +55,7 @@ pub use publisher::{TopicPublisher, UpstreamAnswer, UpstreamState};
 pub use replay::{ReplayBudget, ReplayRing, Resume};
 pub use settings::{HubLimits, TopicSettings};
 pub use sink::{
-    CloseReason, Delivery, DeliveryKind, DeliveryTally, Offer, OfferRound, Refusal, RoundEnd,
-    SubscriberSink,
+    BatchPart, CloseReason, Delivery, DeliveryKind, DeliveryTally, Offer, OfferRound, Refusal,
+    RoundEnd, SubscriberSink,
 };
 pub use topic::SHARD_MIN;

@@ -1,8 +1,11 @@
 //! What a topic hands to subscribers, and the sink trait that receives it.
 
+use std::ops::Range;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use sse_gateway_codec::{EventTypeRange, Frame};
 use sse_gateway_metrics::{FanoutDelays, RouteMetrics, StreamPath, TopicMetrics};
 use thiserror::Error;
 
@@ -18,6 +21,20 @@ pub struct Delivery {
     pub kind: DeliveryKind,
     /// When the frame was read from the upstream (for the fan-out delay).
     pub received: Instant,
+    /// The event type of a one-frame delivery (see [`Delivery::event_type`]).
+    event_type: EventTypeRange,
+    /// A batch's frames, in order (see [`Delivery::parts`]).
+    parts: Option<Arc<[BatchPart]>>,
+}
+
+/// One frame of a batch [`Delivery`]: where it is in the batch's bytes and
+/// what it dispatches, so a subscriber that wants only some of a batch's
+/// events can be given slices of the shared bytes instead of copies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchPart {
+    start: u32,
+    end: u32,
+    event_type: EventTypeRange,
 }
 
 /// The kinds of [`Delivery`].
@@ -43,13 +60,61 @@ pub enum DeliveryKind {
 // === impl Delivery ===
 
 impl Delivery {
-    /// A delivery of `bytes`.
+    /// A delivery of `bytes`, which dispatch no event a filter would look
+    /// at (gateway-made frames; see [`Delivery::of_frame`] for events).
     pub fn new(bytes: Bytes, kind: DeliveryKind, received: Instant) -> Self {
         Self {
             bytes,
             kind,
             received,
+            event_type: EventTypeRange::NONE,
+            parts: None,
         }
+    }
+
+    /// A delivery of one frame (its bytes shared), knowing its event type.
+    pub fn of_frame(frame: &Frame, kind: DeliveryKind, received: Instant) -> Self {
+        Self {
+            event_type: frame.event_type_range(),
+            ..Self::new(frame.bytes().clone(), kind, received)
+        }
+    }
+
+    /// A [`DeliveryKind::Batch`] of `frames`, copied once into one buffer
+    /// that every subscriber shares.
+    pub fn batch<'a>(frames: impl Iterator<Item = &'a Frame>, received: Instant) -> Self {
+        let frames: Vec<&Frame> = frames.collect();
+        let total = frames.iter().map(|f| f.len()).sum();
+        let mut bytes = bytes::BytesMut::with_capacity(total);
+        let mut parts = Vec::with_capacity(frames.len());
+        for frame in &frames {
+            let start = bytes.len();
+            bytes.extend_from_slice(frame.bytes());
+            let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+            parts.push(BatchPart {
+                start: clamp(start),
+                end: clamp(bytes.len()),
+                event_type: frame.event_type_range(),
+            });
+        }
+        let events = u32::try_from(parts.len()).unwrap_or(u32::MAX);
+        Self {
+            parts: Some(parts.into()),
+            ..Self::new(bytes.freeze(), DeliveryKind::Batch { events }, received)
+        }
+    }
+
+    /// The type of the event a one-frame delivery dispatches (`message` by
+    /// default); `None` for a batch, and for frames that dispatch nothing
+    /// (id updates, heartbeats, advice).
+    pub fn event_type(&self) -> Option<&[u8]> {
+        self.event_type.of(&self.bytes)
+    }
+
+    /// A batch's frames, in order, covering its bytes (`None` for any other
+    /// delivery).
+    pub fn parts(&self) -> Option<&[BatchPart]> {
+        self.parts.as_deref()
     }
 
     /// How many events the bytes hold: one for an event (live or replayed),
@@ -65,6 +130,23 @@ impl Delivery {
     /// Whether the bytes hold live events (whose fan-out delay is measured).
     pub fn is_live_event(&self) -> bool {
         matches!(self.kind, DeliveryKind::Event | DeliveryKind::Batch { .. })
+    }
+}
+
+// === impl BatchPart ===
+
+impl BatchPart {
+    /// Where the frame is in the batch's bytes.
+    pub fn range(&self) -> Range<usize> {
+        self.start as usize..self.end as usize
+    }
+
+    /// The frame's event type, read from `batch`, the batch's bytes (see
+    /// [`Delivery::event_type`]).
+    pub fn event_type<'a>(&self, batch: &'a [u8]) -> Option<&'a [u8]> {
+        batch
+            .get(self.range())
+            .and_then(|frame| self.event_type.of(frame))
     }
 }
 

@@ -315,7 +315,7 @@ impl Topic {
         match state.ring.resume(asked) {
             Resume::Found(frames) => {
                 for frame in &frames {
-                    let delivery = Delivery::new(frame.bytes().clone(), DeliveryKind::Replay, now);
+                    let delivery = Delivery::of_frame(frame, DeliveryKind::Replay, now);
                     sink.offer(&delivery, round);
                 }
                 self.metrics.replayed(frames.len() as u64);
@@ -329,7 +329,7 @@ impl Topic {
             {
                 let frames = state.ring.all();
                 for frame in &frames {
-                    let delivery = Delivery::new(frame.bytes().clone(), DeliveryKind::Replay, now);
+                    let delivery = Delivery::of_frame(frame, DeliveryKind::Replay, now);
                     sink.offer(&delivery, round);
                 }
                 self.metrics.replayed(frames.len() as u64);
@@ -391,7 +391,7 @@ impl Topic {
             }
             state.last_offer = Some(received);
         }
-        let delivery = Delivery::new(frame.bytes().clone(), DeliveryKind::Event, received);
+        let delivery = Delivery::of_frame(&frame, DeliveryKind::Event, received);
         state.ring.push(frame, received);
         self.offer_all(&mut lane, &mut state, &delivery);
         drop(state);

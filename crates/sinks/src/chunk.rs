@@ -6,9 +6,19 @@ use std::cell::RefCell;
 
 use bytes::{Bytes, BytesMut};
 
+/// How many payloads a thread keeps framed: one delivery's, and a few
+/// others offered in the same rounds (the selections of a batch that
+/// clients' event filters keep, beside the whole batch).
+const KEPT: usize = 4;
+
+/// A payload a thread framed (held: see [`chunk_of`]) and its chunk.
+type Framed = Option<(Bytes, Bytes)>;
+
 thread_local! {
-    /// The last payload this thread framed, and its chunk.
-    static LAST: RefCell<Option<(Bytes, Bytes)>> = const { RefCell::new(None) };
+    /// The last payloads this thread framed, and their chunks; the next
+    /// slot to reuse.
+    static LAST: RefCell<([Framed; KEPT], usize)> =
+        const { RefCell::new(([const { None }; KEPT], 0)) };
 }
 
 /// `payload` as one chunk, made once per delivery on each thread: a round
@@ -16,19 +26,22 @@ thread_local! {
 /// shard), and every sink gets the same chunk (a reference count, not a
 /// copy).
 ///
-/// The thread keeps its last payload (a reference, so the allocation cannot
-/// be reused by another payload while it is cached: equal address and
-/// length mean the same bytes) until it frames another.
+/// The thread keeps its last few payloads (references, so an allocation
+/// cannot be reused by another payload while it is cached: equal address
+/// and length mean the same bytes) until it frames others.
 pub(crate) fn chunk_of(payload: &Bytes) -> Bytes {
     LAST.with(|last| {
-        let mut last = last.borrow_mut();
-        if let Some((framed, wire)) = last.as_ref() {
-            if framed.as_ptr() == payload.as_ptr() && framed.len() == payload.len() {
+        let (slots, next) = &mut *last.borrow_mut();
+        let same =
+            |framed: &Bytes| framed.as_ptr() == payload.as_ptr() && framed.len() == payload.len();
+        for (framed, wire) in slots.iter().flatten() {
+            if same(framed) {
                 return wire.clone();
             }
         }
         let wire = chunk(payload);
-        *last = Some((payload.clone(), wire.clone()));
+        slots[*next] = Some((payload.clone(), wire.clone()));
+        *next = (*next + 1) % KEPT;
         wire
     })
 }

@@ -25,6 +25,9 @@
 //! * **The session path** (TLS, HTTP/2): a [`ClientQueue`] per subscriber,
 //!   drained by the subscriber's task into pingora ([`joined`] makes one
 //!   write of what is pending).
+//! * **Either path, per client:** a [`FilteredSink`] in front of the
+//!   subscriber's sink passes on only the event types it asked for
+//!   (`?event=a,b`), from the shared frames.
 //! * **Both:** the [`Drain`] (each stream's own jittered final `retry:`),
 //!   the [`OPENING_COMMENT`] and the [`WRITE_TIMEOUT`]. Both paths share the
 //!   hub, so replay hand-over, heartbeats, the slow-client policy, `retry:`
@@ -38,6 +41,7 @@ mod chunk;
 mod coalesce;
 mod drain;
 mod expiry;
+mod filter;
 mod lifecycle;
 mod queue;
 mod ring;
@@ -47,6 +51,7 @@ mod stream;
 
 pub use drain::Drain;
 pub use expiry::{Expiry, EXPIRED_DATA};
+pub use filter::{EventFilter, FilterError, FilteredSink, MAX_FILTER_TYPES, MAX_FILTER_TYPE_LEN};
 pub use queue::{joined, ClientQueue};
 
 use std::time::Duration;

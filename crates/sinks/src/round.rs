@@ -2,9 +2,13 @@
 //! together through the thread's [`SendRing`].
 //!
 //! In a round the topic offers one delivery to each subscriber (of a shard,
-//! on a sharded topic) on one thread. A direct sink that would send at once
-//! instead marks itself in flight and gathers its send here; the sends go
-//! out when [`RING_SENDS`] are gathered and when the round ends (the hub
+//! on a sharded topic) on one thread; a client's event filter may hand its
+//! sink another (a selection of a batch, a heartbeat in place of a skipped
+//! event), so sends are gathered per delivery, a few deliveries at a time.
+//! A direct sink that would send at once instead marks itself in flight
+//! and gathers its send here; a delivery's sends go out when [`RING_SENDS`]
+//! are gathered, when more than [`GROUPS`] deliveries would be, and when
+//! the round ends (the hub
 //! runs [`finish_round`] through
 //! [`OfferRound::at_end`](sse_gateway_hub::OfferRound::at_end)
 //! before it lets go of the topic's offer lane). No frame waits for a timer: a
@@ -29,16 +33,30 @@ thread_local! {
     static ROUND: RefCell<RoundSends> = const { RefCell::new(RoundSends::new()) };
 }
 
+/// Most deliveries whose sends a thread gathers at once: the round's, and
+/// a few that event filters made from it.
+const GROUPS: usize = 4;
+
 /// This thread's gathered sends and its ring.
 #[derive(Debug)]
 struct RoundSends {
     ring: Ring,
-    /// The delivery every gathered send writes (a round offers one), and
-    /// its chunk.
-    delivery: Option<(Delivery, Bytes)>,
-    sinks: Vec<Arc<DirectSink>>,
+    /// The sends gathered, per delivery.
+    groups: Vec<Group>,
+    /// Emptied sink lists, kept for the next groups (no allocation per
+    /// round).
+    spare: Vec<Vec<Arc<DirectSink>>>,
     /// Reused for each batch's outcomes.
     outcomes: Vec<SendOutcome>,
+}
+
+/// Gathered sends of one delivery.
+#[derive(Debug)]
+struct Group {
+    /// The delivery every send of the group writes, and its chunk.
+    delivery: Delivery,
+    wire: Bytes,
+    sinks: Vec<Arc<DirectSink>>,
 }
 
 #[derive(Debug)]
@@ -76,21 +94,29 @@ pub(crate) fn gather(
     ROUND.with(|round| {
         let mut round = round.borrow_mut();
         // The same delivery: the same chunk (`chunk_of`).
-        let same = round
-            .delivery
-            .as_ref()
-            .is_some_and(|(_, held)| held.as_ptr() == wire.as_ptr());
-        if !same {
-            // A round offers one delivery and makes its sends before it
-            // ends, so nothing is gathered when a new one starts. (Were
-            // something left, it is made now rather than lost.)
-            debug_assert!(round.delivery.is_none(), "sends left from an earlier round");
-            round.make(offers.tally());
-            round.delivery = Some((delivery.clone(), wire));
-        }
-        round.sinks.push(sink);
-        if round.sinks.len() >= RING_SENDS {
-            round.make(offers.tally());
+        let found = round
+            .groups
+            .iter()
+            .position(|group| group.wire.as_ptr() == wire.as_ptr());
+        let index = match found {
+            Some(index) => index,
+            None => {
+                if round.groups.len() == GROUPS {
+                    // The oldest delivery's sends go now.
+                    round.make(0, offers.tally());
+                }
+                let sinks = round.spare.pop().unwrap_or_default();
+                round.groups.push(Group {
+                    delivery: delivery.clone(),
+                    wire,
+                    sinks,
+                });
+                round.groups.len() - 1
+            }
+        };
+        round.groups[index].sinks.push(sink);
+        if round.groups[index].sinks.len() >= RING_SENDS {
+            round.make(index, offers.tally());
         }
     });
     offers.at_end(finish_round);
@@ -98,7 +124,12 @@ pub(crate) fn gather(
 
 /// The end of an offer round: makes the sends gathered on this thread.
 fn finish_round(tally: &mut DeliveryTally<'_>) {
-    ROUND.with(|round| round.borrow_mut().make(tally));
+    ROUND.with(|round| {
+        let mut round = round.borrow_mut();
+        while !round.groups.is_empty() {
+            round.make(0, tally);
+        }
+    });
 }
 
 /// The sinks of a batch whose sends are not settled yet. Should settling
@@ -121,8 +152,8 @@ impl RoundSends {
     const fn new() -> Self {
         Self {
             ring: Ring::Untried,
-            delivery: None,
-            sinks: Vec::new(),
+            groups: Vec::new(),
+            spare: Vec::new(),
             outcomes: Vec::new(),
         }
     }
@@ -139,12 +170,17 @@ impl RoundSends {
         matches!(self.ring, Ring::Ready(_))
     }
 
-    /// Makes the gathered sends and tells each sink what became of its own.
-    fn make(&mut self, tally: &mut DeliveryTally<'_>) {
-        let Some((delivery, wire)) = self.delivery.take() else {
+    /// Makes the sends gathered for the `index`th delivery and tells each
+    /// sink what became of its own.
+    fn make(&mut self, index: usize, tally: &mut DeliveryTally<'_>) {
+        if index >= self.groups.len() {
             return;
-        };
-        let sinks = std::mem::take(&mut self.sinks);
+        }
+        let Group {
+            delivery,
+            wire,
+            sinks,
+        } = self.groups.remove(index);
         let mut unsettled = Unsettled {
             sinks: &sinks,
             next: 0,
@@ -180,9 +216,11 @@ impl RoundSends {
         }
         drop(unsettled);
         self.outcomes = outcomes;
-        // Keep the buffer for the next round (the sinks are let go of).
+        // Keep the buffer for the next rounds (the sinks are let go of).
         let mut sinks = sinks;
         sinks.clear();
-        self.sinks = sinks;
+        if self.spare.len() < GROUPS {
+            self.spare.push(sinks);
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! | --- | --- |
 //! | CORS preflight, disallowed origin, missing or bad credentials | answered by [`access::admit`] before anything else |
 //! | OPTIONS | 204 with `Allow` |
+//! | a bad `?event=` filter (route with `event_filter`) | 400 |
 //! | hub not started yet | 503 + `Retry-After` |
 //! | subscribed to a new topic | the response waits (at most the route's `upstream_answer_timeout`) for the upstream's first answer |
 //! | subscribed, and the upstream streams, is retrying (5xx, reset, timeout) or is slow to answer | 200 `text/event-stream` ([`client_stream`]) |
@@ -27,11 +28,13 @@ use sse_gateway_hub::{
 };
 use sse_gateway_metrics::{RejectReason, StreamPath};
 use sse_gateway_routes::{Matched, FAN_OUT_ALLOW};
-use sse_gateway_sinks::{ClientQueue, DirectSink};
+use sse_gateway_sinks::{ClientQueue, DirectSink, FilteredSink};
 
 use crate::services::access::{self, Admission};
 use crate::services::address_limits::AddressKey;
-use crate::services::{client_addr, client_stream, direct_stream, proxy, responses, takeover};
+use crate::services::{
+    client_addr, client_stream, direct_stream, event_filter, proxy, responses, takeover,
+};
 use crate::settings;
 use crate::state::{AppState, RoutePlan};
 
@@ -62,6 +65,19 @@ pub(crate) async fn handle(
     if matched.method == http::Method::HEAD {
         return client_stream::head(session, &admitted).await;
     }
+    // On a route without `event_filter` the parameter is ignored.
+    let query = session
+        .req_header()
+        .uri
+        .query()
+        .filter(|_| plan.event_filter);
+    let filter = match event_filter::requested(query) {
+        Ok(filter) => filter,
+        Err(e) => {
+            let body = event_filter::refusal_body(&e);
+            return responses::text_with_cors(session, 400, &[], &admitted.cors, body).await;
+        }
+    };
     let (Some(hub), Some(topic_settings)) = (state.hub(), plan.topic_settings.as_ref()) else {
         let retry = [("retry-after", "1")];
         return responses::text_with_cors(session, 503, &retry, &admitted.cors, "starting\n").await;
@@ -107,7 +123,14 @@ pub(crate) async fn handle(
         last_event_id: last_event_id.as_deref(),
         may_open: Some(&may_open),
     };
-    let subscribed = hub.subscribe(request, writer.sink(), move |publisher| {
+    let sink = match filter {
+        Some(filter) => {
+            let keepalive = Some(topic_settings.heartbeat).filter(|h| !h.is_zero());
+            Arc::new(FilteredSink::new(writer.sink(), filter, keepalive))
+        }
+        None => writer.sink(),
+    };
+    let subscribed = hub.subscribe(request, sink, move |publisher| {
         sse_gateway_upstream::feed(upstream, publisher)
     });
     let subscribed = match subscribed {

@@ -9,6 +9,7 @@ pub(crate) mod client_addr;
 pub(crate) mod client_stream;
 pub(crate) mod connections;
 pub(crate) mod direct_stream;
+pub(crate) mod event_filter;
 pub(crate) mod fanout;
 pub(crate) mod hub_service;
 pub(crate) mod occasional;

@@ -32,6 +32,7 @@ fn defaults_of_the_new_keys() {
     assert_eq!(s.max_topics, None);
     assert_eq!(s.upstream_answer_timeout, secs(5));
     assert!(!s.resume_from_client);
+    assert!(!s.event_filter);
     assert!(!c.routes[0].lenient_captures);
 }
 
@@ -44,7 +45,8 @@ fn every_new_key_is_read() {
          replay_memory: 64MiB\n\
          defaults:\n  replay: {{max_bytes: 1MiB}}\n  max_topics: 20\n  \
          upstream_answer_timeout: 0s\n  resume_from_client: true\n\
-         {ROUTE}    lenient_captures: true\n    max_topics: 7\n    replay: {{events: 3}}\n"
+         {ROUTE}    lenient_captures: true\n    max_topics: 7\n    replay: {{events: 3}}\n    \
+         event_filter: true\n"
     );
     let c = load(&text).unwrap();
     assert_eq!(c.runtime_dir.as_deref(), Some("/run/sse-gw-test".as_ref()));
@@ -71,6 +73,7 @@ fn every_new_key_is_read() {
     assert_eq!(s.replay.events, 3);
     assert_eq!(s.upstream_answer_timeout, Duration::ZERO, "0s: do not wait");
     assert!(s.resume_from_client);
+    assert!(s.event_filter);
 }
 
 #[test]

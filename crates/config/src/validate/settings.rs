@@ -149,6 +149,7 @@ pub(crate) fn apply(
         &mut s.resume_from_client,
         flag,
     );
+    set(diag, map, m, "event_filter", &mut s.event_filter, flag);
     // Cross-field rules, reported at a value this layer set (and that was valid).
     let backoff = s.upstream_backoff;
     if let Some(at) = backoff_at

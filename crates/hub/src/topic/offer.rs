@@ -18,19 +18,12 @@ pub(super) fn delivery_of<'a>(
     frames: impl ExactSizeIterator<Item = &'a Frame> + Clone,
     received: Instant,
 ) -> Delivery {
-    let count = frames.len();
-    if count == 1 {
+    if frames.len() == 1 {
         if let Some(frame) = frames.clone().next() {
-            return Delivery::new(frame.bytes().clone(), DeliveryKind::Event, received);
+            return Delivery::of_frame(frame, DeliveryKind::Event, received);
         }
     }
-    let total = frames.clone().map(|f| f.bytes().len()).sum();
-    let mut bytes = bytes::BytesMut::with_capacity(total);
-    for frame in frames {
-        bytes.extend_from_slice(frame.bytes());
-    }
-    let events = u32::try_from(count).unwrap_or(u32::MAX);
-    Delivery::new(bytes.freeze(), DeliveryKind::Batch { events }, received)
+    Delivery::batch(frames, received)
 }
 
 /// A subscriber in a round's snapshot: slab key, subscriber id, sink.
