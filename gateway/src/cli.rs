@@ -1,4 +1,4 @@
-//! The command line: `run`, `check` and `demo`.
+//! The command line: `run`, `check`, `demo` and `doctor`.
 //!
 //! Usage errors exit with [`EX_USAGE`] (64); `--help` and `--version` exit 0.
 
@@ -34,6 +34,9 @@ pub(crate) enum Command {
     /// Start a built-in demo upstream, the gateway in front of it and a demo
     /// page at `/`.
     Demo(DemoArgs),
+    /// Probe an upstream SSE URL as the gateway would and report what would
+    /// break behind it (exit status 1 on a problem).
+    Doctor(DoctorArgs),
 }
 
 /// Options of `run`.
@@ -70,6 +73,30 @@ pub(crate) struct DemoArgs {
     pub(crate) admin: SocketAddr,
 }
 
+/// Options of `doctor`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DoctorArgs {
+    /// The upstream's event-stream URL (http or https).
+    #[arg(value_name = "URL")]
+    pub(crate) url: String,
+    /// A request header to send, as `Name: value` (repeatable), as a route's
+    /// `upstream.headers` would.
+    #[arg(long = "header", short = 'H', value_name = "HEADER")]
+    pub(crate) headers: Vec<String>,
+    /// How long to listen on each connection at most (duration).
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub(crate) listen: String,
+    /// Close the first connection after this many events.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub(crate) events: usize,
+    /// PEM CA certificates to verify an https upstream against.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca_file: Option<PathBuf>,
+    /// Do not verify an https upstream's certificate.
+    #[arg(long)]
+    pub(crate) insecure_skip_verify: bool,
+}
+
 // === impl Cli ===
 
 impl Cli {
@@ -104,6 +131,30 @@ mod tests {
         };
         assert_eq!(run.config, PathBuf::from("x.yaml"));
         assert!(run.upgrade);
+    }
+
+    #[test]
+    fn doctor_url_and_options() {
+        let cli = Cli::parse_from_args([
+            "sse-gateway",
+            "doctor",
+            "http://127.0.0.1:9000/s",
+            "-H",
+            "Authorization: Bearer x",
+            "--listen",
+            "3s",
+        ])
+        .unwrap();
+        let Command::Doctor(doctor) = cli.command else {
+            panic!("not doctor")
+        };
+        assert_eq!(doctor.url, "http://127.0.0.1:9000/s");
+        assert_eq!(doctor.headers, ["Authorization: Bearer x"]);
+        assert_eq!((doctor.listen.as_str(), doctor.events), ("3s", 5));
+        assert!(
+            Cli::parse_from_args(["sse-gateway", "doctor"]).is_err(),
+            "URL required"
+        );
     }
 
     #[test]

@@ -2,14 +2,15 @@
 //!
 //! The binary is wiring: parse the command line, load the configuration,
 //! build the pingora server ([`app`]) and run it. Exit statuses: 0 ok, 1 a
-//! failed `check` or a start-up failure, 64 (`EX_USAGE`) a bad command line
-//! or an invalid configuration.
+//! failed `check`, a problem `doctor` found, or a start-up failure, 64
+//! (`EX_USAGE`) a bad command line or an invalid configuration.
 
 mod allocator;
 mod app;
 mod check;
 mod cli;
 mod demo;
+mod doctor;
 mod logging;
 mod runtime_dir;
 mod services;
@@ -40,6 +41,7 @@ fn main() -> ExitCode {
         Command::Check(args) => ExitCode::from(check::run(&args.config)),
         Command::Run(args) => run(&args),
         Command::Demo(args) => demo(&args),
+        Command::Doctor(args) => ExitCode::from(doctor::run(&args)),
     }
 }
 

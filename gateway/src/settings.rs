@@ -60,9 +60,30 @@ pub(crate) fn upstream_settings(
     upstream: &UpstreamConfig,
     url: url::Url,
 ) -> Arc<UpstreamSettings> {
-    Arc::new(UpstreamSettings {
+    let tls = UpstreamTls {
+        ca_file: upstream.ca_file.clone(),
+        insecure_skip_verify: upstream.insecure_skip_verify,
+    };
+    Arc::new(connection_settings(
+        settings,
+        upstream.headers.clone(),
+        tls,
         url,
-        headers: upstream.headers.clone(),
+    ))
+}
+
+/// The settings of one upstream connection to `url`: `settings`' timeouts,
+/// backoff and event size, these headers and TLS options (also what
+/// `doctor` probes with).
+pub(crate) fn connection_settings(
+    settings: &TopicSettingsConfig,
+    headers: Vec<(String, String)>,
+    tls: UpstreamTls,
+    url: url::Url,
+) -> UpstreamSettings {
+    UpstreamSettings {
+        url,
+        headers,
         backoff_initial: settings.upstream_backoff.initial,
         backoff_max: settings.upstream_backoff.max,
         idle_timeout: settings.upstream_idle_timeout,
@@ -70,11 +91,8 @@ pub(crate) fn upstream_settings(
         limits: CodecLimits::with_max_event_size(
             usize::try_from(settings.max_event_size).unwrap_or(usize::MAX),
         ),
-        tls: UpstreamTls {
-            ca_file: upstream.ca_file.clone(),
-            insecure_skip_verify: upstream.insecure_skip_verify,
-        },
-    })
+        tls,
+    }
 }
 
 /// The `retry` advised to clients when refused or drained: the default

@@ -84,6 +84,8 @@ pub enum Body {
 pub struct Response {
     status: u16,
     content_type: String,
+    /// Extra header lines of a streamed answer (`Name: value`).
+    headers: Vec<String>,
     body: Body,
 }
 
@@ -94,6 +96,7 @@ impl Response {
         Self {
             status: 200,
             content_type: "text/event-stream".into(),
+            headers: Vec::new(),
             body: Body::Chunks(Vec::new(), After::KeepOpen),
         }
     }
@@ -103,6 +106,7 @@ impl Response {
         Self {
             status,
             content_type: "text/plain".into(),
+            headers: Vec::new(),
             body: Body::Empty,
         }
     }
@@ -113,6 +117,7 @@ impl Response {
         Self {
             status: 200,
             content_type: "text/event-stream".into(),
+            headers: Vec::new(),
             body: Body::Live(Live {
                 rate: rate.max(1),
                 padding: 0,
@@ -158,6 +163,13 @@ impl Response {
         if let Body::Chunks(_, after) = &mut self.body {
             *after = After::Close;
         }
+        self
+    }
+
+    /// Adds a header to a streamed answer (for example a CORS header or a
+    /// `Content-Encoding` the body does not have).
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push(format!("{name}: {value}"));
         self
     }
 
@@ -485,8 +497,13 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>, connection: usize) {
         let _ = writer.shutdown().await;
         return;
     }
+    let extra: String = response
+        .headers
+        .iter()
+        .map(|h| format!("{h}\r\n"))
+        .collect();
     let head = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nCache-Control: no-cache\r\n{extra}Transfer-Encoding: chunked\r\n\r\n",
         response.status,
         reason(response.status),
         response.content_type

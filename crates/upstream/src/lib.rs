@@ -30,6 +30,9 @@
 //!   feed at once, whatever it is doing, and the connection is dropped
 //!   (never returned to a pool: an SSE body never completes).
 //!
+//! * [`probe`]: `sse-gateway doctor URL`: the same connection, opened to
+//!   report what would break behind the gateway instead of to feed a topic.
+//!
 //! It knows nothing of routes, configuration files, clients or the
 //! downstream server: the gateway fills [`UpstreamSettings`] from the
 //! configuration. Hostnames are resolved with tokio (pingora's `HttpPeer::new`
@@ -45,11 +48,13 @@ use sse_gateway_hub::{FeedFuture, TopicPublisher};
 mod backoff;
 mod error;
 mod feed;
+mod probe;
 mod request;
 mod session;
 
 pub use backoff::{Backoff, BackoffError};
 pub use error::UpstreamError;
+pub use probe::{probe, Finding, ProbeReport, ProbeSettings, Verdict};
 
 /// Everything one topic's upstream connection needs, filled by the gateway
 /// from config.
