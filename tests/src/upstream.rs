@@ -66,6 +66,9 @@ pub struct Live {
     pub padding: usize,
     /// The last id sent; after it the stream stays open and idle.
     pub until_id: Option<u64>,
+    /// Ids follow the server's clock, shared by every connection (see
+    /// [`Response::clocked`]).
+    pub clocked: bool,
 }
 
 /// The body of a [`Response`].
@@ -122,8 +125,21 @@ impl Response {
                 rate: rate.max(1),
                 padding: 0,
                 until_id: None,
+                clocked: false,
             }),
         }
+    }
+
+    /// Like a real origin, one sequence for every connection: id N is due `N / rate`
+    /// seconds after the server started, on every connection at once. A request with
+    /// `Last-Event-ID: L` gets L+1 and on (caught up at once); one without gets the
+    /// events due from then on.
+    pub fn clocked(rate: u32) -> Self {
+        let mut response = Self::live(rate);
+        if let Body::Live(live) = &mut response.body {
+            live.clocked = true;
+        }
+        response
     }
 
     /// Appends a scripted chunk written at once (turns the body into a scripted one).
@@ -271,6 +287,7 @@ impl UpstreamServer {
             requests: Mutex::new(Vec::new()),
             sent: Mutex::new(Vec::new()),
             accepted: AtomicUsize::new(0),
+            started: Instant::now(),
             open: AtomicUsize::new(0),
             tasks: Mutex::new(Vec::new()),
             released: tokio::sync::watch::channel(0).0,
@@ -295,6 +312,8 @@ struct Shared {
     /// SSE body bytes written, per connection (without the chunked framing).
     sent: Mutex<Vec<Vec<u8>>>,
     accepted: AtomicUsize,
+    /// When the server started (the clock of [`Response::clocked`]).
+    started: Instant,
     open: AtomicUsize,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// How many times [`Upstream::release`] was called.
@@ -542,6 +561,9 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>, connection: usize) {
                 std::future::pending::<()>().await;
                 Ok(())
             }
+            Body::Live(live) if live.clocked => {
+                run_clocked(&mut out, &live, shared.started, last_id).await
+            }
             Body::Live(live) => run_live(&mut out, live, last_id.map_or(1, |id| id + 1)).await,
         }
     };
@@ -605,6 +627,29 @@ async fn run_live(out: &mut ChunkWriter<'_>, live: Live, first: u64) -> std::io:
             }
             next += 1;
             sent += 1;
+        }
+        out.write(&batch).await?;
+    }
+}
+
+async fn run_clocked(
+    out: &mut ChunkWriter<'_>,
+    live: &Live,
+    started: Instant,
+    last_id: Option<u64>,
+) -> std::io::Result<()> {
+    let tick = Duration::from_secs_f64((1.0 / f64::from(live.rate)).clamp(0.001, 0.05));
+    let mut interval = tokio::time::interval(tick);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let due = || (started.elapsed().as_secs_f64() * f64::from(live.rate)) as u64;
+    let mut next = last_id.map_or_else(|| due() + 1, |id| id + 1);
+    loop {
+        interval.tick().await;
+        let mut batch = Vec::new();
+        let now_due = due();
+        while next <= now_due && live.until_id.is_none_or(|last| next <= last) {
+            batch.extend_from_slice(format!("id: {next}\ndata: {next}\n\n").as_bytes());
+            next += 1;
         }
         out.write(&batch).await?;
     }
