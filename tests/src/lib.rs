@@ -32,6 +32,7 @@ pub mod paths;
 pub mod ports;
 pub mod sse;
 pub mod upstream;
+pub mod yaml;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
