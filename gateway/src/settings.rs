@@ -7,8 +7,12 @@ use std::time::Duration;
 
 use pingora::server::configuration::ServerConf;
 use sse_gateway_codec::CodecLimits;
-use sse_gateway_config::{GatewayConfig, Limits, TlsConfig, TopicSettingsConfig, UpstreamConfig};
+use sse_gateway_config::{
+    CoalesceKey, GatewayConfig, Limits, SlowClientPolicy, TlsConfig, TopicSettingsConfig,
+    UpstreamConfig,
+};
 use sse_gateway_hub::{HubLimits, TopicSettings};
+use sse_gateway_sinks::{Conflation, ConflationKey};
 use sse_gateway_upstream::{UpstreamSettings, UpstreamTls};
 
 /// `client_retry` when a route has none: the `retry:` advised on refusals
@@ -92,6 +96,18 @@ pub(crate) fn connection_settings(
             usize::try_from(settings.max_event_size).unwrap_or(usize::MAX),
         ),
         tls,
+    }
+}
+
+/// The route's `slow_client: coalesce` policy, for either path's sinks
+/// (`None`: slow clients are cut).
+pub(crate) fn conflation(settings: &TopicSettingsConfig) -> Option<Conflation> {
+    match settings.slow_client {
+        SlowClientPolicy::Disconnect => None,
+        SlowClientPolicy::Coalesce => Some(Conflation::new(match &settings.coalesce_by {
+            CoalesceKey::EventType => ConflationKey::EventType,
+            CoalesceKey::DataField(field) => ConflationKey::DataField(field.as_str().into()),
+        })),
     }
 }
 

@@ -12,7 +12,7 @@ use sse_gateway_config::{FanOutRoute, GatewayConfig, IpCidr};
 use sse_gateway_hub::{HubLimits, TopicHub, TopicSettings};
 use sse_gateway_metrics::{names, GatewayMetrics, RouteMetrics};
 use sse_gateway_routes::RouteTable;
-use sse_gateway_sinks::{DirectSettings, Drain};
+use sse_gateway_sinks::{Conflation, DirectSettings, Drain};
 
 use crate::services::access::RouteAccess;
 use crate::services::address_limits::{AddressKey, AddressStreams, NewTopicRate};
@@ -70,6 +70,8 @@ pub(crate) struct RoutePlan {
     pub(crate) access: RouteAccess,
     /// Whether clients may filter event types (`event_filter`).
     pub(crate) event_filter: bool,
+    /// `slow_client: coalesce` (`None`: slow clients are cut).
+    pub(crate) conflation: Option<Conflation>,
 }
 
 // === impl AppState ===
@@ -95,6 +97,7 @@ impl AppState {
                     .map_or(Duration::ZERO, |f| settings::answer_timeout(&f.settings)),
                 access: RouteAccess::new(route)?,
                 event_filter: fan_out.is_some_and(|f| f.settings.event_filter),
+                conflation: fan_out.and_then(|f| settings::conflation(&f.settings)),
             })
         })?;
         let connections = Arc::new(ConnectionGate::new(

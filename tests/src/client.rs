@@ -93,6 +93,20 @@ impl SseClient {
         Self::request(addr, "GET", path, &[("Accept", "text/event-stream")]).await
     }
 
+    /// `GET path` with `Accept: text/event-stream` on a socket whose receive buffer is
+    /// `recv_buffer` bytes: a client that stops reading holds little in the kernel.
+    pub async fn get_with_recv_buffer(
+        addr: SocketAddr,
+        path: &str,
+        recv_buffer: u32,
+    ) -> anyhow::Result<Self> {
+        let socket = TcpSocket::new_v4()?;
+        socket.set_recv_buffer_size(recv_buffer)?;
+        let stream = socket.connect(addr).await?;
+        let headers = [("Accept", "text/event-stream")];
+        Self::request_on(stream, addr, "GET", path, &headers).await
+    }
+
     /// `GET path` with `Accept: text/event-stream` and a `Last-Event-ID` header.
     pub async fn resume(addr: SocketAddr, path: &str, last_event_id: &str) -> anyhow::Result<Self> {
         Self::request(

@@ -150,6 +150,16 @@ pub trait Settings: Sized {
         self.set("max_topics", max.to_string())
     }
 
+    /// `slow_client`: `disconnect` or `coalesce`.
+    fn slow_client(self, policy: &str) -> Self {
+        self.set("slow_client", policy)
+    }
+
+    /// `coalesce_by`: `event` or `data.FIELD`.
+    fn coalesce_by(self, key: &str) -> Self {
+        self.set("coalesce_by", key)
+    }
+
     /// `event_filter`: clients may ask for some event types with `?event=a,b`.
     fn event_filter(self, on: bool) -> Self {
         self.set("event_filter", on.to_string())

@@ -69,6 +69,8 @@ pub struct Live {
     /// Ids follow the server's clock, shared by every connection (see
     /// [`Response::clocked`]).
     pub clocked: bool,
+    /// Event types `k0`..`k{types-1}` in turn (by id); 0: untyped (`message`).
+    pub types: u64,
 }
 
 /// The body of a [`Response`].
@@ -126,6 +128,7 @@ impl Response {
                 padding: 0,
                 until_id: None,
                 clocked: false,
+                types: 0,
             }),
         }
     }
@@ -199,6 +202,14 @@ impl Response {
     pub fn padding(mut self, bytes: usize) -> Self {
         if let Body::Live(live) = &mut self.body {
             live.padding = bytes;
+        }
+        self
+    }
+
+    /// Live mode: events of `types` types, `k{id % types}` (`event: k2`).
+    pub fn types(mut self, types: u64) -> Self {
+        if let Body::Live(live) = &mut self.body {
+            live.types = types;
         }
         self
     }
@@ -618,6 +629,9 @@ async fn run_live(out: &mut ChunkWriter<'_>, live: Live, first: u64) -> std::io:
         let due = (start.elapsed().as_secs_f64() * f64::from(live.rate)) as u64 + 1;
         let mut batch = Vec::new();
         while sent < due && live.until_id.is_none_or(|last| next <= last) {
+            if live.types > 0 {
+                batch.extend_from_slice(format!("event: k{}\n", next % live.types).as_bytes());
+            }
             if padding.is_empty() {
                 batch.extend_from_slice(format!("id: {next}\ndata: {next}\n\n").as_bytes());
             } else {

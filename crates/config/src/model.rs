@@ -10,8 +10,10 @@ use std::time::Duration;
 use regex::Regex;
 
 mod auth;
+mod slow_client;
 
 pub use self::auth::{AuthConfig, JwtAlgorithm, JwtConfig, JwtKey, Secret, DEFAULT_EXPIRED_EVENT};
+pub use self::slow_client::{CoalesceKey, SlowClientPolicy};
 
 use crate::error::ConfigWarning;
 use crate::values::cidr::IpCidr;
@@ -213,6 +215,12 @@ pub struct TopicSettingsConfig {
     /// hand-over); off, the first subscriber cannot choose where the shared
     /// upstream resumes. Default false.
     pub resume_from_client: bool,
+    /// `slow_client`: cut a client that falls behind (default), or coalesce
+    /// its pending events to the newest per `coalesce_by` key.
+    pub slow_client: SlowClientPolicy,
+    /// `coalesce_by`: the key of `slow_client: coalesce` (default: the event
+    /// type).
+    pub coalesce_by: CoalesceKey,
     /// `event_filter`: a client may ask for only some event types with
     /// `?event=a,b` (filtered at the gateway, replay included); off, the
     /// parameter is ignored. Default false.
@@ -417,6 +425,8 @@ impl Default for TopicSettingsConfig {
             upstream_answer_timeout: Duration::from_secs(5),
             resume_from_client: false,
             event_filter: false,
+            slow_client: SlowClientPolicy::Disconnect,
+            coalesce_by: CoalesceKey::EventType,
         }
     }
 }

@@ -117,6 +117,26 @@ impl Delivery {
         self.parts.as_deref()
     }
 
+    /// A batch as one [`DeliveryKind::Event`] delivery per frame (slices of
+    /// the same bytes, each knowing its event type); any other delivery as
+    /// itself.
+    pub fn split(&self) -> Vec<Delivery> {
+        let Some(parts) = self.parts() else {
+            return vec![self.clone()];
+        };
+        parts
+            .iter()
+            .filter(|part| part.range().end <= self.bytes.len())
+            .map(|part| Self {
+                bytes: self.bytes.slice(part.range()),
+                kind: DeliveryKind::Event,
+                received: self.received,
+                event_type: part.event_type,
+                parts: None,
+            })
+            .collect()
+    }
+
     /// How many events the bytes hold: one for an event (live or replayed),
     /// the count for a batch, none for heartbeats and advice.
     pub fn events(&self) -> u64 {

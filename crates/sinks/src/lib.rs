@@ -39,6 +39,7 @@
 
 mod chunk;
 mod coalesce;
+mod conflate;
 mod drain;
 mod expiry;
 mod filter;
@@ -49,6 +50,7 @@ mod round;
 mod sink;
 mod stream;
 
+pub use conflate::{Conflation, ConflationKey, SKIPPED_EVENT};
 pub use drain::Drain;
 pub use expiry::{Expiry, EXPIRED_DATA};
 pub use filter::{EventFilter, FilterError, FilteredSink, MAX_FILTER_TYPES, MAX_FILTER_TYPE_LEN};

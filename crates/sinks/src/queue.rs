@@ -1,12 +1,15 @@
 //! [`ClientQueue`]: the sink drained by a client's own task (the session path).
 
 use std::collections::VecDeque;
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use sse_gateway_hub::{CloseReason, Delivery, DeliveryKind, Offer, OfferRound, SubscriberSink};
+
+use crate::conflate::{skipped_note, Conflation};
 
 /// A subscriber's pending deliveries, bounded in bytes.
 ///
@@ -16,18 +19,24 @@ use sse_gateway_hub::{CloseReason, Delivery, DeliveryKind, Offer, OfferRound, Su
 /// [`CloseReason::SlowClient`]. A queue with no live bytes pending takes any
 /// one delivery, however large (the frames of one upstream read, or a write
 /// window's batch, may add up to more than `limit`): only a client that is
-/// still behind on the previous delivery is slow.
+/// still behind on the previous delivery is slow. With a [`Conflation`]
+/// (`slow_client: coalesce`), what is pending is first reduced to the newest
+/// event per key; the client is cut only if that still does not fit.
 #[derive(Debug)]
 pub struct ClientQueue {
     state: Mutex<QueueState>,
     ready: Notify,
     limit: usize,
+    conflation: Option<Conflation>,
 }
 
 #[derive(Debug, Default)]
 struct QueueState {
     items: VecDeque<Delivery>,
     bytes: usize,
+    /// Events dropped by conflation since the client last took its batch
+    /// (the note at the front of `items` says so when non-zero).
+    skipped: u64,
     closed: Option<CloseReason>,
 }
 
@@ -36,10 +45,17 @@ struct QueueState {
 impl ClientQueue {
     /// A queue that holds at most `limit` bytes of live deliveries.
     pub fn new(limit: usize) -> Self {
+        Self::with_conflation(limit, None)
+    }
+
+    /// A queue of at most `limit` live bytes that coalesces instead of
+    /// closing when `conflation` is set.
+    pub fn with_conflation(limit: usize, conflation: Option<Conflation>) -> Self {
         Self {
             state: Mutex::new(QueueState::default()),
             ready: Notify::new(),
             limit,
+            conflation,
         }
     }
 
@@ -52,6 +68,7 @@ impl ClientQueue {
                 if !state.items.is_empty() {
                     out.extend(state.items.drain(..));
                     state.bytes = 0;
+                    state.skipped = 0;
                     return Ok(());
                 }
                 if let Some(reason) = state.closed {
@@ -77,6 +94,14 @@ impl SubscriberSink for ClientQueue {
         if delivery.kind != DeliveryKind::Replay {
             let bytes = state.bytes + delivery.bytes.len();
             if bytes > self.limit && state.bytes > 0 {
+                if let Some(conflation) = &self.conflation {
+                    state.items.push_back(delivery.clone());
+                    if coalesce(&mut state, conflation) <= self.limit {
+                        drop(state);
+                        self.ready.notify_one();
+                        return Offer::Accepted;
+                    }
+                }
                 state.items.clear();
                 state.bytes = 0;
                 state.closed = Some(CloseReason::SlowClient);
@@ -104,6 +129,35 @@ impl SubscriberSink for ClientQueue {
         drop(state);
         self.ready.notify_one();
     }
+}
+
+/// Coalesces everything pending (nothing of it has gone out: the client's
+/// task takes whole batches), with the note of the skipped events in front;
+/// returns the live bytes left.
+fn coalesce(state: &mut QueueState, conflation: &Conflation) -> usize {
+    if state.skipped > 0 {
+        // The previous note: replaced by one with the new total.
+        state.items.pop_front();
+    }
+    state.skipped += conflation.apply(&mut state.items, 0, |d| d, |d| d);
+    if state.skipped > 0 {
+        let note = Delivery::new(
+            skipped_note(state.skipped),
+            DeliveryKind::Advice,
+            state
+                .items
+                .front()
+                .map_or_else(Instant::now, |d| d.received),
+        );
+        state.items.push_front(note);
+    }
+    state.bytes = state
+        .items
+        .iter()
+        .filter(|d| d.kind != DeliveryKind::Replay)
+        .map(|d| d.bytes.len())
+        .sum();
+    state.bytes
 }
 
 /// A batch from [`ClientQueue::next_batch`] as one `Bytes` to write (the

@@ -26,8 +26,9 @@ use sse_gateway_hub::{
 };
 use tokio::net::TcpStream;
 
-use crate::chunk::chunk_of;
+use crate::chunk::{self, chunk_of};
 use crate::coalesce::Coalescing;
+use crate::conflate::{skipped_note, Conflation};
 use crate::drain::Drain;
 use crate::lifecycle::{Lifecycle, Phase};
 use crate::ring::SendOutcome;
@@ -54,6 +55,9 @@ pub struct DirectSettings {
     /// acknowledged the last ones go out together (`coalesce_window`; see
     /// [`Coalescing`]).
     pub coalescing: Arc<Coalescing>,
+    /// `slow_client: coalesce`: reduce what is pending to the newest event
+    /// per key instead of cutting the client (see [`Conflation`]).
+    pub conflation: Option<Conflation>,
 }
 
 impl std::fmt::Debug for DirectSettings {
@@ -114,6 +118,9 @@ struct Held {
     wire: Bytes,
     /// Counted in the metrics once written (all but the opening comment).
     counted: bool,
+    /// For the note in front of coalesced events: how many were skipped
+    /// (zero for everything else).
+    skipped: u64,
 }
 
 /// What the subscriber's task needs to know.
@@ -152,6 +159,7 @@ impl DirectSink {
                 delivery,
                 wire,
                 counted: false,
+                skipped: 0,
             });
         }
         state.life.attach(attached);
@@ -393,6 +401,12 @@ impl SubscriberSink for DirectSink {
         // subscriber with nothing pending takes any one delivery (the frames
         // of one upstream read may add up to more than `client_queue`).
         if live && state.live_bytes > 0 && state.live_bytes + len > self.settings.client_queue {
+            if let Some(conflation) = &self.settings.conflation {
+                push(&mut state, delivery, chunk_of(&delivery.bytes), live);
+                if coalesce(&mut state, conflation) <= self.settings.client_queue {
+                    return Offer::Accepted;
+                }
+            }
             state.life.finish(CloseReason::SlowClient);
             state.pending.clear();
             state.live_bytes = 0;
@@ -512,6 +526,7 @@ fn took(
         delivery: delivery.clone(),
         wire: wire.clone(),
         counted: true,
+        skipped: 0,
     });
     state.front_written = written;
     state.life.fell_behind(Instant::now());
@@ -537,7 +552,52 @@ fn push(state: &mut SinkState, delivery: &Delivery, wire: Bytes, live: bool) {
         delivery: delivery.clone(),
         wire,
         counted: true,
+        skipped: 0,
     });
+}
+
+/// Coalesces what is pending behind the front (which may be partly
+/// written), with one note of the skipped events in front of the rest;
+/// returns the live bytes left. The sink is behind (it has pending bytes),
+/// so its task flushes the rest on write-readiness as before.
+fn coalesce(state: &mut SinkState, conflation: &Conflation) -> usize {
+    let from = usize::from(state.front_written > 0);
+    let mut skipped = 0;
+    if state.pending.get(from).is_some_and(|held| held.skipped > 0) {
+        // The previous note, not written yet: replaced by the new total.
+        skipped = state.pending.remove(from).map_or(0, |held| held.skipped);
+    }
+    let make = |delivery: Delivery| Held {
+        wire: chunk::chunk(&delivery.bytes),
+        delivery,
+        counted: true,
+        skipped: 0,
+    };
+    skipped += conflation.apply(&mut state.pending, from, |held| &held.delivery, make);
+    if skipped > 0 {
+        let received = state
+            .pending
+            .get(from)
+            .map_or_else(Instant::now, |held| held.delivery.received);
+        let delivery = Delivery::new(skipped_note(skipped), DeliveryKind::Advice, received);
+        let wire = chunk::chunk(&delivery.bytes);
+        state.pending.insert(
+            from,
+            Held {
+                delivery,
+                wire,
+                counted: true,
+                skipped,
+            },
+        );
+    }
+    state.live_bytes = state
+        .pending
+        .iter()
+        .filter(|held| held.delivery.kind != DeliveryKind::Replay && held.counted)
+        .map(|held| held.delivery.bytes.len())
+        .sum();
+    state.live_bytes
 }
 
 /// Counts `sends` writes to the socket: in the round's tally when there is
@@ -692,6 +752,7 @@ mod tests {
             drain: Arc::new(Drain::new(Duration::from_secs(1))),
             batched_sends: true,
             coalescing: Coalescing::new(Duration::ZERO),
+            conflation: None,
         }));
         let settings = Arc::new(TopicSettings {
             heartbeat: Duration::ZERO,

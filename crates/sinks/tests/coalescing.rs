@@ -29,6 +29,7 @@ fn settings(client_queue: usize, window: Duration, batched: bool) -> Arc<DirectS
         drain: base.drain.clone(),
         batched_sends: base.batched_sends,
         coalescing: Coalescing::new(window),
+        conflation: None,
     });
     sending(batched, settings)
 }

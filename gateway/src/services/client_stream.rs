@@ -44,6 +44,7 @@ pub(crate) fn direct_settings(
         drain: drain.clone(),
         batched_sends: batched_sends_wanted(),
         coalescing: Coalescing::new(settings.coalesce_window),
+        conflation: crate::settings::conflation(settings),
     })
 }
 

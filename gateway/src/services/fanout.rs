@@ -171,7 +171,10 @@ fn writer(session: &Session, plan: &RoutePlan, client_queue: usize) -> Writer {
         Some(settings) if takeover::eligible(session) => {
             Writer::Direct(DirectSink::new(settings.clone()))
         }
-        _ => Writer::Session(Arc::new(ClientQueue::new(client_queue))),
+        _ => Writer::Session(Arc::new(ClientQueue::with_conflation(
+            client_queue,
+            plan.conflation.clone(),
+        ))),
     }
 }
 

@@ -76,7 +76,7 @@ fn shape_errors() {
         (
             "the keys of a route, in the order they are read",
             &format!("{ROUTE}    zzzzzzzz: 1\n"),
-            &["test.yaml:5:5: routes[0].zzzzzzzz: unknown key; expected one of: name, path, params, topic, upstream, proxy, cors, auth, lenient_captures, heartbeat, client_retry, replay, client_queue, max_event_size, linger, upstream_backoff, upstream_idle_timeout, stop_holdoff, gap_event, write_window, coalesce_window, upstream_connect_timeout, direct_write, max_topics, upstream_answer_timeout, resume_from_client, event_filter"],
+            &["test.yaml:5:5: routes[0].zzzzzzzz: unknown key; expected one of: name, path, params, topic, upstream, proxy, cors, auth, lenient_captures, heartbeat, client_retry, replay, client_queue, max_event_size, linger, upstream_backoff, upstream_idle_timeout, stop_holdoff, gap_event, write_window, coalesce_window, upstream_connect_timeout, direct_write, max_topics, upstream_answer_timeout, resume_from_client, event_filter, slow_client, coalesce_by"],
         ),
         (
             "an unknown key before a missing one at the same position",

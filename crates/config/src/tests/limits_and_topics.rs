@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::errors::check;
 use super::support::{load, ROUTE};
-use crate::{Limits, TopicOpenRate};
+use crate::{CoalesceKey, Limits, SlowClientPolicy, TopicOpenRate};
 
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
@@ -33,6 +33,8 @@ fn defaults_of_the_new_keys() {
     assert_eq!(s.upstream_answer_timeout, secs(5));
     assert!(!s.resume_from_client);
     assert!(!s.event_filter);
+    assert_eq!(s.slow_client, SlowClientPolicy::Disconnect);
+    assert_eq!(s.coalesce_by, CoalesceKey::EventType);
     assert!(!c.routes[0].lenient_captures);
 }
 
@@ -46,7 +48,7 @@ fn every_new_key_is_read() {
          defaults:\n  replay: {{max_bytes: 1MiB}}\n  max_topics: 20\n  \
          upstream_answer_timeout: 0s\n  resume_from_client: true\n\
          {ROUTE}    lenient_captures: true\n    max_topics: 7\n    replay: {{events: 3}}\n    \
-         event_filter: true\n"
+         event_filter: true\n    slow_client: coalesce\n    coalesce_by: data.symbol\n"
     );
     let c = load(&text).unwrap();
     assert_eq!(c.runtime_dir.as_deref(), Some("/run/sse-gw-test".as_ref()));
@@ -74,6 +76,8 @@ fn every_new_key_is_read() {
     assert_eq!(s.upstream_answer_timeout, Duration::ZERO, "0s: do not wait");
     assert!(s.resume_from_client);
     assert!(s.event_filter);
+    assert_eq!(s.slow_client, SlowClientPolicy::Coalesce);
+    assert_eq!(s.coalesce_by, CoalesceKey::DataField("symbol".into()));
 }
 
 #[test]
@@ -148,6 +152,15 @@ fn errors_in_the_new_keys() {
                 "test.yaml:3:28: defaults.upstream_answer_timeout: `5` has no unit: write ms, s, m or h (for example 5s)",
                 "test.yaml:4:23: defaults.resume_from_client: expected true or false, found `yes`",
                 "test.yaml:5:23: defaults.replay.max_bytes: must be greater than 0B",
+            ],
+        ),
+        (
+            "slow-client policy",
+            &format!("defaults:\n  slow_client: drop\n  coalesce_by: data.\n{ROUTE}    coalesce_by: symbol\n"),
+            &[
+                "test.yaml:2:16: defaults.slow_client: unknown policy `drop`; expected `disconnect` or `coalesce`",
+                "test.yaml:3:16: defaults.coalesce_by: unknown key `data.`; expected `event` or `data.FIELD` (a top-level JSON field of the data)",
+                "test.yaml:8:18: routes[0].coalesce_by: unknown key `symbol`; expected `event` or `data.FIELD` (a top-level JSON field of the data)",
             ],
         ),
         (

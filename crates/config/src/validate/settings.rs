@@ -8,7 +8,7 @@ use super::check::{
     duration, has_control, optional_duration, positive_count, positive_duration, positive_size,
 };
 use crate::diag::Diag;
-use crate::model::TopicSettingsConfig;
+use crate::model::{CoalesceKey, SlowClientPolicy, TopicSettingsConfig};
 use crate::read::{FromNode, MapReader, Spanned, Text};
 
 /// How one layer of settings is read.
@@ -150,6 +150,8 @@ pub(crate) fn apply(
         flag,
     );
     set(diag, map, m, "event_filter", &mut s.event_filter, flag);
+    set(diag, map, m, "slow_client", &mut s.slow_client, slow_client);
+    set(diag, map, m, "coalesce_by", &mut s.coalesce_by, coalesce_by);
     // Cross-field rules, reported at a value this layer set (and that was valid).
     let backoff = s.upstream_backoff;
     if let Some(at) = backoff_at
@@ -204,6 +206,40 @@ fn set<V: FromNode, T>(
 /// A boolean, as written.
 fn flag(_: &mut Diag, value: &Spanned<bool>) -> Option<bool> {
     Some(value.value)
+}
+
+/// `slow_client`: `disconnect` or `coalesce`.
+fn slow_client(diag: &mut Diag, text: &Text) -> Option<SlowClientPolicy> {
+    match text.value.as_str() {
+        "disconnect" => Some(SlowClientPolicy::Disconnect),
+        "coalesce" => Some(SlowClientPolicy::Coalesce),
+        other => {
+            diag.at(
+                text,
+                format!("unknown policy `{other}`; expected `disconnect` or `coalesce`"),
+            );
+            None
+        }
+    }
+}
+
+/// `coalesce_by`: `event`, or `data.FIELD` (a top-level JSON field).
+fn coalesce_by(diag: &mut Diag, text: &Text) -> Option<CoalesceKey> {
+    match text.value.as_str() {
+        "event" => Some(CoalesceKey::EventType),
+        other => match other.strip_prefix("data.") {
+            Some(field) if !field.is_empty() && !has_control(field) => {
+                Some(CoalesceKey::DataField(field.to_owned()))
+            }
+            _ => {
+                diag.at(
+                    text,
+                    format!("unknown key `{other}`; expected `event` or `data.FIELD` (a top-level JSON field of the data)"),
+                );
+                None
+            }
+        },
+    }
 }
 
 /// `gap_event`: an SSE event type.

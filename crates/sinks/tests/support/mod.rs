@@ -83,6 +83,7 @@ pub(crate) fn direct_settings(
         drain,
         batched_sends: true,
         coalescing: Coalescing::new(COALESCE_WINDOW),
+        conflation: None,
     })
 }
 
@@ -94,6 +95,7 @@ pub(crate) fn one_by_one(settings: Arc<DirectSettings>) -> Arc<DirectSettings> {
         drain: settings.drain.clone(),
         batched_sends: false,
         coalescing: settings.coalescing.clone(),
+        conflation: settings.conflation.clone(),
     })
 }
 
