@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use sse_gateway_config::{FanOutRoute, GatewayConfig, IpCidr};
+use sse_gateway_config::{FanOutRoute, GatewayConfig, IpCidr, MultiConfig};
 use sse_gateway_hub::{HubLimits, TopicHub, TopicSettings};
 use sse_gateway_metrics::{names, GatewayMetrics, RouteMetrics};
 use sse_gateway_routes::RouteTable;
@@ -47,6 +47,8 @@ pub(crate) struct AppState {
     pub(crate) new_topics: Option<NewTopicRate>,
     /// Proxies whose `X-Forwarded-For` names the client (`trusted_proxies`).
     pub(crate) trusted_proxies: Vec<IpCidr>,
+    /// The multi-topic endpoint (`multi`), if configured.
+    pub(crate) multi: Option<MultiConfig>,
     /// Paces the warning logged when a limit refuses subscribers, one pace
     /// per limit (a flood on one does not hide another).
     refusal_warnings: Mutex<HashMap<&'static str, Occasional>>,
@@ -116,6 +118,7 @@ impl AppState {
             address_streams: AddressStreams::new(config.limits.max_streams_per_address),
             new_topics: config.limits.new_topics_per_address.map(NewTopicRate::new),
             trusted_proxies: config.trusted_proxies.clone(),
+            multi: config.multi.clone(),
             refusal_warnings: Mutex::new(HashMap::new()),
             hub: OnceLock::new(),
         })

@@ -180,6 +180,7 @@ pub struct GatewayConfig {
     defaults: Block,
     limits: Block,
     metrics: Block,
+    multi: Block,
     routes: Vec<Route>,
 }
 
@@ -250,6 +251,13 @@ impl GatewayConfig {
         self
     }
 
+    /// `multi: { path, max_topics }`: the multi-topic endpoint.
+    pub fn multi(mut self, path: &str, max_topics: u64) -> Self {
+        self.multi.set("path", quote(path));
+        self.multi.set("max_topics", max_topics.to_string());
+        self
+    }
+
     /// Adds a route (routes are tried in the order they were added).
     pub fn route(mut self, route: Route) -> Self {
         self.routes.push(route);
@@ -269,6 +277,7 @@ impl GatewayConfig {
             ("defaults", &self.defaults),
             ("limits", &self.limits),
             ("metrics", &self.metrics),
+            ("multi", &self.multi),
         ] {
             if !block.is_empty() {
                 out.push_str(&format!("{name}:\n"));

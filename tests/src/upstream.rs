@@ -58,7 +58,7 @@ pub enum After {
 }
 
 /// A live stream of numbered events.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Live {
     /// Events per second.
     pub rate: u32,
@@ -71,6 +71,8 @@ pub struct Live {
     pub clocked: bool,
     /// Event types `k0`..`k{types-1}` in turn (by id); 0: untyped (`message`).
     pub types: u64,
+    /// Every event of this type (over `types`).
+    pub named: Option<String>,
 }
 
 /// The body of a [`Response`].
@@ -129,6 +131,7 @@ impl Response {
                 until_id: None,
                 clocked: false,
                 types: 0,
+                named: None,
             }),
         }
     }
@@ -210,6 +213,14 @@ impl Response {
     pub fn types(mut self, types: u64) -> Self {
         if let Body::Live(live) = &mut self.body {
             live.types = types;
+        }
+        self
+    }
+
+    /// Live mode: every event of type `name` (`event: name`).
+    pub fn named(mut self, name: &str) -> Self {
+        if let Body::Live(live) = &mut self.body {
+            live.named = Some(name.to_owned());
         }
         self
     }
@@ -629,7 +640,9 @@ async fn run_live(out: &mut ChunkWriter<'_>, live: Live, first: u64) -> std::io:
         let due = (start.elapsed().as_secs_f64() * f64::from(live.rate)) as u64 + 1;
         let mut batch = Vec::new();
         while sent < due && live.until_id.is_none_or(|last| next <= last) {
-            if live.types > 0 {
+            if let Some(name) = &live.named {
+                batch.extend_from_slice(format!("event: {name}\n").as_bytes());
+            } else if live.types > 0 {
                 batch.extend_from_slice(format!("event: k{}\n", next % live.types).as_bytes());
             }
             if padding.is_empty() {

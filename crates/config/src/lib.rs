@@ -67,9 +67,9 @@ use std::path::Path;
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, ROOT_KEY_PATH};
 pub use model::{
     AuthConfig, BackoffConfig, CoalesceKey, CorsConfig, FanOutRoute, GatewayConfig, JwtAlgorithm,
-    JwtConfig, JwtKey, Limits, LogConfig, LogFormat, MetricsConfig, ParamRegex, ProxyRoute,
-    ReplayConfig, RouteConfig, RouteKind, Secret, SlowClientPolicy, TlsConfig, TopicOpenRate,
-    TopicSettingsConfig, UpstreamConfig, DEFAULT_EXPIRED_EVENT,
+    JwtConfig, JwtKey, Limits, LogConfig, LogFormat, MetricsConfig, MultiConfig, ParamRegex,
+    ProxyRoute, ReplayConfig, RouteConfig, RouteKind, Secret, SlowClientPolicy, TlsConfig,
+    TopicOpenRate, TopicSettingsConfig, UpstreamConfig, DEFAULT_EXPIRED_EVENT,
 };
 pub use values::cidr::IpCidr;
 pub use values::duration::parse_duration;

@@ -60,6 +60,8 @@ pub struct GatewayConfig {
     pub limits: Limits,
     /// `metrics`: metric cardinality settings.
     pub metrics: MetricsConfig,
+    /// `multi`: the multi-topic endpoint, if any.
+    pub multi: Option<MultiConfig>,
     /// `routes`, in file order (the first matching route wins).
     pub routes: Vec<RouteConfig>,
     /// Valid but risky settings, in file order (see [`ConfigWarning`]).
@@ -149,6 +151,16 @@ pub struct MetricsConfig {
     /// rest share `topic="__other__"`. 0 puts every topic in `__other__`.
     /// Default 1000.
     pub max_topic_series: usize,
+}
+
+/// `multi:`: one stream for several topics of fan-out routes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MultiConfig {
+    /// `multi.path`: the endpoint's path (exact; it must not be a route's).
+    pub path: String,
+    /// `multi.max_topics`: most member topics per stream (at most 64).
+    /// Default 8.
+    pub max_topics: usize,
 }
 
 /// The per-topic settings of a fan-out route (`defaults:` merged with the

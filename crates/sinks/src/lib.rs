@@ -28,6 +28,10 @@
 //! * **Either path, per client:** a [`FilteredSink`] in front of the
 //!   subscriber's sink passes on only the event types it asked for
 //!   (`?event=a,b`), from the shared frames.
+//! * **Several topics, one client:** a [`MultiQueue`] fed by one
+//!   [`MemberSink`] per member topic, drained by the stream's task, which
+//!   gives each event the composite id of every member's position
+//!   ([`MemberIds`]).
 //! * **Both:** the [`Drain`] (each stream's own jittered final `retry:`),
 //!   the [`OPENING_COMMENT`] and the [`WRITE_TIMEOUT`]. Both paths share the
 //!   hub, so replay hand-over, heartbeats, the slow-client policy, `retry:`
@@ -44,6 +48,7 @@ mod drain;
 mod expiry;
 mod filter;
 mod lifecycle;
+mod multi;
 mod queue;
 mod ring;
 mod round;
@@ -54,6 +59,7 @@ pub use conflate::{Conflation, ConflationKey, SKIPPED_EVENT};
 pub use drain::Drain;
 pub use expiry::{Expiry, EXPIRED_DATA};
 pub use filter::{EventFilter, FilterError, FilteredSink, MAX_FILTER_TYPES, MAX_FILTER_TYPE_LEN};
+pub use multi::{MemberIds, MemberSink, MultiItem, MultiQueue};
 pub use queue::{joined, ClientQueue};
 
 use std::time::Duration;

@@ -172,6 +172,27 @@ pub(crate) async fn admit(
     Admission::Admitted(admitted)
 }
 
+/// The checks of [`admit`] for one member of a multi-topic stream, without
+/// answering: the member's route's CORS policy (no preflight: an
+/// `EventSource` sends none) and its credential check for `topic`.
+pub(crate) fn check_member(
+    headers: &http::HeaderMap,
+    access: &RouteAccess,
+    topic: &str,
+) -> Result<Admitted, Denied> {
+    let mut admitted = Admitted::default();
+    if let Some(cors) = &access.cors {
+        admitted.cors = cors.check(headers)?;
+    }
+    if let Some(auth) = &access.auth {
+        let grant = auth.check(headers, Some(topic), SystemTime::now())?;
+        admitted.expiry = grant
+            .expires_at
+            .map(|at| Expiry::new(instant_of(at), access.expired_notice.clone()));
+    }
+    Ok(admitted)
+}
+
 /// Adds `cors` to a response header: CORS headers replace any the upstream
 /// sent (the gateway owns CORS on routes that configure it), `Vary` is
 /// appended to.

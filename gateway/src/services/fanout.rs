@@ -179,7 +179,7 @@ fn writer(session: &Session, plan: &RoutePlan, client_queue: usize) -> Writer {
 }
 
 /// The client's address as the per-address limits count it.
-fn client_address(session: &Session, trusted: &[IpCidr]) -> Option<AddressKey> {
+pub(crate) fn client_address(session: &Session, trusted: &[IpCidr]) -> Option<AddressKey> {
     let peer = session.client_addr()?.as_inet()?.ip();
     let ip = client_addr::client_ip(peer, &session.req_header().headers, trusted);
     Some(AddressKey::of(ip))
@@ -290,7 +290,7 @@ fn accepts_event_stream(session: &Session) -> bool {
 }
 
 /// The client's `Last-Event-ID` header, else its `lastEventId` query parameter.
-fn last_event_id(session: &Session) -> Option<String> {
+pub(crate) fn last_event_id(session: &Session) -> Option<String> {
     let req = session.req_header();
     if let Some(value) = req.headers.get("last-event-id") {
         return value.to_str().ok().map(str::to_owned);

@@ -12,6 +12,7 @@ pub(crate) mod direct_stream;
 pub(crate) mod event_filter;
 pub(crate) mod fanout;
 pub(crate) mod hub_service;
+pub(crate) mod multi;
 pub(crate) mod occasional;
 pub(crate) mod proxy;
 pub(crate) mod responses;

@@ -25,7 +25,7 @@ use sse_gateway_metrics::RejectReason;
 use sse_gateway_routes::{RouteMatch, Target};
 
 use crate::services::access::{self, Admission};
-use crate::services::{fanout, responses};
+use crate::services::{fanout, multi, responses};
 use crate::state::AppState;
 
 /// The proxy service's logic.
@@ -91,6 +91,10 @@ impl ProxyHttp for GatewayProxy {
                 responses::send(session, 200, &headers, page.clone()).await;
                 return Ok(true);
             }
+        }
+        if let Some(multi) = state.multi.as_ref().filter(|m| m.path == path) {
+            multi::handle(state, session, multi).await;
+            return Ok(true);
         }
         match state.routes.match_request(&method, &path) {
             RouteMatch::NotFound => {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::errors::check;
 use super::support::{load, ROUTE};
-use crate::{CoalesceKey, Limits, SlowClientPolicy, TopicOpenRate};
+use crate::{CoalesceKey, Limits, MultiConfig, SlowClientPolicy, TopicOpenRate};
 
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
@@ -35,6 +35,7 @@ fn defaults_of_the_new_keys() {
     assert!(!s.event_filter);
     assert_eq!(s.slow_client, SlowClientPolicy::Disconnect);
     assert_eq!(s.coalesce_by, CoalesceKey::EventType);
+    assert_eq!(c.multi, None);
     assert!(!c.routes[0].lenient_captures);
 }
 
@@ -44,7 +45,7 @@ fn every_new_key_is_read() {
         "runtime_dir: /run/sse-gw-test\n\
          limits:\n  max_connections: 10\n  max_streams_per_address: 3\n  \
          request_header_timeout: 2s\n  new_topics_per_address: {{max: 5, per: 1m}}\n  \
-         replay_memory: 64MiB\n\
+         replay_memory: 64MiB\nmulti: {{path: /multi}}\n\
          defaults:\n  replay: {{max_bytes: 1MiB}}\n  max_topics: 20\n  \
          upstream_answer_timeout: 0s\n  resume_from_client: true\n\
          {ROUTE}    lenient_captures: true\n    max_topics: 7\n    replay: {{events: 3}}\n    \
@@ -76,6 +77,13 @@ fn every_new_key_is_read() {
     assert_eq!(s.upstream_answer_timeout, Duration::ZERO, "0s: do not wait");
     assert!(s.resume_from_client);
     assert!(s.event_filter);
+    assert_eq!(
+        c.multi,
+        Some(MultiConfig {
+            path: "/multi".into(),
+            max_topics: 8
+        })
+    );
     assert_eq!(s.slow_client, SlowClientPolicy::Coalesce);
     assert_eq!(s.coalesce_by, CoalesceKey::DataField("symbol".into()));
 }
@@ -152,6 +160,14 @@ fn errors_in_the_new_keys() {
                 "test.yaml:3:28: defaults.upstream_answer_timeout: `5` has no unit: write ms, s, m or h (for example 5s)",
                 "test.yaml:4:23: defaults.resume_from_client: expected true or false, found `yes`",
                 "test.yaml:5:23: defaults.replay.max_bytes: must be greater than 0B",
+            ],
+        ),
+        (
+            "multi endpoint",
+            &format!("multi: {{path: \"multi/{{x}}\", max_topics: 65}}\n{ROUTE}"),
+            &[
+                "test.yaml:1:15: multi.path: an exact path: starts with `/`, no `{capture}`, query or spaces",
+                "test.yaml:1:40: multi.max_topics: must be between 1 and 64",
             ],
         ),
         (

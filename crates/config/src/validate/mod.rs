@@ -24,8 +24,8 @@ use self::check::{
 };
 use crate::diag::Diag;
 use crate::model::{
-    GatewayConfig, Limits, LogConfig, LogFormat, MetricsConfig, RouteConfig, TopicOpenRate,
-    TopicSettingsConfig,
+    GatewayConfig, Limits, LogConfig, LogFormat, MetricsConfig, MultiConfig, RouteConfig,
+    TopicOpenRate, TopicSettingsConfig,
 };
 use crate::read::{MapReader, Text, TextList};
 use crate::values::cidr::IpCidr;
@@ -100,6 +100,7 @@ fn top(
             None => Some(MetricsConfig::default()),
         }
     });
+    let multi = map.map(diag, "multi", multi);
     let routes = routes(diag, map, env, base_dir, &defaults);
     Some(GatewayConfig {
         listen: match listen {
@@ -120,8 +121,43 @@ fn top(
         defaults,
         limits: limits.unwrap_or_else(|| Some(Limits::default()))?,
         metrics: metrics.unwrap_or(Some(MetricsConfig::default()))?,
+        multi: section(multi)?,
         routes,
         warnings: Vec::new(), // filled by `from_str` from the `Diag`
+    })
+}
+
+/// Most members `multi.max_topics` may allow (the composite id grows with it).
+const MAX_MULTI_TOPICS: u64 = 64;
+
+/// `multi:`: the endpoint's path and its member cap.
+fn multi(diag: &mut Diag, map: &mut MapReader<'_>) -> Option<MultiConfig> {
+    let path = map.require::<String>(diag, "path");
+    let max = map.take::<u64>(diag, "max_topics");
+    let path = path.and_then(|text| {
+        let ok = text.value.starts_with('/')
+            && !text.value.contains(['?', '#', '{', '}'])
+            && !text.value.chars().any(char::is_whitespace);
+        if !ok {
+            diag.at(
+                &text,
+                "an exact path: starts with `/`, no `{capture}`, query or spaces",
+            );
+            return None;
+        }
+        Some(text.value)
+    });
+    let max_topics = match max {
+        Some(n) if n.value == 0 || n.value > MAX_MULTI_TOPICS => {
+            diag.at(&n, format!("must be between 1 and {MAX_MULTI_TOPICS}"));
+            None
+        }
+        Some(n) => usize::try_from(n.value).ok(),
+        None => Some(8),
+    };
+    Some(MultiConfig {
+        path: path?,
+        max_topics: max_topics?,
     })
 }
 

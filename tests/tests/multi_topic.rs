@@ -1,0 +1,181 @@
+//! Multi-topic streams (`multi:`): one connection for several topics of fan-out routes.
+//!
+//! * Three topics at different rates through one stream; the client is killed mid-stream
+//!   and comes back with the composite `Last-Event-ID`: every member resumes from its own
+//!   replay ring, with zero loss and zero duplicates, and each upstream was opened once.
+//! * A member that matches no route, one the credential does not grant, and one whose
+//!   upstream refuses the topic are each reported in-band (`topic_refused`,
+//!   `topic_end`) while the others go on.
+//! * Bad requests: no topic, a repeated one, more than `max_topics`; nothing admitted.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use sse_gateway_tests::browser::{es256_public_key_path, mint_es256, unix_now};
+use sse_gateway_tests::client::http_get;
+use sse_gateway_tests::{
+    deadline, Auth, GatewayConfig, GatewayProcess, Response, Route, Settings, SseClient, SseEvent,
+    Upstream, UpstreamServer,
+};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn live(rate: u32, name: &str) -> Upstream {
+    UpstreamServer::new()
+        .default_response(Response::live(rate).named(name))
+        .run()
+        .await
+        .unwrap()
+}
+
+/// A fan-out route `/{name}/{n}` with topic `{name}/{n}` to `upstream`.
+fn route(name: &str, upstream: &Upstream) -> Route {
+    Route::fan_out(name, &format!("/{name}/{{n}}"), &upstream.url("/live/{n}"))
+        .topic(&format!("{name}/{{n}}"))
+}
+
+/// Checks that `events` continue, per event type, from `last` (the id each type was
+/// at, 0 before any) one by one; updates `last`.
+fn continue_per_member(events: &[SseEvent], last: &mut HashMap<String, u64>) {
+    for event in events {
+        let id: u64 = event.data.parse().unwrap();
+        let before = last.entry(event.event.clone()).or_insert(0);
+        assert_eq!(id, *before + 1, "member {}: after {before}", event.event);
+        *before = id;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_topics_resume_from_the_composite_id_without_loss_or_duplicates() {
+    let (a, b, c) = (live(50, "a").await, live(20, "b").await, live(5, "c").await);
+    let config = GatewayConfig::quiet()
+        .linger("30s")
+        .multi("/multi", 3)
+        .route(route("a", &a))
+        .route(route("b", &b))
+        .route(route("c", &c));
+    let gateway = GatewayProcess::start(&config.to_yaml()).await.unwrap();
+    let path = "/multi?topic=/a/x&topic=b/x&topic=/c/x";
+
+    let mut client = SseClient::get(gateway.addr(), path).await.unwrap();
+    assert_eq!(client.status(), 200);
+    assert_eq!(client.header("content-type"), Some("text/event-stream"));
+    let events = client.events_until(60, deadline(WAIT)).await.unwrap();
+    let mut last = HashMap::new();
+    continue_per_member(&events, &mut last);
+    for member in ["a", "b", "c"] {
+        assert!(last.contains_key(member), "no event of {member}: {last:?}");
+    }
+    let composite = events.last().unwrap().last_event_id.clone();
+    assert!(
+        composite.starts_with("m1.") && composite.split('.').count() == 4,
+        "{composite}"
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e.id.as_deref() == Some(e.last_event_id.as_str())),
+        "every event carries the composite id"
+    );
+    // The client is killed mid-stream; the members go on without it meanwhile.
+    drop(client);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+
+    let mut client = SseClient::resume(gateway.addr(), path, &composite)
+        .await
+        .unwrap();
+    assert_eq!(client.status(), 200);
+    let events = client.events_until(80, deadline(WAIT)).await.unwrap();
+    continue_per_member(&events, &mut last);
+    // The gap came from the rings: one upstream connection per topic, all along.
+    for (name, upstream) in [("a", &a), ("b", &b), ("c", &c)] {
+        assert_eq!(upstream.connections(), 1, "{name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_and_ended_members_are_reported_in_band_while_the_others_go_on() {
+    let a = live(50, "a").await;
+    let secret = live(50, "s").await;
+    let gone = UpstreamServer::new()
+        .default_response(Response::status(404))
+        .run()
+        .await
+        .unwrap();
+    let jwt = Auth::cookie("session")
+        .jwt("ES256", es256_public_key_path().display())
+        .topics_claim("subscribe");
+    let config = GatewayConfig::quiet()
+        .multi("/multi", 8)
+        .route(route("a", &a))
+        .route(route("s", &secret).auth(jwt))
+        .route(route("gone", &gone));
+    let gateway = GatewayProcess::start(&config.to_yaml()).await.unwrap();
+    let token = mint_es256(&json!({ "exp": unix_now() + 600, "subscribe": ["s/open"] }));
+    let bearer = format!("Bearer {token}");
+    let path = "/multi?topic=/a/x&topic=/nope/1&topic=/s/open&topic=/s/closed&topic=/gone/x";
+    let mut client = SseClient::request(gateway.addr(), "GET", path, &[("Authorization", &bearer)])
+        .await
+        .unwrap();
+    assert_eq!(client.status(), 200);
+
+    let mut notes: Vec<(String, Value)> = Vec::new();
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    let end = deadline(WAIT);
+    while counts.get("a").copied().unwrap_or(0) < 40 || notes.len() < 3 {
+        let event = client
+            .next_event(end)
+            .await
+            .unwrap()
+            .expect("the stream goes on");
+        match event.event.as_str() {
+            "topic_refused" | "topic_end" => {
+                notes.push((
+                    event.event.clone(),
+                    serde_json::from_str(&event.data).unwrap(),
+                ));
+            }
+            other => *counts.entry(other.to_owned()).or_insert(0) += 1,
+        }
+    }
+    let refused = |topic: &str| {
+        notes
+            .iter()
+            .find(|(_, data)| data["topic"] == topic)
+            .unwrap_or_else(|| panic!("no note for {topic}: {notes:?}"))
+    };
+    assert_eq!(refused("/nope/1").0, "topic_refused");
+    assert_eq!(refused("/nope/1").1["reason"], "not_found");
+    assert_eq!(refused("/nope/1").1["status"], 404);
+    assert_eq!(refused("/s/closed").0, "topic_refused");
+    assert_eq!(refused("/s/closed").1["reason"], "auth");
+    assert_eq!(refused("/s/closed").1["status"], 403);
+    assert_eq!(refused("/gone/x").0, "topic_end");
+    assert_eq!(refused("/gone/x").1["reason"], "upstream_refused");
+    // The granted member and the open one flow.
+    assert!(counts.get("s").copied().unwrap_or(0) > 0, "{counts:?}");
+    assert_eq!(secret.connections(), 1, "only the granted topic was opened");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_and_nothing_admitted() {
+    let a = live(10, "a").await;
+    let config = GatewayConfig::quiet()
+        .multi("/multi", 2)
+        .route(route("a", &a));
+    let gateway = GatewayProcess::start(&config.to_yaml()).await.unwrap();
+    for (path, status) in [
+        ("/multi", 400),
+        ("/multi?topic=", 400),
+        ("/multi?topic=/a/1&topic=/a/1", 400),
+        ("/multi?topic=/a/1&topic=/a/2&topic=/a/3", 400),
+        ("/multi?topic=/nope", 404),
+    ] {
+        let response = http_get(gateway.addr(), path, &[]).await.unwrap();
+        assert_eq!(response.status, status, "{path}: {}", response.text());
+    }
+    assert_eq!(a.connections(), 0, "nothing was subscribed");
+}
