@@ -99,6 +99,15 @@ impl PageServer {
         format!("{}{path}", self.origin())
     }
 
+    /// Serves `html` as it is at `path`; returns the page's URL.
+    pub fn raw_page(&self, path: &str, html: &str) -> String {
+        self.shared
+            .pages
+            .lock()
+            .insert(path.to_owned(), html.to_owned());
+        format!("{}{path}", self.origin())
+    }
+
     /// The next report the page posted, waiting until `deadline`.
     pub async fn next_report(&self, deadline: Instant) -> anyhow::Result<serde_json::Value> {
         loop {
@@ -163,8 +172,18 @@ async fn serve(mut stream: TcpStream, shared: &Shared) -> anyhow::Result<()> {
         anyhow::ensure!(n > 0, "closed in the request body");
         body.extend_from_slice(&tmp[..n]);
     }
-    let path = path.split('?').next().unwrap_or("/");
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
     let (status, content_type, out) = match (method, path) {
+        // Answered after `?ms=` milliseconds (at most 30 s): an image on a page that
+        // holds the page's load event, so that a screenshot waits for it.
+        ("GET", "/slow") => {
+            let ms: u64 = query
+                .strip_prefix("ms=")
+                .and_then(|ms| ms.parse().ok())
+                .unwrap_or(0);
+            tokio::time::sleep(Duration::from_millis(ms.min(30_000))).await;
+            ("204 No Content", "text/plain", String::new())
+        }
         ("POST", "/report") => {
             let value = serde_json::from_slice(&body).unwrap_or_else(
                 |_| serde_json::json!({ "unparsed": String::from_utf8_lossy(&body) }),
@@ -236,6 +255,69 @@ impl Chromium {
                 )
             })?;
         Ok(Self { child, profile })
+    }
+}
+
+impl Chromium {
+    /// Loads `url` in a fresh headless browser of `width`×`height` and writes a PNG
+    /// screenshot of it to `png` once the page's load event has fired (a page holds it
+    /// back with a slow image, see `PageServer`'s `/slow`); waits at most 60 s.
+    pub fn screenshot(
+        url: &str,
+        png: &std::path::Path,
+        width: u32,
+        height: u32,
+    ) -> anyhow::Result<()> {
+        let profile =
+            std::env::temp_dir().join(format!("sse-gateway-chromium-shot-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&profile);
+        std::fs::create_dir_all(&profile)?;
+        let binary = std::env::var_os("CHROMIUM").unwrap_or_else(|| "chromium".into());
+        let mut child = Command::new(&binary)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-extensions",
+                "--disable-dev-shm-usage",
+                "--hide-scrollbars",
+            ])
+            .arg(format!("--window-size={width},{height}"))
+            .arg(format!("--screenshot={}", png.display()))
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg(url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .map_err(|e| anyhow::anyhow!("cannot start {binary:?} ({e})"))?;
+        let end = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = child.try_wait()? {
+                break Some(status);
+            }
+            if Instant::now() > end {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let group = format!("-{}", child.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = child.wait();
+        let _ = std::fs::remove_dir_all(&profile);
+        anyhow::ensure!(status.is_some(), "no screenshot within 60 s");
+        anyhow::ensure!(png.exists(), "chromium wrote no screenshot ({status:?})");
+        Ok(())
     }
 }
 

@@ -29,6 +29,7 @@ pub mod client;
 pub mod config;
 pub mod gateway;
 pub mod paths;
+pub mod png;
 pub mod ports;
 pub mod sse;
 pub mod upstream;

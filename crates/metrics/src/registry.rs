@@ -126,6 +126,18 @@ impl GatewayMetrics {
         &self.process
     }
 
+    /// The sum of every series of a counter or gauge `family` (0 when it has
+    /// none yet), for a summary such as the demo page's.
+    pub fn total(&self, family: &Family) -> f64 {
+        self.registry
+            .gather()
+            .iter()
+            .filter(|f| f.name() == family.name)
+            .flat_map(|f| f.get_metric())
+            .map(|m| m.get_counter().get_value() + m.get_gauge().get_value())
+            .sum()
+    }
+
     /// Renders every family as Prometheus text ([`TEXT_CONTENT_TYPE`]).
     pub fn try_encode_text(&self) -> Result<String, MetricsError> {
         let families = self.registry.gather();

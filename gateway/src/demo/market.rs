@@ -1,4 +1,4 @@
-//! The demo's price ticker: one tick per second per symbol, with increasing
+//! The demo's price ticker: four ticks per second per symbol, with increasing
 //! numeric ids and a short history for `Last-Event-ID` resumes.
 
 use std::collections::{HashMap, VecDeque};
@@ -14,7 +14,7 @@ const HISTORY: usize = 120;
 /// Symbols the demo serves at most (each has a ticker task).
 const MAX_SYMBOLS: usize = 64;
 /// Time between ticks.
-const TICK: Duration = Duration::from_secs(1);
+const TICK: Duration = Duration::from_millis(250);
 
 /// Every symbol that has been asked for.
 #[derive(Default)]

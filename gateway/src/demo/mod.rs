@@ -9,10 +9,13 @@ use std::net::SocketAddr;
 use anyhow::Context as _;
 use bytes::Bytes;
 use sse_gateway_config::{GatewayConfig, ProcessEnv};
+use sse_gateway_hub::{TopicHub, UpstreamState};
+use sse_gateway_metrics::names;
 
 pub(crate) use upstream::DemoUpstream;
 
 use crate::cli::DemoArgs;
+use crate::state::AppState;
 
 /// The demo page, served at `/` on the public listener (`__ADMIN__` stands
 /// for the admin address).
@@ -21,6 +24,29 @@ const PAGE: &str = include_str!("page.html");
 /// The demo page with the admin address filled in.
 pub(crate) fn page(admin: SocketAddr) -> Bytes {
     Bytes::from(PAGE.replace("__ADMIN__", &admin.to_string()))
+}
+
+/// The path of the demo page's numbers ([`stats_json`]).
+pub(crate) const STATS_PATH: &str = "/demo/stats";
+
+/// The gateway's own numbers for the demo page, on its own origin (the
+/// admin listener's `/topics` and `/metrics` are on another port, which a
+/// page may not read): topics, subscribers, upstream connections (one per
+/// topic however many subscribers), events received and delivered.
+pub(crate) fn stats_json(state: &AppState) -> String {
+    let topics = state.hub().map(TopicHub::topics).unwrap_or_default();
+    let delivered = state.metrics.total(&names::DELIVERED_EVENTS);
+    serde_json::json!({
+        "topics": topics.len(),
+        "subscribers": topics.iter().map(|t| t.subscribers).sum::<usize>(),
+        "upstream_connections": topics
+            .iter()
+            .filter(|t| t.upstream == UpstreamState::Live)
+            .count(),
+        "events_received": topics.iter().map(|t| t.events_received).sum::<u64>(),
+        "events_delivered": delivered as u64,
+    })
+    .to_string()
 }
 
 /// The demo's configuration and its upstream (bound, not yet serving).
@@ -54,6 +80,9 @@ fn config_yaml(listen: SocketAddr, admin: SocketAddr, upstream: SocketAddr) -> S
         r#"listen: ["{listen}"]
 admin: "{admin}"
 shutdown_grace: 1s
+multi:
+  path: /multi
+  max_topics: 4
 defaults:
   heartbeat: 15s
   client_retry: 2s
@@ -109,5 +138,11 @@ mod tests {
         assert!(page.contains("new EventSource"));
         assert!(page.contains("/prices/"));
         assert!(page.contains("http://127.0.0.1:9999/topics"));
+        assert!(
+            page.contains("<canvas class=\"chart\""),
+            "a chart per symbol"
+        );
+        assert!(page.contains(STATS_PATH), "the gateway's numbers");
+        assert!(page.contains("/multi?"), "the multi-topic card");
     }
 }

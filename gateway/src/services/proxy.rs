@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::{ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
@@ -82,6 +83,15 @@ impl ProxyHttp for GatewayProxy {
         let method = session.req_header().method.clone();
         let path = session.req_header().uri.path().to_owned();
         let state = &*self.state;
+        if state.demo_page.is_some() && path == crate::demo::STATS_PATH {
+            let headers = [
+                ("content-type", "application/json"),
+                ("cache-control", "no-store"),
+            ];
+            let body = Bytes::from(crate::demo::stats_json(state));
+            responses::send(session, 200, &headers, body).await;
+            return Ok(true);
+        }
         if let Some(page) = state.demo_page.as_ref().filter(|_| path == "/") {
             if matches!(method, http::Method::GET | http::Method::HEAD) {
                 let headers = [
