@@ -218,6 +218,12 @@ pub struct Chromium {
 impl Chromium {
     /// Opens `url` in a fresh headless browser.
     pub fn open(url: &str) -> anyhow::Result<Self> {
+        Self::launch(url, &["--mute-audio".to_owned()])
+    }
+
+    /// Opens `url` in a fresh headless browser with these flags besides the usual ones
+    /// (each browser has its own profile; its whole process group goes on drop).
+    pub fn launch(url: &str, extra: &[String]) -> anyhow::Result<Self> {
         static N: AtomicUsize = AtomicUsize::new(0);
         let profile = std::env::temp_dir().join(format!(
             "sse-gateway-chromium-{}-{}",
@@ -239,8 +245,8 @@ impl Chromium {
                 "--disable-sync",
                 "--disable-extensions",
                 "--disable-dev-shm-usage",
-                "--mute-audio",
             ])
+            .args(extra)
             .arg(format!("--user-data-dir={}", profile.display()))
             .arg(url)
             .stdin(Stdio::null())
@@ -256,9 +262,7 @@ impl Chromium {
             })?;
         Ok(Self { child, profile })
     }
-}
 
-impl Chromium {
     /// Loads `url` in a fresh headless browser of `width`×`height` and writes a PNG
     /// screenshot of it to `png` once the page's load event has fired (a page holds it
     /// back with a slow image, see `PageServer`'s `/slow`); waits at most 60 s.
@@ -268,55 +272,21 @@ impl Chromium {
         width: u32,
         height: u32,
     ) -> anyhow::Result<()> {
-        let profile =
-            std::env::temp_dir().join(format!("sse-gateway-chromium-shot-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&profile);
-        std::fs::create_dir_all(&profile)?;
-        let binary = std::env::var_os("CHROMIUM").unwrap_or_else(|| "chromium".into());
-        let mut child = Command::new(&binary)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--disable-extensions",
-                "--disable-dev-shm-usage",
-                "--hide-scrollbars",
-            ])
-            .arg(format!("--window-size={width},{height}"))
-            .arg(format!("--screenshot={}", png.display()))
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .arg(url)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .map_err(|e| anyhow::anyhow!("cannot start {binary:?} ({e})"))?;
+        let extra = [
+            "--hide-scrollbars".to_owned(),
+            format!("--window-size={width},{height}"),
+            format!("--screenshot={}", png.display()),
+        ];
+        let mut browser = Self::launch(url, &extra)?;
         let end = Instant::now() + Duration::from_secs(60);
         let status = loop {
-            if let Some(status) = child.try_wait()? {
-                break Some(status);
+            if let Some(status) = browser.child.try_wait()? {
+                break status;
             }
-            if Instant::now() > end {
-                break None;
-            }
+            anyhow::ensure!(Instant::now() < end, "no screenshot within 60 s");
             std::thread::sleep(Duration::from_millis(50));
         };
-        let group = format!("-{}", child.id());
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let _ = child.wait();
-        let _ = std::fs::remove_dir_all(&profile);
-        anyhow::ensure!(status.is_some(), "no screenshot within 60 s");
-        anyhow::ensure!(png.exists(), "chromium wrote no screenshot ({status:?})");
+        anyhow::ensure!(png.exists(), "chromium wrote no screenshot ({status})");
         Ok(())
     }
 }

@@ -10,12 +10,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::os::unix::process::CommandExt as _;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use sse_gateway_tests::browser::PageServer;
+use sse_gateway_tests::browser::{Chromium, PageServer};
 use sse_gateway_tests::gateway::workspace_root;
 use sse_gateway_tests::ports::free_addr;
 use sse_gateway_tests::{
@@ -56,62 +54,13 @@ fn spki_hash() -> String {
     hash
 }
 
-/// Headless Chromium trusting the dev certificate's key; its process group is killed
-/// on drop.
-struct Browser {
-    child: Child,
-    profile: PathBuf,
-}
-
-impl Browser {
-    fn open(url: &str, spki: &str) -> Self {
-        let profile = std::env::temp_dir().join(format!(
-            "sse-gateway-chromium-h2-{}-{}",
-            std::process::id(),
-            url.len() + url.bytes().map(usize::from).sum::<usize>()
-        ));
-        let _ = std::fs::remove_dir_all(&profile);
-        std::fs::create_dir_all(&profile).unwrap();
-        let binary = std::env::var_os("CHROMIUM").unwrap_or_else(|| "chromium".into());
-        let child = Command::new(&binary)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--disable-extensions",
-                "--disable-dev-shm-usage",
-                "--mute-audio",
-            ])
-            .arg(format!("--ignore-certificate-errors-spki-list={spki}"))
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .arg(url)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .unwrap();
-        Self { child, profile }
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.profile);
-    }
+/// Headless Chromium trusting the dev certificate's key.
+fn open_trusting(url: &str, spki: &str) -> Chromium {
+    let extra = [
+        "--mute-audio".to_owned(),
+        format!("--ignore-certificate-errors-spki-list={spki}"),
+    ];
+    Chromium::launch(url, &extra).unwrap()
 }
 
 /// The page: 12 EventSources; after all 12 delivered an event (or 6 s), one probe
@@ -176,7 +125,7 @@ async fn twelve_event_sources_share_h2_but_http1_stops_at_six() {
 
     // HTTPS: HTTP/2, all twelve.
     pages.page("/page/h2.html", &script(&origin, true));
-    let browser = Browser::open(
+    let browser = open_trusting(
         &format!("https://127.0.0.1:{}/page/h2.html", tls.port()),
         &spki,
     );
@@ -195,7 +144,7 @@ async fn twelve_event_sources_share_h2_but_http1_stops_at_six() {
 
     // Plain HTTP/1.1: the same page is stuck at six.
     pages.page("/page/h1.html", &script(&origin, false));
-    let browser = Browser::open(
+    let browser = open_trusting(
         &format!("http://127.0.0.1:{}/page/h1.html", gateway.addr().port()),
         &spki,
     );
