@@ -177,5 +177,11 @@ async fn bad_requests_and_nothing_admitted() {
         let response = http_get(gateway.addr(), path, &[]).await.unwrap();
         assert_eq!(response.status, status, "{path}: {}", response.text());
     }
+    // HEAD answers the header without subscribing.
+    let head = SseClient::request(gateway.addr(), "HEAD", "/multi?topic=/a/1", &[])
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.header("content-type"), Some("text/event-stream"));
     assert_eq!(a.connections(), 0, "nothing was subscribed");
 }

@@ -87,6 +87,22 @@ pub(crate) async fn handle(state: &AppState, session: &mut Session, multi: &Mult
         .into_iter()
         .map(|path| resolve(state, &headers, path))
         .collect();
+    if method == Method::HEAD {
+        // The header alone, without subscribing (a HEAD opens no upstream).
+        let admitted = members.iter().find_map(|m| match &m.outcome {
+            Outcome::Admitted { admitted, .. } => Some(admitted.cors.clone()),
+            Outcome::Refused { .. } => None,
+        });
+        let Some(cors) = admitted else {
+            return responses::text(session, 404, &[], "not found\n").await;
+        };
+        let Ok(mut header) = client_stream::stream_header() else {
+            return;
+        };
+        access::apply(&mut header, &cors);
+        let _ = session.write_response_header(header, true).await;
+        return;
+    }
     let mut ids = fanout::last_event_id(session)
         .and_then(|id| MemberIds::parse(&id, members.len()))
         .unwrap_or_else(|| MemberIds::new(members.len()));
@@ -174,14 +190,6 @@ pub(crate) async fn handle(state: &AppState, session: &mut Session, multi: &Mult
         return responses::text(session, status, challenge, body).await;
     }
     let cors = cors.unwrap_or_default();
-    if method == Method::HEAD {
-        let Ok(mut header) = client_stream::stream_header() else {
-            return;
-        };
-        access::apply(&mut header, &cors);
-        let _ = session.write_response_header(header, true).await;
-        return;
-    }
     for (i, membership) in memberships.iter().enumerate() {
         if let (Some(_), Some(plan)) = (membership, plan_of(state, &members[i])) {
             plan.metrics.client_stream_opened(StreamPath::Session);
