@@ -70,6 +70,6 @@ fn prepare(args: &DoctorArgs) -> Result<ProbeSettings, String> {
     Ok(ProbeSettings {
         upstream,
         listen,
-        events: args.events.max(1),
+        events: args.events.clamp(1, 10_000),
     })
 }

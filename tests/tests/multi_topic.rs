@@ -185,3 +185,35 @@ async fn bad_requests_and_nothing_admitted() {
     assert_eq!(head.header("content-type"), Some("text/event-stream"));
     assert_eq!(a.connections(), 0, "nothing was subscribed");
 }
+
+/// The drain ends a multi-topic stream as any other: its jittered `retry:` last, and no
+/// `topic_end` note per member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_drain_ends_the_stream_with_a_retry_not_member_notes() {
+    let (a, b) = (live(20, "a").await, live(20, "b").await);
+    let config = GatewayConfig::quiet()
+        .shutdown_grace("2s")
+        .multi("/multi", 4)
+        .route(route("a", &a))
+        .route(route("b", &b));
+    let gateway = GatewayProcess::start(&config.to_yaml()).await.unwrap();
+    let mut client = SseClient::get(gateway.addr(), "/multi?topic=/a/x&topic=/b/x")
+        .await
+        .unwrap();
+    client.events_until(5, deadline(WAIT)).await.unwrap();
+    let retries_before = client.parser().retries_seen();
+    let status = std::process::Command::new("kill")
+        .args(["-s", "TERM", &gateway.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    client.read_to_end(deadline(WAIT)).await.unwrap();
+    assert!(client.ended());
+    assert!(
+        client.parser().retries_seen() > retries_before,
+        "a final retry:"
+    );
+    while let Some(event) = client.next_event(deadline(Duration::ZERO)).await.unwrap() {
+        assert_ne!(event.event, "topic_end", "{event:?}");
+    }
+}

@@ -246,8 +246,11 @@ impl MemberIds {
                         data: event.data(),
                         retry: None,
                     });
-                    if let Ok(encoded) = encoded {
-                        out.put_slice(encoded.bytes());
+                    match encoded {
+                        Ok(encoded) => out.put_slice(encoded.bytes()),
+                        // A type the encoder refuses (a NUL, which the
+                        // standard allows there): written field by field.
+                        Err(_) => put_fields(out, event_type, &composite, event.data()),
                     }
                 }
                 Item::IdUpdate(update) => {
@@ -261,6 +264,25 @@ impl MemberIds {
             }
         }
     }
+}
+
+/// An event written as its fields, for what [`encode_event`] refuses;
+/// `data` lines split on LF (the decoder joined them with LF).
+fn put_fields(out: &mut BytesMut, event_type: Option<&str>, id: &str, data: &str) {
+    if let Some(event_type) = event_type {
+        out.put_slice(b"event: ");
+        out.put_slice(event_type.as_bytes());
+        out.put_u8(b'\n');
+    }
+    out.put_slice(b"id: ");
+    out.put_slice(id.as_bytes());
+    out.put_u8(b'\n');
+    for line in data.split('\n') {
+        out.put_slice(b"data: ");
+        out.put_slice(line.as_bytes());
+        out.put_u8(b'\n');
+    }
+    out.put_u8(b'\n');
 }
 
 #[cfg(test)]
@@ -334,5 +356,17 @@ mod tests {
         );
         assert_eq!(String::from_utf8_lossy(&out), want);
         assert_eq!((ids.get(0), ids.get(1)), (Some("4"), Some("7")));
+        // A type with a NUL (allowed by the standard) still goes out.
+        let mut out = BytesMut::new();
+        ids.rewrite(0, &event("event: a\0b\nid: 5\ndata: y\n\n"), &mut out);
+        let c4 = format!(
+            "m1.{}.{}",
+            URL_SAFE_NO_PAD.encode("5"),
+            URL_SAFE_NO_PAD.encode("7")
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            format!("event: a\0b\nid: {c4}\ndata: y\n\n")
+        );
     }
 }

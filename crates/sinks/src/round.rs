@@ -148,6 +148,26 @@ impl Drop for Unsettled<'_> {
     }
 }
 
+/// The groups not being made, failed if the making unwinds.
+struct OthersOnUnwind(Vec<Group>);
+
+impl OthersOnUnwind {
+    /// No unwind: the groups go back to wait for their turn.
+    fn keep(mut self) -> Vec<Group> {
+        std::mem::take(&mut self.0)
+    }
+}
+
+impl Drop for OthersOnUnwind {
+    fn drop(&mut self) {
+        for group in self.0.drain(..) {
+            for sink in &group.sinks {
+                sink.abandon();
+            }
+        }
+    }
+}
+
 impl RoundSends {
     const fn new() -> Self {
         Self {
@@ -181,6 +201,10 @@ impl RoundSends {
             wire,
             sinks,
         } = self.groups.remove(index);
+        // The other deliveries' sends wait in flight: should making these
+        // unwind, they are failed too, not left for the round's end (which
+        // an unwinding round never reaches).
+        let others = OthersOnUnwind(std::mem::take(&mut self.groups));
         let mut unsettled = Unsettled {
             sinks: &sinks,
             next: 0,
@@ -215,6 +239,7 @@ impl RoundSends {
             unsettled.next = index + 1;
         }
         drop(unsettled);
+        self.groups = others.keep();
         self.outcomes = outcomes;
         // Keep the buffer for the next rounds (the sinks are let go of).
         let mut sinks = sinks;

@@ -115,7 +115,8 @@ impl fmt::Display for ProbeReport {
 }
 
 /// Probes the upstream. Never panics on anything the network sends; every
-/// wait is bounded by `settings.listen` (plus the connect timeout).
+/// wait is bounded: each answer by the connect and idle timeouts, each
+/// listening by `settings.listen`.
 pub async fn probe(settings: &ProbeSettings) -> ProbeReport {
     let mut report = ProbeReport::default();
     let upstream = &settings.upstream;
@@ -163,7 +164,17 @@ async fn answer(
     last_event_id: Option<&str>,
 ) -> Option<Box<HttpSession>> {
     let again = last_event_id.map_or(String::new(), |id| format!(" (with Last-Event-ID {id:?})"));
-    match open(connector, target, upstream, last_event_id).await {
+    // The head's reads each wait up to the idle timeout: bound the whole answer.
+    let bound = upstream.connect_timeout + upstream.idle_timeout.unwrap_or(Duration::from_secs(30));
+    let opened = tokio::time::timeout(bound, open(connector, target, upstream, last_event_id))
+        .await
+        .unwrap_or_else(|_| {
+            Err(UpstreamError::Timeout(format!(
+                "no answer within {}",
+                show(bound)
+            )))
+        });
+    match opened {
         Ok(Answer::Stream(session)) => Some(session),
         Ok(Answer::Stop) => {
             report.push(
@@ -423,7 +434,7 @@ fn resume(report: &mut ProbeReport, first: &Listened, last_id: &str, resumed: &L
         .iter()
         .map(|id| id.parse::<u64>())
         .collect::<Result<Vec<_>, _>>()
-        .is_ok_and(|n| n.len() >= 2 && n.windows(2).all(|w| w[1] == w[0] + 1));
+        .is_ok_and(|n| n.len() >= 2 && n.windows(2).all(|w| w[0].checked_add(1) == Some(w[1])));
     let (verdict, detail) = match numbers {
         _ if next == first_id && seen.len() > 1 => (
             Verdict::Fail,

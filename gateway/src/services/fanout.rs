@@ -256,7 +256,7 @@ impl Writer {
 
 /// Over a limit or draining: tell the client to come back later, in a way
 /// that does not make a browser give up.
-async fn refuse_for_now(session: &mut Session, plan: &RoutePlan, cors: &CorsHeaders) {
+pub(crate) async fn refuse_for_now(session: &mut Session, plan: &RoutePlan, cors: &CorsHeaders) {
     plan.metrics.rejected(RejectReason::Limit);
     if accepts_event_stream(session) {
         let body = sse_gateway_hub::jittered_retry(plan.refusal_retry);

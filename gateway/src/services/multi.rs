@@ -115,6 +115,29 @@ pub(crate) async fn handle(state: &AppState, session: &mut Session, multi: &Mult
         .sum();
     let queue = MultiQueue::new(limit);
     let address = fanout::client_address(session, &state.trusted_proxies);
+    // Held for the stream's whole life: one stream in its address's count.
+    let _address_slot = match address {
+        Some(key) => match state.address_streams.try_open(key) {
+            Some(slot) => Some(slot),
+            None => {
+                let first = members.iter().find_map(|m| match &m.outcome {
+                    Outcome::Admitted { admitted, .. } => {
+                        plan_of(state, m).map(|plan| (plan, admitted.cors.clone()))
+                    }
+                    Outcome::Refused { .. } => None,
+                });
+                let limit = "limits.max_streams_per_address";
+                return match first {
+                    Some((plan, cors)) => {
+                        state.note_refusal("multi", limit, Some(key));
+                        fanout::refuse_for_now(session, plan, &cors).await
+                    }
+                    None => responses::text(session, 404, &[], "not found\n").await,
+                };
+            }
+        },
+        None => None,
+    };
     let may_open = || match (&state.new_topics, address) {
         (Some(rate), Some(key)) => rate.allow(key),
         _ => true,
@@ -182,12 +205,16 @@ pub(crate) async fn handle(state: &AppState, session: &mut Session, multi: &Mult
             503 => "over a limit; try again later\n",
             _ => "no topic could be subscribed\n",
         };
-        let challenge: &[(&'static str, &str)] = if status == 401 {
-            &[("www-authenticate", "Bearer")]
-        } else {
-            &[]
+        let headers: &[(&'static str, &str)] = match status {
+            401 => &[("www-authenticate", "Bearer")],
+            503 => &[("retry-after", "1")],
+            _ => &[],
         };
-        return responses::text(session, status, challenge, body).await;
+        if status == 204 {
+            // The upstream said stop: no body, as on a single-topic stream.
+            return responses::send(session, 204, &[], Bytes::new()).await;
+        }
+        return responses::text(session, status, headers, body).await;
     }
     let cors = cors.unwrap_or_default();
     for (i, membership) in memberships.iter().enumerate() {
@@ -206,6 +233,7 @@ pub(crate) async fn handle(state: &AppState, session: &mut Session, multi: &Mult
         memberships: &memberships,
         members: &members,
         live,
+        drained: false,
     };
     let end = stream
         .serve(
@@ -331,6 +359,8 @@ struct Stream<'a> {
     members: &'a [Member],
     /// Members still subscribed.
     live: usize,
+    /// A member was closed by the drain (the stream ends as drained).
+    drained: bool,
 }
 
 impl Stream<'_> {
@@ -385,6 +415,9 @@ impl Stream<'_> {
             if !out.is_empty() && session.write_response_body(Some(out), false).await.is_err() {
                 return CloseReason::WriteFailed;
             }
+            if self.drained {
+                return CloseReason::Shutdown;
+            }
             if self.live == 0 {
                 return CloseReason::UpstreamStopped;
             }
@@ -404,6 +437,12 @@ impl Stream<'_> {
                 }
                 MultiItem::Ended { member, reason } => {
                     self.live = self.live.saturating_sub(1);
+                    if reason == CloseReason::Shutdown {
+                        // The gateway drains: the stream ends with its
+                        // jittered retry, not a note per member.
+                        self.drained = true;
+                        continue;
+                    }
                     let topic = self.members.get(member).map_or("", |m| m.path.as_str());
                     let data = serde_json::json!({ "topic": topic, "reason": reason.as_str() });
                     put_event(&mut out, "topic_end", &data.to_string());
