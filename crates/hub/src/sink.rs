@@ -117,6 +117,39 @@ impl Delivery {
         self.parts.as_deref()
     }
 
+    /// Some frames of a batch, given as `bytes` (those frames' bytes, in
+    /// order) and `kept` (one flag per frame): one event, or a smaller
+    /// batch, that still knows each frame's event type. `None` when this is
+    /// not a batch or nothing is kept.
+    pub fn select(&self, bytes: Bytes, kept: impl Fn(usize) -> bool) -> Option<Delivery> {
+        let parts = self.parts()?;
+        let mut start = 0u32;
+        let mut selected = Vec::new();
+        for (_, part) in parts.iter().enumerate().filter(|(i, _)| kept(*i)) {
+            let len = part.end.saturating_sub(part.start);
+            selected.push(BatchPart {
+                start,
+                end: start.saturating_add(len),
+                event_type: part.event_type,
+            });
+            start = start.saturating_add(len);
+        }
+        match selected.as_slice() {
+            [] => None,
+            [one] => Some(Self {
+                event_type: one.event_type,
+                ..Self::new(bytes, DeliveryKind::Event, self.received)
+            }),
+            many => {
+                let events = u32::try_from(many.len()).unwrap_or(u32::MAX);
+                Some(Self {
+                    parts: Some(selected.into()),
+                    ..Self::new(bytes, DeliveryKind::Batch { events }, self.received)
+                })
+            }
+        }
+    }
+
     /// A batch as one [`DeliveryKind::Event`] delivery per frame (slices of
     /// the same bytes, each knowing its event type); any other delivery as
     /// itself.

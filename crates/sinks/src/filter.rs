@@ -191,11 +191,12 @@ impl FilteredSink {
             return self.pass(delivery, round);
         }
         let bytes = selected(delivery, &selection);
-        let kind = match kept {
-            1 => DeliveryKind::Event,
-            events => DeliveryKind::Batch { events },
-        };
-        self.pass(&Delivery::new(bytes, kind, delivery.received), round)
+        // It keeps each frame's type (and a batch its frames), so that what
+        // the inner sink does by type (slow_client: coalesce) still can.
+        match delivery.select(bytes, |i| selection[i / 64] & (1 << (i % 64)) != 0) {
+            Some(selection) => self.pass(&selection, round),
+            None => self.skip(delivery, round),
+        }
     }
 }
 
@@ -363,6 +364,11 @@ mod tests {
         let want = [frames[0].bytes().as_ref(), frames[2].bytes().as_ref()].concat();
         assert_eq!(first[0].bytes[..], want[..]);
         assert_eq!(first[0].kind, DeliveryKind::Batch { events: 2 });
+        // The selection still knows its frames and their types.
+        let parts = first[0].parts().unwrap();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[1].event_type(&first[0].bytes), Some(&b"c"[..]));
+        assert_eq!(parts[1].range().end, first[0].bytes.len());
         assert_eq!(
             first[0].bytes.as_ptr(),
             second[0].bytes.as_ptr(),
