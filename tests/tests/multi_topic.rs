@@ -17,8 +17,8 @@ use serde_json::{json, Value};
 use sse_gateway_tests::browser::{es256_public_key_path, mint_es256, unix_now};
 use sse_gateway_tests::client::http_get;
 use sse_gateway_tests::{
-    deadline, Auth, GatewayConfig, GatewayProcess, Response, Route, Settings, SseClient, SseEvent,
-    Upstream, UpstreamServer,
+    deadline, Auth, Cors, GatewayConfig, GatewayProcess, Response, Route, Settings, SseClient,
+    SseEvent, Upstream, UpstreamServer,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -215,5 +215,121 @@ async fn the_drain_ends_the_stream_with_a_retry_not_member_notes() {
     );
     while let Some(event) = client.next_event(deadline(Duration::ZERO)).await.unwrap() {
         assert_ne!(event.event, "topic_end", "{event:?}");
+    }
+}
+
+/// The stream has one set of CORS headers: a member whose route would answer the page's
+/// `Origin` otherwise (no `cors:` at all, or no credentials) is refused as `cors`, so one
+/// route's policy never lets a page read another route's events. Without an `Origin`
+/// (same-origin, or no browser) every member is admitted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_cors_answer_covers_only_members_whose_routes_give_it() {
+    let (open, private, plain) = (
+        live(20, "o").await,
+        live(20, "p").await,
+        live(20, "n").await,
+    );
+    let origin = "https://app.example.com";
+    let config = GatewayConfig::quiet()
+        .multi("/multi", 4)
+        .route(route("o", &open).cors(Cors::origins(&[origin]).credentials()))
+        .route(route("p", &private))
+        .route(route("n", &plain).cors(Cors::origins(&[origin])));
+    let gateway = GatewayProcess::start(&config.to_yaml()).await.unwrap();
+    let path = "/multi?topic=/o/x&topic=/p/x&topic=/n/x";
+
+    let mut client = SseClient::request(gateway.addr(), "GET", path, &[("Origin", origin)])
+        .await
+        .unwrap();
+    assert_eq!(client.status(), 200);
+    assert_eq!(client.header("access-control-allow-origin"), Some(origin));
+    assert_eq!(
+        client.header("access-control-allow-credentials"),
+        Some("true")
+    );
+    let mut refused = Vec::new();
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    let end = deadline(WAIT);
+    while counts.get("o").copied().unwrap_or(0) < 20 {
+        let event = client
+            .next_event(end)
+            .await
+            .unwrap()
+            .expect("the stream goes on");
+        if event.event == "topic_refused" {
+            let data: Value = serde_json::from_str(&event.data).unwrap();
+            assert_eq!(
+                (&data["reason"], &data["status"]),
+                (&json!("cors"), &json!(403))
+            );
+            refused.push(data["topic"].as_str().unwrap().to_owned());
+        } else {
+            *counts.entry(event.event.clone()).or_insert(0) += 1;
+        }
+    }
+    refused.sort();
+    assert_eq!(refused, ["/n/x", "/p/x"]);
+    assert_eq!(
+        counts.len(),
+        1,
+        "only the admitted member flows: {counts:?}"
+    );
+    assert_eq!(private.connections(), 0, "the refused topic was not opened");
+    drop(client);
+
+    // Same-origin: no Origin, no CORS headers, every member.
+    let mut client = SseClient::get(gateway.addr(), path).await.unwrap();
+    assert_eq!(client.status(), 200);
+    assert_eq!(client.header("access-control-allow-origin"), None);
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let end = deadline(WAIT);
+    while seen.len() < 3 {
+        let event = client
+            .next_event(end)
+            .await
+            .unwrap()
+            .expect("the stream goes on");
+        assert_ne!(event.event, "topic_refused", "{}", event.data);
+        *seen.entry(event.event.clone()).or_insert(0) += 1;
+    }
+}
+
+/// Members compare by route and topic, however spelled; a `Last-Event-ID` that carries
+/// ids longer than a composite may is not looked into (the stream starts live), and the
+/// composite of a member with such ids stays short.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spellings_of_one_topic_and_oversized_ids_are_bounded() {
+    let a = live(20, "a").await;
+    let config = GatewayConfig::quiet()
+        .multi("/multi", 8)
+        .route(route("a", &a));
+    let gateway = GatewayProcess::start(&config.to_yaml()).await.unwrap();
+    for path in [
+        "/multi?topic=/a/x&topic=a/x",
+        "/multi?topic=/a/x&topic=/a/%78",
+    ] {
+        let response = http_get(gateway.addr(), path, &[]).await.unwrap();
+        assert_eq!(response.status, 400, "{path}: {}", response.text());
+    }
+    assert_eq!(a.connections(), 0, "nothing was subscribed");
+
+    // A forged composite whose member id is 100 KB long.
+    let forged = format!("m1.{}", "QUFB".repeat(33_000));
+    let mut client = SseClient::request(
+        gateway.addr(),
+        "GET",
+        "/multi?topic=/a/x",
+        &[("Last-Event-ID", &forged)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(client.status(), 200);
+    let events = client.events_until(5, deadline(WAIT)).await.unwrap();
+    for event in &events {
+        assert!(
+            event.last_event_id.starts_with("m1.") && event.last_event_id.len() < 64,
+            "a short composite: {}",
+            event.last_event_id
+        );
     }
 }

@@ -59,7 +59,7 @@ pub use conflate::{Conflation, ConflationKey, SKIPPED_EVENT};
 pub use drain::Drain;
 pub use expiry::{Expiry, EXPIRED_DATA};
 pub use filter::{EventFilter, FilterError, FilteredSink, MAX_FILTER_TYPES, MAX_FILTER_TYPE_LEN};
-pub use multi::{MemberIds, MemberSink, MultiItem, MultiQueue};
+pub use multi::{MemberIds, MemberSink, MultiItem, MultiQueue, MAX_MEMBER_ID};
 pub use queue::{joined, ClientQueue};
 
 use std::time::Duration;

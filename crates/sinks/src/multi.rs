@@ -17,6 +17,10 @@
 //!   that member's last event id, empty when it has none. Only letters,
 //!   digits, `-`, `_` and `.`, so it is safe in a URL and a header. A client
 //!   reconnecting with it resumes every member from its own replay ring.
+//!   A member id longer than [`MAX_MEMBER_ID`] bytes is not carried (its
+//!   segment is empty: that member resumes live), so a composite stays
+//!   under a few kilobytes however long the upstreams' ids, and a
+//!   `Last-Event-ID` longer than a composite can be is not parsed.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -31,6 +35,14 @@ use tokio::sync::Notify;
 
 /// The version prefix of composite ids.
 const PREFIX: &str = "m1";
+
+/// The longest member id a composite id carries, in bytes (a UUID is 36,
+/// a Redis stream id about 20): with at most 64 members, a composite is
+/// at most about 11 KB.
+pub const MAX_MEMBER_ID: usize = 128;
+
+/// The longest base64url segment of a member id of [`MAX_MEMBER_ID`] bytes.
+const MAX_SEGMENT: usize = MAX_MEMBER_ID.div_ceil(3) * 4;
 
 /// What a multi-topic stream's task takes from its queue.
 #[derive(Debug, Clone)]
@@ -180,18 +192,28 @@ impl MemberIds {
     /// when it is not one (another version, another member count, a
     /// segment that is not base64url of a valid id).
     pub fn parse(composite: &str, members: usize) -> Option<Self> {
+        // Longer than any composite of `members` members: not looked into.
+        let longest = PREFIX.len() + members.saturating_mul(MAX_SEGMENT + 1);
+        if composite.len() > longest {
+            return None;
+        }
         let mut segments = composite.split('.');
         if segments.next() != Some(PREFIX) {
             return None;
         }
         let ids: Vec<Option<String>> = segments
+            .take(members.saturating_add(1))
             .map(|segment| {
                 if segment.is_empty() {
                     return Some(None);
                 }
+                if segment.len() > MAX_SEGMENT {
+                    return None;
+                }
                 let raw = URL_SAFE_NO_PAD.decode(segment).ok()?;
                 let id = String::from_utf8(raw).ok()?;
-                let valid = !id.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0));
+                let valid = id.len() <= MAX_MEMBER_ID
+                    && !id.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0));
                 valid.then_some(Some(id))
             })
             .collect::<Option<_>>()?;
@@ -230,13 +252,22 @@ impl MemberIds {
         }
     }
 
+    /// Member `member`'s last id is now `id` (not carried when longer than
+    /// [`MAX_MEMBER_ID`]: the member then resumes live, rather than from an
+    /// older position that would repeat events).
+    fn moved_on(&mut self, member: usize, id: &str) {
+        if let Some(slot) = self.ids.get_mut(member) {
+            *slot = (id.len() <= MAX_MEMBER_ID).then(|| id.to_owned());
+        }
+    }
+
     fn rewrite_frame(&mut self, member: usize, frame: &Bytes, out: &mut BytesMut) {
         let mut decoder = Decoder::new(CodecLimits::with_max_event_size(frame.len() + 1));
         for item in decoder.decode(frame.clone()) {
             match item {
                 Item::Event(event) => {
-                    if let (Some(id), Some(slot)) = (event.id(), self.ids.get_mut(member)) {
-                        *slot = Some(id.to_owned());
+                    if let Some(id) = event.id() {
+                        self.moved_on(member, id);
                     }
                     let composite = self.composite();
                     let event_type = event.has_explicit_type().then(|| event.event_type());
@@ -254,8 +285,8 @@ impl MemberIds {
                     }
                 }
                 Item::IdUpdate(update) => {
-                    if let (Some(id), Some(slot)) = (update.id(), self.ids.get_mut(member)) {
-                        *slot = Some(id.to_owned());
+                    if let Some(id) = update.id() {
+                        self.moved_on(member, id);
                     }
                     out.put_slice(format!("id: {}\n\n", self.composite()).as_bytes());
                 }
@@ -312,6 +343,31 @@ mod tests {
         assert_eq!(MemberIds::parse("m1.!!", 1), None);
         let newline = URL_SAFE_NO_PAD.encode("a\nb");
         assert_eq!(MemberIds::parse(&format!("m1.{newline}"), 1), None);
+    }
+
+    #[test]
+    fn long_ids_are_neither_carried_nor_parsed() {
+        let longest = "x".repeat(MAX_MEMBER_ID);
+        let too_long = "x".repeat(MAX_MEMBER_ID + 1);
+        let mut ids = MemberIds::new(2);
+        ids.moved_on(0, &longest);
+        ids.moved_on(1, "7");
+        let composite = ids.composite();
+        assert_eq!(MemberIds::parse(&composite, 2), Some(ids.clone()));
+        // A longer id empties the segment: that member resumes live.
+        ids.moved_on(0, &too_long);
+        assert_eq!(ids.get(0), None);
+        assert_eq!(
+            ids.composite(),
+            format!("m1..{}", URL_SAFE_NO_PAD.encode("7"))
+        );
+        // A composite carrying one (not one the gateway wrote) is refused,
+        // as is anything longer than a composite of that many members.
+        let forged = format!("m1.{}.", URL_SAFE_NO_PAD.encode(&too_long));
+        assert_eq!(MemberIds::parse(&forged, 2), None);
+        let huge = format!("m1{}", ".".repeat(1_000_000));
+        assert_eq!(MemberIds::parse(&huge, 2), None);
+        assert_eq!(MemberIds::parse("m1....", 2), None, "too many segments");
     }
 
     #[test]

@@ -14,9 +14,16 @@
 //! | request | answer |
 //! | --- | --- |
 //! | not `GET`/`HEAD` | 405 |
-//! | no `topic`, a repeated one, more than `multi.max_topics` | 400 |
-//! | no member admitted and subscribed | the first refusal's status (401/403 with the credential check's answer, 404 for a path that is no fan-out route, 503 over a limit) |
+//! | no `topic`, a repeated one (also spelled another way: members compare by route and topic), more than `multi.max_topics` | 400 |
+//! | no member admitted and subscribed | the first refusal's status (401/403 with the credential check's answer, 404 for a path that is no fan-out route); over a limit or draining, what a single-topic stream gets (a `retry:` for event-stream clients, else 503) |
 //! | otherwise | 200 `text/event-stream`; each refused member first as `event: topic_refused`, `data: {"topic", "reason", "status"}` |
+//!
+//! **One CORS answer for the stream.** The response carries the CORS
+//! headers of the first admitted member; another member whose route would
+//! answer the request's `Origin` differently (another
+//! `Access-Control-Allow-Origin` or `-Credentials`, or none because its
+//! route has no `cors:`) is refused as `cors`, so one route's CORS policy
+//! never lets a page read another route's events.
 //!
 //! A member whose topic ends (its upstream stopped or refused it) is
 //! reported as `event: topic_end`, `data: {"topic", "reason"}`, and the
@@ -46,6 +53,9 @@ use crate::state::AppState;
 
 /// The query parameter naming a member.
 const TOPIC_PARAM: &str = "topic";
+
+/// About how many bytes a multi-topic stream writes at once.
+const PIECE: usize = 64 * 1024;
 
 /// One requested member, once resolved.
 struct Member {
@@ -83,10 +93,14 @@ pub(crate) async fn handle(state: &AppState, session: &mut Session, multi: &Mult
         return responses::text(session, 503, &[("retry-after", "1")], "starting\n").await;
     };
     let headers = session.req_header().headers.clone();
-    let members: Vec<Member> = paths
+    let mut members: Vec<Member> = paths
         .into_iter()
         .map(|path| resolve(state, &headers, path))
         .collect();
+    if named_twice(&members) {
+        return responses::text(session, 400, &[], "a topic is named twice\n").await;
+    }
+    one_cors_answer(&mut members);
     if method == Method::HEAD {
         // The header alone, without subscribing (a HEAD opens no upstream).
         let admitted = members.iter().find_map(|m| match &m.outcome {
@@ -94,7 +108,11 @@ pub(crate) async fn handle(state: &AppState, session: &mut Session, multi: &Mult
             Outcome::Refused { .. } => None,
         });
         let Some(cors) = admitted else {
-            return responses::text(session, 404, &[], "not found\n").await;
+            let status = members.iter().find_map(|m| match m.outcome {
+                Outcome::Refused { status, .. } => Some(status),
+                Outcome::Admitted { .. } => None,
+            });
+            return none_subscribed(session, status.unwrap_or(404)).await;
         };
         let Ok(mut header) = client_stream::stream_header() else {
             return;
@@ -145,6 +163,9 @@ pub(crate) async fn handle(state: &AppState, session: &mut Session, multi: &Mult
     // Subscribe every admitted member; what is refused now is reported.
     let mut memberships: Vec<Option<Membership>> = Vec::with_capacity(members.len());
     let mut refused: Vec<(usize, &'static str, u16)> = Vec::new();
+    // The first member refused for now (a limit, the drain), with its CORS
+    // headers: answered as a single-topic stream would be if none subscribes.
+    let mut busy: Option<(usize, CorsHeaders)> = None;
     let mut cors: Option<CorsHeaders> = None;
     let mut expiry: Option<Expiry> = None;
     for (i, member) in members.iter().enumerate() {
@@ -185,6 +206,9 @@ pub(crate) async fn handle(state: &AppState, session: &mut Session, multi: &Mult
                 memberships.push(Some(membership));
             }
             Err(refusal) => {
+                if matches!(refusal, Refusal::Limit(_) | Refusal::ShuttingDown) && busy.is_none() {
+                    busy = Some((i, admitted.cors.clone()));
+                }
                 let (reason, status) = match refusal {
                     Refusal::Limit(_) | Refusal::ShuttingDown => ("limit", 503),
                     Refusal::Stopped => ("stopped", 204),
@@ -198,23 +222,16 @@ pub(crate) async fn handle(state: &AppState, session: &mut Session, multi: &Mult
     let live = memberships.iter().filter(|m| m.is_some()).count();
     if live == 0 {
         let status = refused.first().map_or(404, |(_, _, status)| *status);
-        let body = match status {
-            401 => "unauthorized\n",
-            403 => "forbidden\n",
-            404 => "not found\n",
-            503 => "over a limit; try again later\n",
-            _ => "no topic could be subscribed\n",
-        };
-        let headers: &[(&'static str, &str)] = match status {
-            401 => &[("www-authenticate", "Bearer")],
-            503 => &[("retry-after", "1")],
-            _ => &[],
-        };
-        if status == 204 {
-            // The upstream said stop: no body, as on a single-topic stream.
-            return responses::send(session, 204, &[], Bytes::new()).await;
+        if status == 503 {
+            if let Some((plan, cors)) =
+                busy.and_then(|(i, cors)| plan_of(state, &members[i]).map(|plan| (plan, cors)))
+            {
+                // As a single-topic stream: a `retry:` the browser follows
+                // rather than a 503 it would give up on.
+                return fanout::refuse_for_now(session, plan, &cors).await;
+            }
         }
-        return responses::text(session, status, headers, body).await;
+        return none_subscribed(session, status).await;
     }
     let cors = cors.unwrap_or_default();
     for (i, membership) in memberships.iter().enumerate() {
@@ -261,12 +278,78 @@ pub(crate) async fn handle(state: &AppState, session: &mut Session, multi: &Mult
     drop(memberships);
 }
 
+/// Answers a stream no member could subscribe to, with the first
+/// refusal's status.
+async fn none_subscribed(session: &mut Session, status: u16) {
+    let body = match status {
+        401 => "unauthorized\n",
+        403 => "forbidden\n",
+        404 => "not found\n",
+        503 => "over a limit; try again later\n",
+        _ => "no topic could be subscribed\n",
+    };
+    let headers: &[(&'static str, &str)] = match status {
+        401 => &[("www-authenticate", "Bearer")],
+        503 => &[("retry-after", "1")],
+        _ => &[],
+    };
+    if status == 204 {
+        // The upstream said stop: no body, as on a single-topic stream.
+        return responses::send(session, 204, &[], Bytes::new()).await;
+    }
+    responses::text(session, status, headers, body).await
+}
+
+/// Whether two admitted members are the same topic of the same route
+/// (however their paths were spelled: `/p/A`, `p/A`, `/p/%41`).
+fn named_twice(members: &[Member]) -> bool {
+    let keys: Vec<(&str, &str)> = members
+        .iter()
+        .filter_map(|m| match &m.outcome {
+            Outcome::Admitted { route, topic, .. } => Some((&**route, topic.as_str())),
+            Outcome::Refused { .. } => None,
+        })
+        .collect();
+    keys.iter().enumerate().any(|(i, k)| keys[..i].contains(k))
+}
+
+/// Refuses (as `cors`, 403) every admitted member whose route answers the
+/// request's `Origin` otherwise than the first admitted member's does: the
+/// stream has one set of CORS headers, and it must not let a page read a
+/// member whose own route would not.
+fn one_cors_answer(members: &mut [Member]) {
+    let answer = |cors: &CorsHeaders| {
+        (
+            cors.get("access-control-allow-origin").cloned(),
+            cors.get("access-control-allow-credentials").cloned(),
+        )
+    };
+    let mut first = None;
+    for member in members {
+        let Outcome::Admitted { admitted, .. } = &member.outcome else {
+            continue;
+        };
+        let this = answer(&admitted.cors);
+        match &first {
+            None => first = Some(this),
+            Some(first) if *first == this => {}
+            Some(_) => {
+                member.outcome = Outcome::Refused {
+                    reason: "cors",
+                    status: 403,
+                };
+            }
+        }
+    }
+}
+
 /// The members a query names: every `topic` value, at most `max`, none
 /// twice. Err: the 400's body.
 fn requested(query: Option<&str>, max: usize) -> Result<Vec<String>, &'static str> {
     let paths: Vec<String> = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .filter(|(name, _)| name == TOPIC_PARAM)
         .map(|(_, value)| value.into_owned())
+        .take(max.saturating_add(1))
         .collect();
     if paths.is_empty() || paths.iter().any(String::is_empty) {
         return Err("name the topics: ?topic=/route/path&topic=...\n");
@@ -411,10 +494,19 @@ impl Stream<'_> {
             if let Err(reason) = next {
                 return reason;
             }
-            let out = self.render(&mut batch, ids);
-            if !out.is_empty() && session.write_response_body(Some(out), false).await.is_err() {
-                return CloseReason::WriteFailed;
+            // Written in pieces of about `PIECE` bytes: every event grows by
+            // its composite id, so a whole batch could be far larger than
+            // the bytes the queue bounds.
+            let mut at = 0;
+            while at < batch.len() {
+                let (out, taken) = self.render(&batch[at..], ids);
+                if !out.is_empty() && session.write_response_body(Some(out), false).await.is_err() {
+                    return CloseReason::WriteFailed;
+                }
+                self.record(&batch[at..at + taken]);
+                at += taken;
             }
+            batch.clear();
             if self.drained {
                 return CloseReason::Shutdown;
             }
@@ -424,17 +516,21 @@ impl Stream<'_> {
         }
     }
 
-    /// The bytes of `batch` (emptied), recording what each member wrote.
-    fn render(&mut self, batch: &mut Vec<MultiItem>, ids: &mut MemberIds) -> Bytes {
+    /// The bytes of the first items of `batch`, up to about [`PIECE`]
+    /// bytes (at least one item), and how many items they are.
+    fn render(&mut self, batch: &[MultiItem], ids: &mut MemberIds) -> (Bytes, usize) {
         let mut out = BytesMut::new();
-        for item in batch.drain(..) {
-            match item {
-                MultiItem::Delivery { member, delivery } => {
-                    ids.rewrite(member, &delivery, &mut out);
-                    if let Some(Some(membership)) = self.memberships.get(member) {
-                        membership.record_written(std::iter::once(&delivery));
-                    }
-                }
+        let mut taken = 0;
+        for item in batch {
+            if out.len() >= PIECE {
+                break;
+            }
+            taken += 1;
+            match *item {
+                MultiItem::Delivery {
+                    member,
+                    ref delivery,
+                } => ids.rewrite(member, delivery, &mut out),
                 MultiItem::Ended { member, reason } => {
                     self.live = self.live.saturating_sub(1);
                     if reason == CloseReason::Shutdown {
@@ -449,7 +545,18 @@ impl Stream<'_> {
                 }
             }
         }
-        out.freeze()
+        (out.freeze(), taken)
+    }
+
+    /// Records the deliveries of `written` in their members' metrics.
+    fn record(&self, written: &[MultiItem]) {
+        for item in written {
+            if let MultiItem::Delivery { member, delivery } = item {
+                if let Some(Some(membership)) = self.memberships.get(*member) {
+                    membership.record_written(std::iter::once(delivery));
+                }
+            }
+        }
     }
 }
 
